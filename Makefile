@@ -1,0 +1,124 @@
+# kefu: make builds, make check tests (twice: plain, then ASan+UBSan),
+# make run chats with the bot, make install installs.
+#
+# The public targets first install missing Debian packages (.ci/deps), then
+# call this Makefile again for the work, so that pkg-config sees them.
+
+VERSION = 0.1.0
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+PLUGINDIR ?= $(PREFIX)/lib/kefu/plugins
+SYSCONFDIR ?= /etc
+MANDIR ?= $(PREFIX)/share/man
+DESTDIR ?=
+B ?= build
+
+CFLAGS ?= -O2 -g
+WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wformat=2 -Werror
+ifeq ($(SAN),1)
+SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+endif
+PKGS = libwebsockets libconfig
+KCFLAGS = -std=c11 -D_DEFAULT_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude
+# Plugins reach the core only through the host table: -z defs makes any
+# other reference a link error, and the daemon exports nothing.
+PLUGFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude -fPIC -shared \
+	-fvisibility=hidden -Wl,-z,defs
+
+DAEMON_SRC = $(wildcard daemon/*.c)
+DAEMON_OBJ = $(DAEMON_SRC:%.c=$(B)/obj/%.o)
+CORE_OBJ = $(filter-out $(B)/obj/daemon/main.o,$(DAEMON_OBJ))
+PLUGINS = $(notdir $(wildcard plugins/*))
+PLUGIN_SO = $(PLUGINS:%=$(B)/plugins/%.so)
+
+TEST_SRC = $(wildcard tests/unit/*.c tests/integration/*.c)
+TEST_BIN = $(patsubst %.c,$(B)/tests/%,$(notdir $(TEST_SRC)))
+TEST_PLUGINS = good second badabi nodesc initfail versioned-1 versioned-2
+TEST_SO = $(TEST_PLUGINS:%=$(B)/tests/plugins/%.so)
+
+FMT_SRC = $(wildcard daemon/*.[ch] include/kefu/*.h plugins/*/*.[ch] \
+	tests/*/*.[ch])
+
+.PHONY: all build check test format-check install clean deps FORCE
+
+all: deps
+	@$(MAKE) --no-print-directory build
+
+deps:
+	@./.ci/deps
+
+build: $(B)/kefud $(PLUGIN_SO)
+
+check: deps
+	@$(MAKE) --no-print-directory format-check
+	@$(MAKE) --no-print-directory test
+	@echo "== the whole suite again under AddressSanitizer + UBSan"
+	@$(MAKE) --no-print-directory B=build/asan SAN=1 test
+
+format-check:
+	clang-format --dry-run -Werror $(FMT_SRC)
+
+# A sanitizer report in a Criterion worker does not fail its test: look
+# for one in the output and fail the run.
+test: build $(TEST_BIN) $(TEST_SO)
+	@for t in $(TEST_BIN); do \
+	    echo "== $$t"; $$t > $$t.out 2>&1; rc=$$?; cat $$t.out; \
+	    [ $$rc -eq 0 ] || exit 1; \
+	    if grep -q "Sanitizer\|runtime error:" $$t.out; then \
+	        echo "$$t: sanitizer report above"; exit 1; fi; \
+	done
+
+# Installed paths compiled in; rewritten only when they change, so that
+# `make install PREFIX=/usr` after a plain `make` rebuilds what uses them.
+$(B)/paths.h: FORCE
+	@mkdir -p $(B)
+	@printf '#define KEFU_PLUGIN_DIR "%s"\n#define KEFU_CONF_FILE "%s"\n' \
+	    '$(PLUGINDIR)' '$(SYSCONFDIR)/kefu/kefud.conf' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+
+$(B)/obj/%.o: %.c $(wildcard daemon/*.h include/kefu/*.h) $(B)/paths.h
+	@mkdir -p $(dir $@)
+	$(CC) $(KCFLAGS) -I$(B) $(shell pkg-config --cflags $(PKGS)) -c -o $@ $<
+
+$(B)/kefud: $(DAEMON_OBJ)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $(DAEMON_OBJ) \
+	    $(shell pkg-config --libs $(PKGS)) -ldl
+
+$(B)/plugins/%.so: plugins/%/*.c include/kefu/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGFLAGS) -o $@ $(filter %.c,$^)
+
+# Test plugins: one source, built with different descriptors.
+$(B)/tests/plugins/good.so: TDEFS = -DPLUG_NAME='"good"'
+$(B)/tests/plugins/second.so: TDEFS = -DPLUG_NAME='"second"'
+$(B)/tests/plugins/badabi.so: TDEFS = -DPLUG_NAME='"badabi"' -DPLUG_ABI_MAJOR=99
+$(B)/tests/plugins/nodesc.so: TDEFS = -DPLUG_NO_DESC
+$(B)/tests/plugins/initfail.so: TDEFS = -DPLUG_NAME='"initfail"' -DPLUG_INIT_FAIL
+$(B)/tests/plugins/versioned-1.so: TDEFS = -DPLUG_NAME='"versioned"' -DPLUG_VERSION='"1.0.0"'
+$(B)/tests/plugins/versioned-2.so: TDEFS = -DPLUG_NAME='"versioned"' -DPLUG_VERSION='"2.0.0"'
+$(B)/tests/plugins/%.so: tests/plugins/testplug.c include/kefu/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGFLAGS) $(TDEFS) -o $@ $<
+
+vpath test_%.c tests/unit tests/integration
+$(B)/tests/test_%: test_%.c tests/harness.h $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(KCFLAGS) -Idaemon -DKEFU_BUILD='"$(abspath $(B))"' \
+	    -DKEFU_SRC='"$(CURDIR)"' $(shell pkg-config --cflags $(PKGS)) \
+	    -o $@ $< $(CORE_OBJ) $(shell pkg-config --libs $(PKGS)) -ldl \
+	    -lcriterion
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PLUGINDIR) \
+	    $(DESTDIR)$(SYSCONFDIR)/kefu
+	install -m 755 $(B)/kefud $(DESTDIR)$(SBINDIR)/kefud
+	install -m 644 $(PLUGIN_SO) $(DESTDIR)$(PLUGINDIR)/
+	install -m 644 etc/kefu/kefud.conf \
+	    $(DESTDIR)$(SYSCONFDIR)/kefu/kefud.conf.example
+	test -e $(DESTDIR)$(SYSCONFDIR)/kefu/kefud.conf || install -m 640 \
+	    etc/kefu/kefud.conf $(DESTDIR)$(SYSCONFDIR)/kefu/kefud.conf
+
+clean:
+	rm -rf build

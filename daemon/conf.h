@@ -1,0 +1,47 @@
+#ifndef KEFU_CONF_H
+#define KEFU_CONF_H
+
+#include <stddef.h>
+#include <libconfig.h>
+
+struct conf {
+	config_t cfg;
+	char *path;
+	char *dir; /* where relative paths start */
+
+	int log_level;
+	char *plugin_dir;
+	char **plugins; /* names, in chain order */
+	int *plugin_lines;
+	int nplugins;
+};
+
+/* Parses and validates; reports every error and returns NULL on any. */
+struct conf *conf_load(const char *path);
+void conf_free(struct conf *c);
+/* The plugin's own section, or NULL. */
+const config_setting_t *conf_plugin_section(const struct conf *c,
+    const char *name);
+
+/* Errors reported since the last conf_error_reset(). */
+void conf_error_reset(void);
+int conf_error_count(void);
+void conf_report(const config_setting_t *s, const char *name, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
+
+/* The setting accessors handed to plugins (see include/kefu/plugin.h). */
+const config_setting_t *conf_member(const config_setting_t *s,
+    const char *name);
+int conf_get_string(const config_setting_t *s, const char *name,
+    const char **out);
+int conf_get_int(const config_setting_t *s, const char *name, long long *out);
+int conf_get_bool(const config_setting_t *s, const char *name, int *out);
+int conf_length(const config_setting_t *s);
+const config_setting_t *conf_elem(const config_setting_t *s, int i);
+int conf_get_path(const config_setting_t *s, const char *name, char *buf,
+    size_t len);
+int conf_check_keys(const config_setting_t *s, const char *const *known);
+const config_setting_t *conf_load_file(const char *path);
+void conf_free_file(const config_setting_t *root);
+
+#endif

@@ -1,0 +1,103 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gen.h"
+#include "log.h"
+
+struct gen *
+gen_build(const char *path, unsigned id, char *why, size_t len)
+{
+	struct gen *g;
+	int i;
+
+	conf_error_reset();
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		fatal("calloc");
+	g->id = id;
+	if ((g->conf = conf_load(path)) == NULL) {
+		snprintf(why, len, "%s: %d error%s in the configuration", path,
+		    conf_error_count(), conf_error_count() == 1 ? "" : "s");
+		free(g);
+		return NULL;
+	}
+	if ((g->plugins = calloc(g->conf->nplugins + 1, sizeof(*g->plugins))) ==
+	    NULL)
+		fatal("calloc");
+	for (i = 0; i < g->conf->nplugins; i++) {
+		struct plugin *p = &g->plugins[i];
+		const char *name = g->conf->plugins[i];
+
+		if (plugin_open(p, g->conf->plugin_dir, name) < 0) {
+			snprintf(why, len, "plugin \"%s\" could not be loaded",
+			    name);
+			goto fail;
+		}
+		g->nplugins++;
+		conf_error_reset();
+		if (plugin_init(p, conf_plugin_section(g->conf, name)) < 0 ||
+		    conf_error_count() > 0) {
+			snprintf(why, len,
+			    "plugin \"%s\" refused its configuration", name);
+			goto fail;
+		}
+	}
+	return g;
+fail:
+	gen_free(g);
+	return NULL;
+}
+
+void
+gen_start(struct gen *g)
+{
+	int i;
+
+	log_set_level(g->conf->log_level);
+	for (i = 0; i < g->nplugins; i++)
+		plugin_timer_start(&g->plugins[i]);
+}
+
+void
+gen_stop(struct gen *g)
+{
+	int i;
+
+	for (i = 0; i < g->nplugins; i++)
+		plugin_timer_stop(&g->plugins[i]);
+}
+
+void
+gen_free(struct gen *g)
+{
+	int i;
+
+	if (g == NULL)
+		return;
+	/* Reverse order: a plugin may rely on those before it. */
+	for (i = g->nplugins - 1; i >= 0; i--)
+		plugin_close(&g->plugins[i]);
+	free(g->plugins);
+	conf_free(g->conf);
+	free(g);
+}
+
+void
+gen_versions(const struct gen *g, char *buf, size_t len)
+{
+	size_t n = 0;
+	int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < g->nplugins && n < len; i++)
+		n += snprintf(buf + n, len - n, "%s%s %s", i ? ", " : "",
+		    g->plugins[i].name, g->plugins[i].desc->version);
+	if (g->nplugins == 0)
+		snprintf(buf, len, "(no plugins)");
+}
+
+void
+gen_dispatch(struct gen *g, struct kefu_turn *t, const struct kefu_event *ev)
+{
+	plugin_chain_run(g->plugins, g->nplugins, t, ev);
+}

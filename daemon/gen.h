@@ -1,0 +1,31 @@
+#ifndef KEFU_GEN_H
+#define KEFU_GEN_H
+
+#include <stddef.h>
+
+#include "conf.h"
+#include "plugin.h"
+
+/*
+ * A generation: one configuration and the plugin set built from it.  A
+ * reload builds a whole new generation beside the live one.
+ */
+struct gen {
+	unsigned id;
+	struct conf *conf;
+	struct plugin *plugins;
+	int nplugins;
+};
+
+/* Everything that can fail happens here; why says what, on failure. */
+struct gen *gen_build(const char *path, unsigned id, char *why, size_t len);
+void gen_start(struct gen *g); /* timers, log level */
+void gen_stop(struct gen *g);
+void gen_free(struct gen *g);
+/* "hello 1.0.0, faq 2.1" */
+void gen_versions(const struct gen *g, char *buf, size_t len);
+/* Hands one event of a conversation to the plugin chain. */
+void gen_dispatch(struct gen *g, struct kefu_turn *t,
+    const struct kefu_event *ev);
+
+#endif

@@ -1,0 +1,150 @@
+/*
+ * The host table: the only way plugin code reaches the core.  Adapters
+ * here turn the opaque plugin types into the core's own.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "conf.h"
+#include "host.h"
+#include "log.h"
+#include "turn.h"
+
+#define HC(c) ((const config_setting_t *)(c))
+#define KC(c) ((const struct kefu_conf *)(c))
+
+static void
+host_log(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (prio < KEFU_LOG_ERR)
+		prio = KEFU_LOG_ERR;
+	if (prio > KEFU_LOG_DEBUG)
+		prio = KEFU_LOG_DEBUG;
+	va_start(ap, fmt);
+	log_vemit(prio, fmt, ap);
+	va_end(ap);
+}
+
+static const struct kefu_conf *
+host_conf_member(const struct kefu_conf *c, const char *name)
+{
+	return KC(conf_member(HC(c), name));
+}
+
+static int
+host_conf_string(const struct kefu_conf *c, const char *name, const char **out)
+{
+	return conf_get_string(HC(c), name, out);
+}
+
+static int
+host_conf_int(const struct kefu_conf *c, const char *name, long long *out)
+{
+	return conf_get_int(HC(c), name, out);
+}
+
+static int
+host_conf_bool(const struct kefu_conf *c, const char *name, int *out)
+{
+	return conf_get_bool(HC(c), name, out);
+}
+
+static int
+host_conf_length(const struct kefu_conf *c)
+{
+	return conf_length(HC(c));
+}
+
+static const struct kefu_conf *
+host_conf_elem(const struct kefu_conf *c, int i)
+{
+	return KC(conf_elem(HC(c), i));
+}
+
+static int
+host_conf_path(const struct kefu_conf *c, const char *name, char *buf,
+    size_t len)
+{
+	return conf_get_path(HC(c), name, buf, len);
+}
+
+static void
+host_conf_error(const struct kefu_conf *c, const char *name, const char *fmt,
+    ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c == NULL) {
+		log_emit(LOG_PRI_ERR, "%s: %s",
+		    name != NULL ? name : "(no section)", msg);
+		return;
+	}
+	conf_report(HC(c), name, "%s", msg);
+}
+
+static int
+host_conf_check_keys(const struct kefu_conf *c, const char *const *known)
+{
+	return conf_check_keys(HC(c), known);
+}
+
+static const struct kefu_conf *
+host_conf_load(const char *path)
+{
+	return KC(conf_load_file(path));
+}
+
+static void
+host_conf_free(const struct kefu_conf *root)
+{
+	conf_free_file(HC(root));
+}
+
+static int64_t
+host_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const struct kefu_host host = {
+    .abi_major = KEFU_ABI_MAJOR,
+    .abi_minor = KEFU_ABI_MINOR,
+    .size = sizeof(struct kefu_host),
+    .log = host_log,
+    .conf_member = host_conf_member,
+    .conf_string = host_conf_string,
+    .conf_int = host_conf_int,
+    .conf_bool = host_conf_bool,
+    .conf_length = host_conf_length,
+    .conf_elem = host_conf_elem,
+    .conf_path = host_conf_path,
+    .conf_error = host_conf_error,
+    .conf_check_keys = host_conf_check_keys,
+    .conf_load = host_conf_load,
+    .conf_free = host_conf_free,
+    .now_ms = host_now_ms,
+    .reply = turn_reply,
+    .handoff = turn_handoff,
+    .outcome = turn_outcome,
+    .note_set = turn_note_set,
+    .note_get = turn_note_get,
+    .store_set = turn_store_set,
+    .store_get = turn_store_get,
+    .conv_turns = turn_conv_events,
+};
+
+const struct kefu_host *
+host_table(void)
+{
+	return &host;
+}

@@ -1,0 +1,31 @@
+#ifndef KEFU_LOOP_H
+#define KEFU_LOOP_H
+
+#include <stdint.h>
+#include <libwebsockets.h>
+
+struct loop_timer {
+	lws_sorted_usec_list_t sul;
+	void (*fn)(void *);
+	void *arg;
+};
+
+struct loop_hooks {
+	void (*reload)(void);  /* SIGHUP */
+	void (*stop)(int sig); /* SIGTERM, SIGINT: before the loop ends */
+};
+
+/* Blocks the handled signals; call before any other thread or child. */
+int loop_init(const struct loop_hooks *hooks);
+/* Serves until loop_stop() or a stopping signal; returns the exit code. */
+int loop_run(void);
+void loop_stop(int code);
+void loop_fini(void);
+struct lws_context *loop_context(void);
+
+/* One-shot timers on the loop thread; re-arming replaces the due time. */
+void loop_timer_set(struct loop_timer *t, int64_t delay_ms, void (*fn)(void *),
+    void *arg);
+void loop_timer_cancel(struct loop_timer *t);
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * Transactional reload, after nginx's configuration cycles: the new
+ * generation is built beside the live one, every step that can fail
+ * happens before the swap, and the swap is one pointer store on the loop
+ * thread between two events.  On failure the live generation is never
+ * touched.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "reload.h"
+
+static struct gen *reload_gen;
+static const char *reload_path;
+static unsigned reload_next_id = 1;
+static struct reload_status reload_st;
+
+static int64_t
+reload_clock_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t
+reload_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+reload_start(const char *path)
+{
+	char why[512], vers[1024];
+
+	reload_path = path;
+	if ((reload_gen = gen_build(path, reload_next_id, why, sizeof(why))) ==
+	    NULL) {
+		log_emit(LOG_PRI_ERR, "cannot start: %s", why);
+		return -1;
+	}
+	reload_next_id++;
+	gen_start(reload_gen);
+	gen_versions(reload_gen, vers, sizeof(vers));
+	log_info("generation %u live: %s", reload_gen->id, vers);
+	return 0;
+}
+
+int
+reload_run(void)
+{
+	char why[512], before[1024], after[1024];
+	struct gen *old = reload_gen, *g;
+	int64_t t0 = reload_clock_us();
+
+	log_info("reload: reading %s", reload_path);
+	reload_st.at_ms = reload_wall_ms();
+	if ((g = gen_build(reload_path, reload_next_id, why, sizeof(why))) ==
+	    NULL) {
+		reload_st.ok = 0;
+		snprintf(reload_st.error, sizeof(reload_st.error), "%s", why);
+		log_emit(LOG_PRI_ERR,
+		    "reload failed: %s; still serving generation %u", why,
+		    old->id);
+		return -1;
+	}
+	reload_next_id++;
+	gen_versions(old, before, sizeof(before));
+	gen_versions(g, after, sizeof(after));
+	gen_stop(old);
+	reload_gen = g; /* the commit */
+	gen_start(g);
+	reload_st.ok = 1;
+	reload_st.error[0] = '\0';
+	log_info(
+	    "reload ok: generation %u -> %u in %.1f ms; plugins before: %s; after: %s",
+	    old->id, g->id, (reload_clock_us() - t0) / 1000.0, before, after);
+	gen_free(old);
+	return 0;
+}
+
+struct gen *
+reload_live(void)
+{
+	return reload_gen;
+}
+
+void
+reload_fini(void)
+{
+	if (reload_gen != NULL) {
+		gen_stop(reload_gen);
+		gen_free(reload_gen);
+	}
+	reload_gen = NULL;
+}
+
+const struct reload_status *
+reload_last(void)
+{
+	return &reload_st;
+}

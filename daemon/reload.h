@@ -1,0 +1,22 @@
+#ifndef KEFU_RELOAD_H
+#define KEFU_RELOAD_H
+
+#include <stdint.h>
+
+#include "gen.h"
+
+/* Builds and starts the first generation from path. */
+int reload_start(const char *path);
+/* Builds a new generation; swaps only when all of it is ready. */
+int reload_run(void);
+struct gen *reload_live(void);
+void reload_fini(void);
+
+struct reload_status {
+	int64_t at_ms; /* wall clock of the last attempt, 0 if none */
+	int ok;
+	char error[512];
+};
+const struct reload_status *reload_last(void);
+
+#endif

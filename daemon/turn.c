@@ -1,0 +1,157 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "plugin.h"
+#include "turn.h"
+#include "utf8.h"
+
+void
+turn_begin(struct kefu_turn *t, struct conv *c, const struct kefu_event *ev)
+{
+	memset(t, 0, sizeof(*t));
+	t->conv = c;
+	t->ev = ev;
+}
+
+void
+turn_end(struct kefu_turn *t)
+{
+	int i;
+
+	for (i = 0; i < t->nact; i++) {
+		free(t->act[i].plugin);
+		free(t->act[i].text);
+		free(t->act[i].reason);
+		free(t->act[i].summary);
+	}
+	kv_free(&t->notes);
+	if (t->conv != NULL)
+		t->conv->events++;
+	memset(t, 0, sizeof(*t));
+}
+
+static char *
+turn_dup(const char *s)
+{
+	char *d;
+
+	if (s == NULL)
+		return NULL;
+	if ((d = strdup(s)) == NULL)
+		fatal("strdup");
+	return d;
+}
+
+static struct turn_action *
+turn_add(struct kefu_turn *t, enum turn_kind kind)
+{
+	struct turn_action *a;
+	const char *who = plugin_current();
+
+	if (t->nact == TURN_MAX_ACTIONS) {
+		log_warnx(
+		    "conversation %s: more than %d actions for one event; refused",
+		    t->conv->id, TURN_MAX_ACTIONS);
+		return NULL;
+	}
+	a = &t->act[t->nact++];
+	memset(a, 0, sizeof(*a));
+	a->kind = kind;
+	a->plugin = turn_dup(who != NULL ? who : "core");
+	return a;
+}
+
+int
+turn_reply(struct kefu_turn *t, const char *text)
+{
+	struct turn_action *a;
+	long n;
+
+	if (text == NULL || (n = utf8_count(text, strlen(text))) < 1 ||
+	    n > TURN_TEXT_MAX) {
+		log_warnx(
+		    "conversation %s: reply refused: text must be 1 to %d characters of valid UTF-8",
+		    t->conv->id, TURN_TEXT_MAX);
+		return -1;
+	}
+	if ((a = turn_add(t, TURN_REPLY)) == NULL)
+		return -1;
+	a->text = turn_dup(text);
+	if (t->outcome == KEFU_OUTCOME_NONE)
+		t->outcome = KEFU_OUTCOME_REPLY;
+	return 0;
+}
+
+int
+turn_handoff(struct kefu_turn *t, const char *reason, const char *summary)
+{
+	struct turn_action *a;
+
+	if (reason == NULL || *reason == '\0') {
+		log_warnx("conversation %s: handoff refused: no reason",
+		    t->conv->id);
+		return -1;
+	}
+	if ((a = turn_add(t, TURN_HANDOFF)) == NULL)
+		return -1;
+	a->reason = turn_dup(reason);
+	a->summary = turn_dup(summary != NULL ? summary : "");
+	t->outcome = KEFU_OUTCOME_HANDOFF;
+	return 0;
+}
+
+enum kefu_outcome
+turn_outcome(const struct kefu_turn *t)
+{
+	return t->outcome;
+}
+
+int
+turn_note_set(struct kefu_turn *t, const char *key, const char *value)
+{
+	return kv_set(&t->notes, key, value);
+}
+
+const char *
+turn_note_get(const struct kefu_turn *t, const char *key)
+{
+	return kv_get(&t->notes, key);
+}
+
+/* A plugin's keys are kept apart by prefixing its name. */
+static int
+turn_store_key(char *buf, size_t len, const char *key)
+{
+	const char *who = plugin_current();
+	int n = snprintf(buf, len, "%s\x1f%s", who != NULL ? who : "core", key);
+
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+int
+turn_store_set(struct kefu_turn *t, const char *key, const char *value)
+{
+	char k[256];
+
+	if (turn_store_key(k, sizeof(k), key) < 0)
+		return -1;
+	return kv_set(&t->conv->store, k, value);
+}
+
+const char *
+turn_store_get(const struct kefu_turn *t, const char *key)
+{
+	char k[256];
+
+	if (turn_store_key(k, sizeof(k), key) < 0)
+		return NULL;
+	return kv_get(&t->conv->store, k);
+}
+
+unsigned
+turn_conv_events(const struct kefu_turn *t)
+{
+	return t->conv->events;
+}

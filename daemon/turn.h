@@ -1,0 +1,48 @@
+#ifndef KEFU_TURN_H
+#define KEFU_TURN_H
+
+#include "conv.h"
+#include "kefu/plugin.h"
+#include "kv.h"
+
+#define TURN_MAX_ACTIONS 8
+#define TURN_TEXT_MAX 2000 /* characters, the platform's limit */
+
+enum turn_kind {
+	TURN_REPLY = 1,
+	TURN_HANDOFF,
+};
+
+struct turn_action {
+	enum turn_kind kind;
+	char *plugin; /* who asked for it */
+	char *text;   /* reply */
+	char *reason; /* handoff */
+	char *summary;
+};
+
+/* The handling of one inbound event: what the plugin chain decided. */
+struct kefu_turn {
+	struct conv *conv;
+	const struct kefu_event *ev;
+	struct turn_action act[TURN_MAX_ACTIONS];
+	int nact;
+	enum kefu_outcome outcome;
+	struct kv notes;
+};
+
+void turn_begin(struct kefu_turn *t, struct conv *c,
+    const struct kefu_event *ev);
+void turn_end(struct kefu_turn *t);
+
+/* The host functions behind include/kefu/plugin.h. */
+int turn_reply(struct kefu_turn *t, const char *text);
+int turn_handoff(struct kefu_turn *t, const char *reason, const char *summary);
+enum kefu_outcome turn_outcome(const struct kefu_turn *t);
+int turn_note_set(struct kefu_turn *t, const char *key, const char *value);
+const char *turn_note_get(const struct kefu_turn *t, const char *key);
+int turn_store_set(struct kefu_turn *t, const char *key, const char *value);
+const char *turn_store_get(const struct kefu_turn *t, const char *key);
+unsigned turn_conv_events(const struct kefu_turn *t);
+
+#endif

@@ -1,0 +1,48 @@
+#include <stdint.h>
+
+#include "utf8.h"
+
+long
+utf8_count(const char *str, size_t len)
+{
+	const uint8_t *s = (const uint8_t *)str, *end = s + len;
+	long n = 0;
+
+	while (s < end) {
+		uint32_t c = *s, min;
+		int more;
+
+		if (c == 0)
+			return -1;
+		if (c < 0x80) {
+			s++;
+			n++;
+			continue;
+		}
+		if ((c & 0xe0) == 0xc0) {
+			more = 1;
+			c &= 0x1f;
+			min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			more = 2;
+			c &= 0x0f;
+			min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			more = 3;
+			c &= 0x07;
+			min = 0x10000;
+		} else
+			return -1;
+		if (end - s <= more)
+			return -1;
+		for (s++; more > 0; more--, s++) {
+			if ((*s & 0xc0) != 0x80)
+				return -1;
+			c = (c << 6) | (*s & 0x3f);
+		}
+		if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+			return -1;
+		n++;
+	}
+	return n;
+}

@@ -1,0 +1,12 @@
+#ifndef KEFU_UTF8_H
+#define KEFU_UTF8_H
+
+#include <stddef.h>
+
+/*
+ * Returns the number of code points in s[0..len), or -1 when s is not
+ * well-formed UTF-8 (overlong forms, surrogates, > U+10FFFF, NUL).
+ */
+long utf8_count(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,187 @@
+/*
+ * kefu plugin ABI.
+ *
+ * This is the only header a plugin may include from kefu.  A plugin is a
+ * shared object that exports one data symbol, KEFU_PLUGIN_SYMBOL, of type
+ * struct kefu_plugin.  The core checks abi_major, abi_minor and size before
+ * it calls any plugin function, then calls init() with a host table: every
+ * service of the core (logging, configuration, replies, handoffs, storage,
+ * the clock) is reached through that table, never by linking against the
+ * daemon.
+ *
+ * Compatibility: structs only grow at the end.  A change that keeps old
+ * plugins working bumps KEFU_ABI_MINOR; anything else bumps KEFU_ABI_MAJOR.
+ * A plugin built for minor M runs on a core with minor >= M.  Check
+ * host->size before using a host function newer than the minor you need.
+ */
+#ifndef KEFU_PLUGIN_H
+#define KEFU_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KEFU_ABI_MAJOR 1
+#define KEFU_ABI_MINOR 0
+
+#define KEFU_PLUGIN_SYMBOL "kefu_plugin"
+
+/* Opaque to plugins. */
+struct kefu_conf; /* a configuration setting (a group, list or scalar) */
+struct kefu_turn; /* the handling of one inbound event */
+
+/* Syslog priorities, for host->log(). */
+#define KEFU_LOG_ERR 3
+#define KEFU_LOG_WARNING 4
+#define KEFU_LOG_NOTICE 5
+#define KEFU_LOG_INFO 6
+#define KEFU_LOG_DEBUG 7
+
+enum kefu_event_type {
+	KEFU_EV_OPENED = 1,    /* conversation_opened */
+	KEFU_EV_MESSAGE,       /* message: a customer wrote */
+	KEFU_EV_AGENT_JOINED,  /* agent_joined */
+	KEFU_EV_AGENT_MESSAGE, /* agent_message */
+	KEFU_EV_HANDOFF_ENDED, /* handoff_ended */
+	KEFU_EV_CLOSED,        /* conversation_closed */
+};
+
+/*
+ * One inbound event, as the platform sent it.  Members that the event does
+ * not carry are NULL (strings) or 0.  Strings are valid UTF-8 and live until
+ * the handler returns.
+ */
+struct kefu_event {
+	enum kefu_event_type type;
+	uint64_t seq;
+	const char *conversation;
+
+	const char *customer_id;
+	const char *customer_name;
+	int customer_vip;
+
+	const char *message_id;
+	const char *message_kind; /* "text", "image", "product", "order" */
+	const char *text;         /* "" for a message without text */
+	int64_t ts_ms;            /* message time, ms since the epoch */
+
+	const char *product_id; /* message of kind product, or opened */
+	const char *product_title;
+	const char *product_price;
+
+	const char *order_id; /* message of kind order */
+	const char *order_status;
+	const char *order_amount;
+
+	const char *agent_id; /* agent_joined, agent_message */
+	const char *agent_name;
+	const char *by; /* handoff_ended, conversation_closed */
+};
+
+/*
+ * What a handler tells the core.  Plugins run in the configured order;
+ * KEFU_NEXT passes the event on to the next plugin, KEFU_STOP ends the chain
+ * for this event.  A plugin that replied usually stops; a plugin that only
+ * recognised something (set a note, an intent) passes it on.
+ */
+enum kefu_verdict {
+	KEFU_NEXT = 0,
+	KEFU_STOP = 1,
+};
+
+/* What the plugins before this one did with the event. */
+enum kefu_outcome {
+	KEFU_OUTCOME_NONE = 0,
+	KEFU_OUTCOME_REPLY,
+	KEFU_OUTCOME_HANDOFF,
+};
+
+struct kefu_host {
+	uint32_t abi_major;
+	uint32_t abi_minor;
+	uint32_t size; /* sizeof(struct kefu_host) of the running core */
+
+	/* Logging; lines are prefixed with the plugin's name. */
+	void (*log)(int prio, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+	/*
+	 * Configuration.  name NULL means the setting itself.  The getters
+	 * return 1 when the value is there and of the right type, 0 when it
+	 * is absent, and -1 when it has the wrong type; they report that
+	 * error themselves as "file:line: key: problem".
+	 */
+	const struct kefu_conf *(
+	    *conf_member)(const struct kefu_conf *c, const char *name);
+	int (*conf_string)(const struct kefu_conf *c, const char *name,
+	    const char **out);
+	int (*conf_int)(const struct kefu_conf *c, const char *name,
+	    long long *out);
+	int (*conf_bool)(const struct kefu_conf *c, const char *name, int *out);
+	int (*conf_length)(const struct kefu_conf *c); /* list or array */
+	const struct kefu_conf *(*conf_elem)(const struct kefu_conf *c, int i);
+	/* Relative paths resolve against the main configuration file. */
+	int (*conf_path)(const struct kefu_conf *c, const char *name, char *buf,
+	    size_t len);
+	/* Reports "file:line: key: message" and counts one error. */
+	void (*conf_error)(const struct kefu_conf *c, const char *name,
+	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+	/* Reports every member of group c not in the NULL-ended list. */
+	int (*conf_check_keys)(const struct kefu_conf *c,
+	    const char *const *known);
+	/* A separate libconfig file (a knowledge base); NULL on error. */
+	const struct kefu_conf *(*conf_load)(const char *path);
+	void (*conf_free)(const struct kefu_conf *root);
+
+	/* Wall clock in ms since the epoch (controllable in tests). */
+	int64_t (*now_ms)(void);
+
+	/* Actions for the turn's conversation.  0 on success, -1 refused. */
+	int (*reply)(struct kefu_turn *t, const char *text);
+	int (*handoff)(struct kefu_turn *t, const char *reason,
+	    const char *summary);
+	enum kefu_outcome (*outcome)(const struct kefu_turn *t);
+
+	/* Notes: how one plugin informs the next ones within a turn. */
+	int (
+	    *note_set)(struct kefu_turn *t, const char *key, const char *value);
+	const char *(*note_get)(const struct kefu_turn *t, const char *key);
+
+	/*
+	 * Per-conversation storage of this plugin, kept by the core: it
+	 * survives a reload and is private to the plugin's name.
+	 */
+	int (*store_set)(struct kefu_turn *t, const char *key,
+	    const char *value);
+	const char *(*store_get)(const struct kefu_turn *t, const char *key);
+
+	/* The read-only view of the conversation. */
+	unsigned (*conv_turns)(const struct kefu_turn *t); /* events seen */
+};
+
+struct kefu_plugin {
+	uint32_t abi_major; /* KEFU_ABI_MAJOR */
+	uint32_t abi_minor; /* KEFU_ABI_MINOR */
+	uint32_t size;      /* sizeof(struct kefu_plugin) */
+	const char *name;
+	const char *version;
+
+	/*
+	 * Builds private state from the plugin's configuration section
+	 * (NULL when the configuration has none).  Returns 0, or -1 after
+	 * reporting why through host->log or host->conf_error.
+	 */
+	int (*init)(const struct kefu_host *host, const struct kefu_conf *conf,
+	    void **state);
+	/* Must not block.  May be NULL for a timer-only plugin. */
+	enum kefu_verdict (*handle)(void *state, struct kefu_turn *t,
+	    const struct kefu_event *ev);
+	uint32_t timer_ms; /* 0: no timer */
+	void (*timer)(void *state);
+	void (*fini)(void *state); /* cannot fail; may be NULL */
+};
+
+#define KEFU_PLUGIN_EXPORT                                                     \
+	__attribute__((visibility("default")))                                 \
+	const struct kefu_plugin kefu_plugin
+
+#endif

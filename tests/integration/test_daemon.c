@@ -1,0 +1,206 @@
+/*
+ * A real kefud process: command line, transactional reload on real
+ * signals, graceful stop.
+ */
+#include "../harness.h"
+
+#include "kefu/plugin.h"
+#include "version.h"
+
+static char *dir, *kefud, *logpath;
+
+static void
+setup(void)
+{
+	dir = h_tmpdir();
+	kefud = h_build("kefud");
+	logpath = h_path(dir, "kefud.log");
+}
+
+static void
+teardown(void)
+{
+	h_rmrf(dir);
+	free(dir);
+	free(kefud);
+	free(logpath);
+}
+
+TestSuite(daemon, .init = setup, .fini = teardown, .timeout = 240);
+
+static char *
+config(const char *plugins, const char *sections)
+{
+	return h_write(dir, "kefud.conf",
+	    "log_level = \"info\";\nplugin_dir = \"plugins\";\nplugins = [%s];\n%s",
+	    plugins, sections);
+}
+
+static int
+run(char *const argv[])
+{
+	return h_wait_exit(h_spawn(argv, logpath));
+}
+
+Test(daemon, version)
+{
+	char *argv[] = {kefud, "-V", NULL}, *want, *out;
+
+	cr_expect_eq(run(argv), 0);
+	out = h_read(logpath);
+	cr_assert(asprintf(&want, "kefud %s (plugin ABI %d.%d)\n", KEFU_VERSION,
+	              KEFU_ABI_MAJOR, KEFU_ABI_MINOR) > 0);
+	cr_expect_str_eq(out, want);
+	free(out);
+	free(want);
+}
+
+Test(daemon, check_mode_accepts_a_good_configuration)
+{
+	char *plugdir = h_path(dir, "plugins"), *conf, *out;
+	char *argv[] = {kefud, "-t", "-c", NULL, NULL};
+
+	cr_assert(mkdir(plugdir, 0755) == 0);
+	h_plugin(plugdir, "good", "good");
+	conf = config("\"good\"", "good = { reply = \"hi\"; };\n");
+	argv[3] = conf;
+	cr_expect_eq(run(argv), 0);
+	out = h_read(logpath);
+	cr_expect_not_null(strstr(out, "plugins: good 1.0.0"), "%s", out);
+	cr_expect_not_null(strstr(out, "test is successful"), "%s", out);
+	free(out);
+	free(conf);
+	free(plugdir);
+}
+
+/* -t reports a plugin's own configuration errors with file and line. */
+Test(daemon, check_mode_reports_plugin_configuration)
+{
+	char *plugdir = h_path(dir, "plugins"), *conf, *out, *want;
+	char *argv[] = {kefud, "-t", "-c", NULL, NULL};
+
+	cr_assert(mkdir(plugdir, 0755) == 0);
+	h_plugin(plugdir, "good", "good");
+	conf = config("\"good\"", "good = {\n  reply = 42;\n};\n");
+	argv[3] = conf;
+	cr_expect_eq(run(argv), 1);
+	out = h_read(logpath);
+	cr_assert(asprintf(&want,
+	              "%s:5: good.reply: expected a string, found an integer",
+	              conf) > 0);
+	cr_expect_not_null(strstr(out, want), "%s", out);
+	cr_expect_not_null(strstr(out, "configuration check failed"), "%s",
+	    out);
+	free(want);
+	free(out);
+	free(conf);
+	free(plugdir);
+}
+
+Test(daemon, refuses_to_start_on_a_broken_configuration)
+{
+	char *conf = h_write(dir, "kefud.conf", "plugins = [\n"), *out;
+	char *argv[] = {kefud, "-c", conf, NULL};
+
+	cr_expect_eq(run(argv), 1);
+	out = h_read(logpath);
+	cr_expect_not_null(strstr(out, "syntax error"), "%s", out);
+	cr_expect_not_null(strstr(out, "<3>cannot start: "), "%s", out);
+	free(out);
+	free(conf);
+}
+
+/*
+ * The whole reload story against one running process: a plugin rebuilt in
+ * place becomes live on SIGHUP; a broken plugin or a broken configuration
+ * leaves the live set untouched; SIGTERM exits 0.
+ */
+Test(daemon, transactional_reload)
+{
+	char *plugdir = h_path(dir, "plugins"), *so, *conf, *out, *tail;
+	char *argv[] = {kefud, "-c", NULL, NULL};
+	size_t at;
+	pid_t pid;
+
+	cr_assert(mkdir(plugdir, 0755) == 0);
+	so = h_path(plugdir, "versioned.so");
+	h_plugin(plugdir, "versioned-1", "versioned");
+	conf = config("\"versioned\"", "versioned = { reply = \"hi\"; };\n");
+	argv[2] = conf;
+	pid = h_spawn(argv, logpath);
+	at = h_wait_log(logpath, "<6>generation 1 live: versioned 1.0.0", 0);
+	at = h_wait_log(logpath, "tick versioned 1.0.0", at);
+
+	/* Rebuilt in place, as `make` or `cp` would. */
+	h_plugin(plugdir, "versioned-2", "versioned");
+	cr_assert(kill(pid, SIGHUP) == 0);
+	at = h_wait_log(logpath, "<6>reload ok: generation 1 -> 2 in ", at);
+	at = h_wait_log(logpath,
+	    "plugins before: versioned 1.0.0; after: versioned 2.0.0", at);
+	at = h_wait_log(logpath, "tick versioned 2.0.0", at);
+	h_wait_log(logpath, "tick versioned 2.0.0", at); /* and again */
+	out = h_read(logpath);
+	cr_expect_null(strstr(out + at - strlen("tick versioned 2.0.0"),
+	                   "tick versioned 1.0.0"),
+	    "old code still ticking");
+	free(out);
+
+	/* A broken plugin: the old set stays live. */
+	h_plugin(plugdir, "nodesc", "versioned");
+	cr_assert(kill(pid, SIGHUP) == 0);
+	at = h_wait_log(logpath, "versioned.so: refused: no descriptor", at);
+	at = h_wait_log(logpath,
+	    "<3>reload failed: plugin \"versioned\" could not be loaded; still serving generation 2",
+	    at);
+	at = h_wait_log(logpath, "tick versioned 2.0.0", at);
+
+	/* A broken configuration: the same. */
+	h_plugin(plugdir, "versioned-1", "versioned");
+	free(h_write(dir, "kefud.conf",
+	    "plugin_dir = \"plugins\";\nplugins = [\"versioned\"];\nlog_level = ;\n"));
+	cr_assert(kill(pid, SIGHUP) == 0);
+	at = h_wait_log(logpath, ":3: syntax error", at);
+	at = h_wait_log(logpath, "reload failed: ", at);
+	at = h_wait_log(logpath, "still serving generation 2", at);
+	at = h_wait_log(logpath, "tick versioned 2.0.0", at);
+
+	/* Fixed again: generation 3 (failed attempts use no number). */
+	free(config("\"versioned\"", "versioned = { reply = \"hi\"; };\n"));
+	cr_assert(kill(pid, SIGHUP) == 0);
+	at = h_wait_log(logpath, "reload ok: generation 2 -> 3", at);
+	at = h_wait_log(logpath, "tick versioned 1.0.0", at);
+
+	/* A burst of signals: each reload is whole, none is lost mid-way. */
+	for (int i = 0; i < 5; i++)
+		cr_assert(kill(pid, SIGHUP) == 0);
+	at = h_wait_log(logpath, "tick versioned 1.0.0", at);
+
+	cr_assert(kill(pid, SIGTERM) == 0);
+	cr_expect_eq(h_wait_exit(pid), 0);
+	out = h_read(logpath);
+	tail = strstr(out, "stopping");
+	cr_expect_not_null(tail, "%s", out);
+	cr_expect_not_null(strstr(out, "<6>stopped"), "%s", out);
+	cr_expect_null(strstr(out, "ERROR: AddressSanitizer"), "%s", out);
+	free(out);
+	free(so);
+	free(conf);
+	free(plugdir);
+}
+
+Test(daemon, sigint_stops_gracefully)
+{
+	char *plugdir = h_path(dir, "plugins"), *conf;
+	char *argv[] = {kefud, "-c", NULL, NULL};
+	pid_t pid;
+
+	cr_assert(mkdir(plugdir, 0755) == 0);
+	conf = config("", "");
+	argv[2] = conf;
+	pid = h_spawn(argv, logpath);
+	h_wait_log(logpath, "generation 1 live", 0);
+	cr_assert(kill(pid, SIGINT) == 0);
+	cr_expect_eq(h_wait_exit(pid), 0);
+	free(conf);
+	free(plugdir);
+}
