@@ -20,7 +20,7 @@ ifeq ($(SAN),1)
 SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 endif
-PKGS = libwebsockets libconfig
+PKGS = libwebsockets libconfig libcjson
 KCFLAGS = -std=c11 -D_DEFAULT_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude
 # Plugins reach the core only through the host table: -z defs makes any
 # other reference a link error, and the daemon exports nothing.
@@ -41,13 +41,18 @@ TEST_SO = $(TEST_PLUGINS:%=$(B)/tests/plugins/%.so)
 FMT_SRC = $(wildcard daemon/*.[ch] include/kefu/*.h plugins/*/*.[ch] \
 	tests/*/*.[ch])
 
-.PHONY: all build check test format-check install clean deps FORCE
+.PHONY: all build check test format-check install clean deps run FORCE
 
 all: deps
 	@$(MAKE) --no-print-directory build
 
 deps:
 	@./.ci/deps
+
+# Chat with kefud as a customer, against the sandbox platform.
+run: deps
+	@$(MAKE) --no-print-directory build
+	@./tests/sandbox/run.sh
 
 build: $(B)/kefud $(PLUGIN_SO)
 
@@ -84,7 +89,7 @@ $(B)/obj/%.o: %.c $(wildcard daemon/*.h include/kefu/*.h) $(B)/paths.h
 
 $(B)/kefud: $(DAEMON_OBJ)
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $(DAEMON_OBJ) \
-	    $(shell pkg-config --libs $(PKGS)) -ldl
+	    $(shell pkg-config --libs $(PKGS)) -ldl -lm
 
 $(B)/plugins/%.so: plugins/%/*.c include/kefu/plugin.h
 	@mkdir -p $(dir $@)
@@ -103,11 +108,11 @@ $(B)/tests/plugins/%.so: tests/plugins/testplug.c include/kefu/plugin.h
 	$(CC) $(PLUGFLAGS) $(TDEFS) -o $@ $<
 
 vpath test_%.c tests/unit tests/integration
-$(B)/tests/test_%: test_%.c tests/harness.h $(CORE_OBJ)
+$(B)/tests/test_%: test_%.c tests/harness.h tests/sandbox.h $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(KCFLAGS) -Idaemon -DKEFU_BUILD='"$(abspath $(B))"' \
 	    -DKEFU_SRC='"$(CURDIR)"' $(shell pkg-config --cflags $(PKGS)) \
-	    -o $@ $< $(CORE_OBJ) $(shell pkg-config --libs $(PKGS)) -ldl \
+	    -o $@ $< $(CORE_OBJ) $(shell pkg-config --libs $(PKGS)) -ldl -lm \
 	    -lcriterion
 
 install: all
@@ -115,10 +120,11 @@ install: all
 	    $(DESTDIR)$(SYSCONFDIR)/kefu
 	install -m 755 $(B)/kefud $(DESTDIR)$(SBINDIR)/kefud
 	install -m 644 $(PLUGIN_SO) $(DESTDIR)$(PLUGINDIR)/
-	install -m 644 etc/kefu/kefud.conf \
-	    $(DESTDIR)$(SYSCONFDIR)/kefu/kefud.conf.example
-	test -e $(DESTDIR)$(SYSCONFDIR)/kefu/kefud.conf || install -m 640 \
-	    etc/kefu/kefud.conf $(DESTDIR)$(SYSCONFDIR)/kefu/kefud.conf
+	for f in kefud.conf platform.conf; do \
+	    install -m 644 etc/kefu/$$f $(DESTDIR)$(SYSCONFDIR)/kefu/$$f.example; \
+	    test -e $(DESTDIR)$(SYSCONFDIR)/kefu/$$f || install -m 640 \
+	        etc/kefu/$$f $(DESTDIR)$(SYSCONFDIR)/kefu/$$f; \
+	done
 
 clean:
 	rm -rf build

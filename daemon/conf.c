@@ -22,25 +22,52 @@ static int conf_nerrors;
 
 enum conf_type {
 	CONF_T_PATH,
+	CONF_T_STRING,
+	CONF_T_BOOL,
+	CONF_T_INT,
 	CONF_T_LOGLEVEL,
 	CONF_T_NAMES,
+	CONF_T_GROUP,
 };
 
-/* The core's own keys; a plugin's keys live in a group named after it. */
+/*
+ * The core's own keys; a plugin's keys live in a group named after it.
+ * off is the member of struct conf that receives the value.
+ */
 struct conf_key {
 	const char *name;
 	enum conf_type type;
 	int required;
 	size_t off;
-	const char *def;
+	const char *def;            /* PATH, STRING, LOGLEVEL */
+	long long min, max, idef;   /* INT, BOOL (idef) */
+	const struct conf_key *sub; /* GROUP */
+};
+
+#define CONF_OFF(m) offsetof(struct conf, m)
+
+static const struct conf_key conf_platform_keys[] = {
+    {"url", CONF_T_STRING, 1, CONF_OFF(platform.url), NULL, 0, 0, 0, NULL},
+    {"ca_file", CONF_T_PATH, 0, CONF_OFF(platform.ca_file), NULL, 0, 0, 0,
+        NULL},
+    {"token_file", CONF_T_PATH, 0, CONF_OFF(platform.token_file), NULL, 0, 0, 0,
+        NULL},
+    {"allow_plain_ws", CONF_T_BOOL, 0, CONF_OFF(platform.allow_plain_ws), NULL,
+        0, 1, 0, NULL},
+    {"actions_per_second", CONF_T_INT, 0, CONF_OFF(platform.actions_per_second),
+        NULL, 1, 19, 15, NULL},
+    {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL},
 };
 
 static const struct conf_key conf_root_keys[] = {
-    {"log_level", CONF_T_LOGLEVEL, 0, offsetof(struct conf, log_level), "info"},
-    {"plugin_dir", CONF_T_PATH, 0, offsetof(struct conf, plugin_dir),
-        KEFU_PLUGIN_DIR},
-    {"plugins", CONF_T_NAMES, 1, offsetof(struct conf, plugins), NULL},
-    {NULL, 0, 0, 0, NULL},
+    {"log_level", CONF_T_LOGLEVEL, 0, CONF_OFF(log_level), "info", 0, 0, 0,
+        NULL},
+    {"plugin_dir", CONF_T_PATH, 0, CONF_OFF(plugin_dir), KEFU_PLUGIN_DIR, 0, 0,
+        0, NULL},
+    {"plugins", CONF_T_NAMES, 1, CONF_OFF(plugins), NULL, 0, 0, 0, NULL},
+    {"platform", CONF_T_GROUP, 0, CONF_OFF(platform.present), NULL, 0, 0, 0,
+        conf_platform_keys},
+    {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL},
 };
 
 void
@@ -340,14 +367,19 @@ conf_names(struct conf *c, const config_setting_t *m)
 	return 0;
 }
 
+static int conf_apply_all(struct conf *c, const struct conf_key *keys,
+    const config_setting_t *group);
+
 static int
 conf_apply(struct conf *c, const struct conf_key *k,
     const config_setting_t *group)
 {
 	const config_setting_t *m = conf_member(group, k->name);
 	char path[PATH_MAX];
-	const char *v;
+	const char *v = k->def;
+	long long n = k->idef;
 	void *dst = (char *)c + k->off;
+	int b;
 
 	if (m == NULL && k->required) {
 		conf_report(group, k->name, "missing required key");
@@ -355,15 +387,37 @@ conf_apply(struct conf *c, const struct conf_key *k,
 	}
 	switch (k->type) {
 	case CONF_T_PATH:
-		if (m == NULL)
-			snprintf(path, sizeof(path), "%s", k->def);
-		else if (conf_get_path(group, k->name, path, sizeof(path)) < 0)
+		if (m != NULL &&
+		    conf_get_path(group, k->name, path, sizeof(path)) < 0)
 			return -1;
-		if ((*(char **)dst = strdup(path)) == NULL)
+		if (m != NULL)
+			v = path;
+		/* FALLTHROUGH */
+	case CONF_T_STRING:
+		if (k->type == CONF_T_STRING && m != NULL &&
+		    conf_get_string(group, k->name, &v) < 0)
+			return -1;
+		if (v != NULL && (*(char **)dst = strdup(v)) == NULL)
 			fatal("strdup");
 		return 0;
+	case CONF_T_BOOL:
+		b = (int)k->idef;
+		if (m != NULL && conf_get_bool(group, k->name, &b) < 0)
+			return -1;
+		*(int *)dst = b;
+		return 0;
+	case CONF_T_INT:
+		if (m != NULL && conf_get_int(group, k->name, &n) < 0)
+			return -1;
+		if (n < k->min || n > k->max) {
+			conf_report(m, NULL,
+			    "%lld is out of range (%lld to %lld)", n, k->min,
+			    k->max);
+			return -1;
+		}
+		*(int *)dst = (int)n;
+		return 0;
 	case CONF_T_LOGLEVEL:
-		v = k->def;
 		if (m != NULL && conf_get_string(group, k->name, &v) < 0)
 			return -1;
 		if ((*(int *)dst = log_level_parse(v)) < 0) {
@@ -375,8 +429,103 @@ conf_apply(struct conf *c, const struct conf_key *k,
 		return 0;
 	case CONF_T_NAMES:
 		return conf_names(c, m);
+	case CONF_T_GROUP:
+		if (m == NULL)
+			return 0;
+		if (!config_setting_is_group(m)) {
+			conf_report(m, NULL, "expected a group, found %s",
+			    conf_type_name(config_setting_type(m)));
+			return -1;
+		}
+		*(int *)dst = 1;
+		return conf_apply_all(c, k->sub, m);
 	}
 	return -1;
+}
+
+/* Applies every key of the table, and reports members it does not know. */
+static int
+conf_apply_all(struct conf *c, const struct conf_key *keys,
+    const config_setting_t *group)
+{
+	const char *known[32];
+	int i, bad = 0;
+
+	for (i = 0; keys[i].name != NULL && i < 31; i++) {
+		known[i] = keys[i].name;
+		if (conf_apply(c, &keys[i], group) < 0)
+			bad = -1;
+	}
+	known[i] = NULL;
+	if (config_setting_parent(group) != NULL &&
+	    conf_check_keys(group, known) < 0)
+		bad = -1;
+	return bad;
+}
+
+static void
+conf_free_keys(struct conf *c, const struct conf_key *keys)
+{
+	const struct conf_key *k;
+
+	for (k = keys; k->name != NULL; k++)
+		if (k->type == CONF_T_PATH || k->type == CONF_T_STRING)
+			free(*(char **)((char *)c + k->off));
+		else if (k->type == CONF_T_GROUP)
+			conf_free_keys(c, k->sub);
+}
+
+/*
+ * platform.url: ws[s]://host[:port][/path].  ws:// only when the
+ * configuration asks for it.
+ */
+static void
+conf_check_platform(struct conf *c)
+{
+	const config_setting_t *m =
+	    conf_member(config_root_setting(&c->cfg), "platform");
+	struct conf_platform *p = &c->platform;
+	const char *u = p->url, *host, *end, *colon;
+	long port;
+
+	if (!p->present || u == NULL)
+		return;
+	m = conf_member(m, "url");
+	if (strncmp(u, "wss://", 6) == 0) {
+		p->tls = 1;
+		host = u + 6;
+	} else if (strncmp(u, "ws://", 5) == 0) {
+		host = u + 5;
+		if (!p->allow_plain_ws) {
+			conf_report(m, NULL,
+			    "plain ws:// is only for tests: use wss://, or set platform.allow_plain_ws = true");
+			return;
+		}
+	} else {
+		conf_report(m, NULL, "\"%s\" is not a wss:// URL", u);
+		return;
+	}
+	end = host + strcspn(host, "/");
+	colon = memchr(host, ':', end - host);
+	if ((colon != NULL ? colon : end) == host) {
+		conf_report(m, NULL, "no host in \"%s\"", u);
+		return;
+	}
+	port = p->tls ? 443 : 80;
+	if (colon != NULL) {
+		char *stop;
+
+		port = strtol(colon + 1, &stop, 10);
+		if (stop != end || port < 1 || port > 65535) {
+			conf_report(m, NULL, "bad port in \"%s\"", u);
+			return;
+		}
+	}
+	p->port = (int)port;
+	if ((p->host = strndup(host, (colon != NULL ? colon : end) - host)) ==
+	        NULL ||
+	    (p->path = strdup(*end != '\0' ? end : "/")) == NULL)
+		fatal("strdup");
 }
 
 /* Keys that are neither the core's nor a listed plugin's section. */
@@ -468,7 +617,6 @@ conf_read(config_t *cfg, const char *path, char **dirp)
 struct conf *
 conf_load(const char *path)
 {
-	const struct conf_key *k;
 	struct conf *c;
 	int before = conf_nerrors;
 
@@ -484,8 +632,8 @@ conf_load(const char *path)
 		free(c);
 		return NULL;
 	}
-	for (k = conf_root_keys; k->name != NULL; k++)
-		conf_apply(c, k, config_root_setting(&c->cfg));
+	conf_apply_all(c, conf_root_keys, config_root_setting(&c->cfg));
+	conf_check_platform(c);
 	conf_check_root(c);
 	if (conf_nerrors != before) {
 		conf_free(c);
@@ -505,7 +653,9 @@ conf_free(struct conf *c)
 		free(c->plugins[i]);
 	free(c->plugins);
 	free(c->plugin_lines);
-	free(c->plugin_dir);
+	conf_free_keys(c, conf_root_keys);
+	free(c->platform.host);
+	free(c->platform.path);
 	config_destroy(&c->cfg);
 	free(c->dir);
 	free(c->path);

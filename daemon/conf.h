@@ -4,6 +4,20 @@
 #include <stddef.h>
 #include <libconfig.h>
 
+struct conf_platform {
+	int present; /* the group is there: kefud connects */
+	char *url;
+	char *ca_file;    /* NULL: the system's bundle */
+	char *token_file; /* NULL: the systemd credential "token" */
+	int allow_plain_ws;
+	int actions_per_second;
+	/* From url. */
+	int tls;
+	char *host;
+	int port;
+	char *path;
+};
+
 struct conf {
 	config_t cfg;
 	char *path;
@@ -14,6 +28,7 @@ struct conf {
 	char **plugins; /* names, in chain order */
 	int *plugin_lines;
 	int nplugins;
+	struct conf_platform platform;
 };
 
 /* Parses and validates; reports every error and returns NULL on any. */

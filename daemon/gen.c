@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "gen.h"
+#include "link.h"
 #include "log.h"
 
 struct gen *
@@ -19,6 +20,12 @@ gen_build(const char *path, unsigned id, char *why, size_t len)
 		snprintf(why, len, "%s: %d error%s in the configuration", path,
 		    conf_error_count(), conf_error_count() == 1 ? "" : "s");
 		free(g);
+		return NULL;
+	}
+	if (g->conf->platform.present &&
+	    (g->token = token_load(g->conf->platform.token_file)) == NULL) {
+		snprintf(why, len, "no usable platform token");
+		gen_free(g);
 		return NULL;
 	}
 	if ((g->plugins = calloc(g->conf->nplugins + 1, sizeof(*g->plugins))) ==
@@ -56,6 +63,8 @@ gen_start(struct gen *g)
 	log_set_level(g->conf->log_level);
 	for (i = 0; i < g->nplugins; i++)
 		plugin_timer_start(&g->plugins[i]);
+	link_configure(&g->conf->platform, g->token);
+	g->token = NULL;
 }
 
 void
@@ -78,6 +87,7 @@ gen_free(struct gen *g)
 	for (i = g->nplugins - 1; i >= 0; i--)
 		plugin_close(&g->plugins[i]);
 	free(g->plugins);
+	token_free(g->token);
 	conf_free(g->conf);
 	free(g);
 }

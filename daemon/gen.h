@@ -5,6 +5,7 @@
 
 #include "conf.h"
 #include "plugin.h"
+#include "token.h"
 
 /*
  * A generation: one configuration and the plugin set built from it.  A
@@ -15,6 +16,7 @@ struct gen {
 	struct conf *conf;
 	struct plugin *plugins;
 	int nplugins;
+	struct token *token; /* until gen_start() hands it to the link */
 };
 
 /* Everything that can fail happens here; why says what, on failure. */

@@ -4,8 +4,8 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
-#include <time.h>
 
+#include "clock.h"
 #include "conf.h"
 #include "host.h"
 #include "log.h"
@@ -107,15 +107,6 @@ host_conf_free(const struct kefu_conf *root)
 	conf_free_file(HC(root));
 }
 
-static int64_t
-host_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static const struct kefu_host host = {
     .abi_major = KEFU_ABI_MAJOR,
     .abi_minor = KEFU_ABI_MINOR,
@@ -132,7 +123,7 @@ static const struct kefu_host host = {
     .conf_check_keys = host_conf_check_keys,
     .conf_load = host_conf_load,
     .conf_free = host_conf_free,
-    .now_ms = host_now_ms,
+    .now_ms = clock_wall_ms,
     .reply = turn_reply,
     .handoff = turn_handoff,
     .outcome = turn_outcome,

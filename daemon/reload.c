@@ -7,8 +7,8 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "reload.h"
 
@@ -16,24 +16,6 @@ static struct gen *reload_gen;
 static const char *reload_path;
 static unsigned reload_next_id = 1;
 static struct reload_status reload_st;
-
-static int64_t
-reload_clock_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t
-reload_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int
 reload_start(const char *path)
@@ -58,10 +40,10 @@ reload_run(void)
 {
 	char why[512], before[1024], after[1024];
 	struct gen *old = reload_gen, *g;
-	int64_t t0 = reload_clock_us();
+	int64_t t0 = clock_mono_us();
 
 	log_info("reload: reading %s", reload_path);
-	reload_st.at_ms = reload_wall_ms();
+	reload_st.at_ms = clock_wall_ms();
 	if ((g = gen_build(reload_path, reload_next_id, why, sizeof(why))) ==
 	    NULL) {
 		reload_st.ok = 0;
@@ -81,7 +63,7 @@ reload_run(void)
 	reload_st.error[0] = '\0';
 	log_info(
 	    "reload ok: generation %u -> %u in %.1f ms; plugins before: %s; after: %s",
-	    old->id, g->id, (reload_clock_us() - t0) / 1000.0, before, after);
+	    old->id, g->id, (clock_mono_us() - t0) / 1000.0, before, after);
 	gen_free(old);
 	return 0;
 }

@@ -6,6 +6,7 @@
 #include "plugin.h"
 #include "turn.h"
 #include "utf8.h"
+#include "xmalloc.h"
 
 void
 turn_begin(struct kefu_turn *t, struct conv *c, const struct kefu_event *ev)
@@ -32,18 +33,6 @@ turn_end(struct kefu_turn *t)
 	memset(t, 0, sizeof(*t));
 }
 
-static char *
-turn_dup(const char *s)
-{
-	char *d;
-
-	if (s == NULL)
-		return NULL;
-	if ((d = strdup(s)) == NULL)
-		fatal("strdup");
-	return d;
-}
-
 static struct turn_action *
 turn_add(struct kefu_turn *t, enum turn_kind kind)
 {
@@ -59,7 +48,7 @@ turn_add(struct kefu_turn *t, enum turn_kind kind)
 	a = &t->act[t->nact++];
 	memset(a, 0, sizeof(*a));
 	a->kind = kind;
-	a->plugin = turn_dup(who != NULL ? who : "core");
+	a->plugin = xstrdup(who != NULL ? who : "core");
 	return a;
 }
 
@@ -78,7 +67,7 @@ turn_reply(struct kefu_turn *t, const char *text)
 	}
 	if ((a = turn_add(t, TURN_REPLY)) == NULL)
 		return -1;
-	a->text = turn_dup(text);
+	a->text = xstrdup(text);
 	if (t->outcome == KEFU_OUTCOME_NONE)
 		t->outcome = KEFU_OUTCOME_REPLY;
 	return 0;
@@ -96,8 +85,8 @@ turn_handoff(struct kefu_turn *t, const char *reason, const char *summary)
 	}
 	if ((a = turn_add(t, TURN_HANDOFF)) == NULL)
 		return -1;
-	a->reason = turn_dup(reason);
-	a->summary = turn_dup(summary != NULL ? summary : "");
+	a->reason = xstrdup(reason);
+	a->summary = xstrdup(summary != NULL ? summary : "");
 	t->outcome = KEFU_OUTCOME_HANDOFF;
 	return 0;
 }

@@ -233,6 +233,17 @@ h_wait_log(const char *path, const char *needle, size_t from)
 	}
 }
 
+/* A kefud built with sanitizers reports into its log: none is allowed. */
+static inline void
+h_expect_clean_log(const char *path)
+{
+	char *log = h_read(path);
+
+	cr_expect_null(strstr(log, "Sanitizer"), "sanitizer report in %s:\n%s", path, log);
+	cr_expect_null(strstr(log, "runtime error:"), "UBSan report in %s:\n%s", path, log);
+	free(log);
+}
+
 /* Waits for the process to exit; returns its exit status or -signal. */
 static inline int
 h_wait_exit(pid_t pid)

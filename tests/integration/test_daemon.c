@@ -20,6 +20,7 @@ setup(void)
 static void
 teardown(void)
 {
+	h_expect_clean_log(logpath);
 	h_rmrf(dir);
 	free(dir);
 	free(kefud);

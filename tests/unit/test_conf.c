@@ -296,3 +296,74 @@ Test(conf, separate_file_for_a_plugin)
 	expect(path, ":1: syntax error");
 	free(path);
 }
+
+Test(conf, platform_group)
+{
+	struct conf *c =
+	    load("plugin_dir = \"plugins\";\nplugins = [];\n"
+	         "platform = {\n"
+	         "  url = \"wss://kefu.example.com:8443/v1/bot\";\n"
+	         "  ca_file = \"ca.pem\";\n"
+	         "  token_file = \"token\";\n"
+	         "};\n",
+	        NULL);
+	char *ca = h_path(dir, "ca.pem");
+
+	cr_assert_not_null(c, "log:\n%s", h_log());
+	cr_expect(c->platform.present);
+	cr_expect(c->platform.tls);
+	cr_expect_str_eq(c->platform.host, "kefu.example.com");
+	cr_expect_eq(c->platform.port, 8443);
+	cr_expect_str_eq(c->platform.path, "/v1/bot");
+	cr_expect_str_eq(c->platform.ca_file, ca);
+	cr_expect_eq(c->platform.actions_per_second, 15);
+	conf_free(c);
+	free(ca);
+}
+
+Test(conf, platform_errors)
+{
+	char *path;
+
+	cr_expect_null(load("plugin_dir = \"plugins\";\nplugins = [];\n"
+	                    "platform = {\n"
+	                    "  url = \"ws://127.0.0.1:9/bot\";\n"
+	                    "  actions_per_second = 50;\n"
+	                    "  tokenfile = \"t\";\n"
+	                    "};\n",
+	    &path));
+	expect(path,
+	    ":4: platform.url: plain ws:// is only for tests: use wss://, or set platform.allow_plain_ws = true");
+	expect(path,
+	    ":5: platform.actions_per_second: 50 is out of range (1 to 19)");
+	expect(path, ":6: platform.tokenfile: unknown key");
+	free(path);
+	cr_expect_null(load("plugin_dir = \"plugins\";\nplugins = [];\n"
+	                    "platform = { url = \"https://x/\"; };\n",
+	    &path));
+	expect(path, ":3: platform.url: \"https://x/\" is not a wss:// URL");
+	free(path);
+	cr_expect_null(load("plugin_dir = \"plugins\";\nplugins = [];\n"
+	                    "platform = { ca_file = \"x\"; };\n",
+	    &path));
+	expect(path, ":3: platform.url: missing required key");
+	free(path);
+	cr_expect_null(load("plugin_dir = \"plugins\";\nplugins = [];\n"
+	                    "platform = \"wss://x/\";\n",
+	    &path));
+	expect(path, ":3: platform: expected a group, found a string");
+	free(path);
+}
+
+Test(conf, plain_ws_when_asked)
+{
+	struct conf *c = load(
+	    "plugin_dir = \"plugins\";\nplugins = [];\n"
+	    "platform = { url = \"ws://127.0.0.1/bot\"; allow_plain_ws = true; };\n",
+	    NULL);
+
+	cr_assert_not_null(c, "log:\n%s", h_log());
+	cr_expect_eq(c->platform.tls, 0);
+	cr_expect_eq(c->platform.port, 80);
+	conf_free(c);
+}

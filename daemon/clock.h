@@ -1,0 +1,13 @@
+#ifndef KEFU_CLOCK_H
+#define KEFU_CLOCK_H
+
+#include <stdint.h>
+
+/* Monotonic time, for intervals and timeouts. */
+int64_t clock_mono_ms(void);
+int64_t clock_mono_us(void);
+/* Wall-clock time, ms since the epoch, for what people and the platform
+ * read. */
+int64_t clock_wall_ms(void);
+
+#endif

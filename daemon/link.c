@@ -1,0 +1,592 @@
+/*
+ * The link: the bot side of the platform protocol over libwebsockets.
+ *
+ *	connect -> hello -> identify(last acked seq) -> ready -> events
+ *
+ * A connection silent for two heartbeat intervals is dead.  Reconnects
+ * back off exponentially with jitter (0.5 s doubling to 30 s, reset after a
+ * connection stayed up 60 s); the platform's "reconnect" skips the wait;
+ * HTTP 401 is a configuration error retried at most once a minute.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "event.h"
+#include "frame.h"
+#include "link.h"
+#include "log.h"
+#include "loop.h"
+#include "outbox.h"
+#include "version.h"
+#include "xmalloc.h"
+
+#define LINK_BACKOFF_MIN_MS 500
+#define LINK_BACKOFF_MAX_MS 30000
+#define LINK_STABLE_MS 60000
+#define LINK_UNAUTHORIZED_MS 60000
+#define LINK_HELLO_WAIT_MS 15000 /* before hello sets the interval */
+
+enum link_state {
+	LINK_OFF,        /* no platform configured */
+	LINK_WAIT,       /* waiting to reconnect */
+	LINK_CONNECTING, /* TCP, TLS, HTTP upgrade */
+	LINK_HELLO,      /* connected, waiting for hello */
+	LINK_IDENTIFY,   /* identify sent, waiting for ready */
+	LINK_READY,
+};
+
+static const char *const link_states[] = {"off", "waiting to reconnect",
+    "connecting", "waiting for hello", "identifying", "ready"};
+
+struct link_tx {
+	char *frame;
+	struct link_tx *next;
+};
+
+static struct {
+	enum link_state state;
+	/* Settings, copied from the generation. */
+	char *url, *host, *path, *ca_file;
+	int port, tls, rate;
+	struct token *token;
+	struct lws_vhost *vh;
+	unsigned vh_serial;
+	struct lws *wsi;
+	struct link_tx *tx, **tx_tail;
+	char *rx;
+	size_t rx_len;
+	int rx_skip; /* the rest of this message is dropped */
+	int64_t heartbeat_ms, last_rx_ms, up_since_ms;
+	int attempts, reconnect_now, unauthorized;
+	struct loop_timer heartbeat, retry;
+	char shop_name[256];
+	struct log_throttle bad_frames;
+	unsigned bad_dropped;
+} L = {.tx_tail = &L.tx};
+
+int
+link_ready(void)
+{
+	return L.state == LINK_READY;
+}
+
+const char *
+link_state_name(void)
+{
+	return link_states[L.state];
+}
+
+const char *
+link_shop_name(void)
+{
+	return L.shop_name;
+}
+
+static void
+link_tx_clear(void)
+{
+	struct link_tx *t, *next;
+
+	for (t = L.tx; t != NULL; t = next) {
+		next = t->next;
+		free(t->frame);
+		free(t);
+	}
+	L.tx = NULL;
+	L.tx_tail = &L.tx;
+}
+
+static int
+link_queue(char *frame)
+{
+	struct link_tx *t;
+
+	if (frame == NULL || L.wsi == NULL) {
+		free(frame);
+		return -1;
+	}
+	if (strlen(frame) > FRAME_MAX) {
+		log_warnx(
+		    "link: outgoing frame of %zu bytes is over the protocol's %d; not sent",
+		    strlen(frame), FRAME_MAX);
+		free(frame);
+		return -1;
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		fatal("link");
+	t->frame = frame;
+	*L.tx_tail = t;
+	L.tx_tail = &t->next;
+	lws_callback_on_writable(L.wsi);
+	return 0;
+}
+
+int
+link_send(char *frame)
+{
+	if (L.state != LINK_READY) {
+		free(frame);
+		return -1;
+	}
+	return link_queue(frame);
+}
+
+static void link_connect(void *arg);
+
+/* Schedules the next attempt; the delay grows unless told otherwise. */
+static void
+link_retry_later(void)
+{
+	int64_t delay, now = clock_mono_ms();
+
+	if (L.state == LINK_OFF)
+		return;
+	L.state = LINK_WAIT;
+	if (L.up_since_ms != 0 && now - L.up_since_ms >= LINK_STABLE_MS)
+		L.attempts = 0;
+	L.up_since_ms = 0;
+	if (L.reconnect_now) {
+		delay = 0;
+		L.reconnect_now = 0;
+	} else {
+		delay = (int64_t)LINK_BACKOFF_MIN_MS
+		    << (L.attempts < 6 ? L.attempts : 6);
+		if (delay > LINK_BACKOFF_MAX_MS)
+			delay = LINK_BACKOFF_MAX_MS;
+		/* Equal jitter: half fixed, half random. */
+		delay = delay / 2 + random() % (delay / 2 + 1);
+		L.attempts++;
+	}
+	if (L.unauthorized) {
+		delay = LINK_UNAUTHORIZED_MS + random() % 15000;
+		L.unauthorized = 0;
+	}
+	log_info("link: reconnecting in %.1f s", delay / 1000.0);
+	loop_timer_set(&L.retry, delay, link_connect, NULL);
+}
+
+static void
+link_down(const char *why)
+{
+	int was_ready = L.state == LINK_READY;
+
+	log_warnx("link: %s %s", was_ready ? "lost:" : "down:", why);
+	L.wsi = NULL;
+	loop_timer_cancel(&L.heartbeat);
+	link_tx_clear();
+	free(L.rx);
+	L.rx = NULL;
+	L.rx_len = 0;
+	outbox_link_down();
+	link_retry_later();
+}
+
+/* Closes the connection from outside its callbacks. */
+static void
+link_kill(const char *why)
+{
+	struct lws *wsi = L.wsi;
+
+	if (wsi == NULL)
+		return;
+	link_down(why);
+	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+static void
+link_heartbeat(void *arg)
+{
+	int64_t silent = clock_mono_ms() - L.last_rx_ms;
+	int64_t limit =
+	    2 * (L.heartbeat_ms ? L.heartbeat_ms : LINK_HELLO_WAIT_MS / 2);
+	char why[128];
+
+	(void)arg;
+	if (silent > limit) {
+		snprintf(why, sizeof(why),
+		    "no frame from the platform for %lld ms (two heartbeat intervals)",
+		    (long long)silent);
+		link_kill(why);
+		return;
+	}
+	if (L.state >= LINK_IDENTIFY)
+		link_queue(frame_heartbeat());
+	loop_timer_set(&L.heartbeat,
+	    L.heartbeat_ms ? L.heartbeat_ms : LINK_HELLO_WAIT_MS,
+	    link_heartbeat, NULL);
+}
+
+/* Malformed input is logged at growing intervals, never in a flood. */
+static void link_bad_frame(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static void
+link_bad_frame(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (!log_throttle_pass(&L.bad_frames, clock_mono_ms())) {
+		L.bad_dropped++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (L.bad_dropped > 0)
+		log_warnx(
+		    "link: %s (and %u more malformed frames since the last report)",
+		    msg, L.bad_dropped);
+	else
+		log_warnx("link: %s", msg);
+	L.bad_dropped = 0;
+}
+
+static void
+link_frame(const char *buf, size_t len)
+{
+	struct frame f;
+	char why[256];
+
+	if (frame_parse(buf, len, &f, why, sizeof(why)) < 0) {
+		link_bad_frame("malformed frame dropped: %s", why);
+		return;
+	}
+	switch (f.op) {
+	case FRAME_HELLO:
+		L.heartbeat_ms = f.heartbeat_ms;
+		L.state = LINK_IDENTIFY;
+		link_queue(
+		    frame_identify("kefud/" KEFU_VERSION, event_acked()));
+		loop_timer_set(&L.heartbeat, L.heartbeat_ms, link_heartbeat,
+		    NULL);
+		break;
+	case FRAME_READY:
+		if (L.state != LINK_IDENTIFY) {
+			link_bad_frame("ready dropped: not expected now");
+			break;
+		}
+		L.state = LINK_READY;
+		L.up_since_ms = clock_mono_ms();
+		snprintf(L.shop_name, sizeof(L.shop_name), "%s",
+		    f.shop_name != NULL ? f.shop_name : "");
+		log_info(
+		    "link: ready; shop \"%s\", resuming from event %lld, %zu actions waiting",
+		    L.shop_name, (long long)f.resume_from, outbox_pending());
+		outbox_link_up();
+		event_link_up();
+		break;
+	case FRAME_EVENT:
+		if (L.state != LINK_READY)
+			link_bad_frame("event dropped: before ready");
+		else
+			event_handle(&f);
+		break;
+	case FRAME_RESULT:
+		outbox_result(&f);
+		break;
+	case FRAME_RECONNECT:
+		log_info("link: platform asks to reconnect (%s)",
+		    f.reason != NULL ? f.reason : "no reason given");
+		L.reconnect_now = 1;
+		frame_free(&f);
+		link_kill("closed at the platform's request");
+		return;
+	case FRAME_ERROR:
+		log_warnx("link: platform error %s: %s",
+		    f.code != NULL ? f.code : "?",
+		    f.message != NULL ? f.message : "");
+		break;
+	case FRAME_UNKNOWN:
+		link_bad_frame("unknown op \"%s\" ignored", f.opname);
+		break;
+	case FRAME_HEARTBEAT_ACK:
+		break;
+	}
+	frame_free(&f);
+}
+
+/* Collects the fragments of one message, up to the protocol's limit. */
+static int
+link_receive(struct lws *wsi, const char *in, size_t len)
+{
+	if (lws_is_first_fragment(wsi)) {
+		L.rx_len = 0;
+		L.rx_skip = 0;
+		if (lws_frame_is_binary(wsi)) {
+			link_bad_frame(
+			    "binary frame dropped: the protocol has only text frames");
+			L.rx_skip = 1;
+		}
+	}
+	if (!L.rx_skip) {
+		if (L.rx_len + len > FRAME_MAX) {
+			/* The protocol: whoever receives a larger frame closes
+			 * 1009. */
+			log_warnx(
+			    "link: frame larger than %d bytes; closing with 1009 as the protocol says",
+			    FRAME_MAX);
+			lws_close_reason(wsi,
+			    LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+			    (unsigned char *)"frame too large", 15);
+			return -1;
+		}
+		if (L.rx == NULL && (L.rx = malloc(FRAME_MAX + 1)) == NULL)
+			fatal("link");
+		memcpy(L.rx + L.rx_len, in, len);
+		L.rx_len += len;
+	}
+	if (!lws_is_final_fragment(wsi))
+		return 0;
+	if (!L.rx_skip)
+		link_frame(L.rx, L.rx_len);
+	L.rx_len = 0;
+	return 0;
+}
+
+static int
+link_write(struct lws *wsi)
+{
+	unsigned char *buf;
+	struct link_tx *t = L.tx;
+	size_t n;
+	int r;
+
+	if (t == NULL)
+		return 0;
+	n = strlen(t->frame);
+	if ((buf = malloc(LWS_PRE + n)) == NULL)
+		fatal("link");
+	memcpy(buf + LWS_PRE, t->frame, n);
+	r = lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_TEXT);
+	free(buf);
+	if (r < (int)n) {
+		log_warnx("link: write failed");
+		return -1;
+	}
+	L.tx = t->next;
+	if (L.tx == NULL)
+		L.tx_tail = &L.tx;
+	free(t->frame);
+	free(t);
+	if (L.tx != NULL)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+/* "Authorization: Bearer <token>", without any printf-style function. */
+static int
+link_auth_header(struct lws *wsi, unsigned char **p, unsigned char *end)
+{
+	char value[1100];
+	const char *tok;
+	size_t len;
+	int r;
+
+	tok = token_value(L.token, &len);
+	if (len + 8 > sizeof(value))
+		return -1;
+	memcpy(value, "Bearer ", 7);
+	memcpy(value + 7, tok, len);
+	r = lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
+	    (unsigned char *)value, (int)(len + 7), p, end);
+	explicit_bzero(value, sizeof(value));
+	return r;
+}
+
+static int
+link_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	char why[300];
+	int status;
+
+	(void)user;
+	if (wsi != L.wsi && reason != LWS_CALLBACK_CLIENT_CONNECTION_ERROR &&
+	    reason != LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER)
+		return reason == LWS_CALLBACK_CLIENT_RECEIVE ? -1 : 0;
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+		if (L.token == NULL)
+			return -1;
+		return link_auth_header(wsi, (unsigned char **)in,
+		    *(unsigned char **)in + len);
+	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		log_info("link: connected to %s", L.url);
+		L.state = LINK_HELLO;
+		L.last_rx_ms = clock_mono_ms();
+		loop_timer_set(&L.heartbeat, LINK_HELLO_WAIT_MS, link_heartbeat,
+		    NULL);
+		break;
+	case LWS_CALLBACK_CLIENT_RECEIVE:
+		L.last_rx_ms = clock_mono_ms();
+		return link_receive(wsi, in, len);
+	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		return link_write(wsi);
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+		if (wsi != L.wsi && L.wsi != NULL)
+			break;
+		status = lws_http_client_http_response(wsi);
+		if (status == 401) {
+			L.unauthorized = 1;
+			log_emit(LOG_PRI_ERR,
+			    "link: %s refused the token (HTTP 401): check platform.token_file or the \"token\" credential; retrying in a minute",
+			    L.url);
+		}
+		snprintf(why, sizeof(why), "cannot connect to %s: %s", L.url,
+		    in != NULL ? (const char *)in : "connection error");
+		link_down(why);
+		break;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (len >= 2)
+			log_info("link: platform closes with status %u",
+			    ((unsigned char *)in)[0] << 8 |
+			        ((unsigned char *)in)[1]);
+		break;
+	case LWS_CALLBACK_CLIENT_CLOSED:
+		link_down("connection closed");
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static const struct lws_protocols link_protocols[] = {
+    {"kefu-link", link_callback, 0, 16384, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void
+link_connect(void *arg)
+{
+	struct lws_client_connect_info ci;
+
+	(void)arg;
+	if (L.state == LINK_OFF || L.vh == NULL)
+		return;
+	if (!L.tls)
+		log_warnx(
+		    "link: connecting to %s without TLS (platform.allow_plain_ws): for tests only",
+		    L.url);
+	memset(&ci, 0, sizeof(ci));
+	ci.context = loop_context();
+	ci.vhost = L.vh;
+	ci.address = L.host;
+	ci.port = L.port;
+	ci.path = L.path;
+	ci.host = L.host;
+	ci.origin = L.host;
+	ci.ssl_connection = L.tls ? LCCSCF_USE_SSL : 0;
+	ci.protocol = "kefu.v1";
+	ci.local_protocol_name = "kefu-link";
+	ci.pwsi = &L.wsi;
+	L.state = LINK_CONNECTING;
+	if (lws_client_connect_via_info(&ci) == NULL &&
+	    L.state == LINK_CONNECTING) {
+		L.wsi = NULL;
+		link_retry_later();
+	}
+}
+
+static void
+link_forget(void)
+{
+	free(L.url);
+	free(L.host);
+	free(L.path);
+	free(L.ca_file);
+	L.url = L.host = L.path = L.ca_file = NULL;
+	token_free(L.token);
+	L.token = NULL;
+}
+
+static int
+link_same(const struct conf_platform *p, const struct token *tok)
+{
+	return L.url != NULL && strcmp(L.url, p->url) == 0 &&
+	    (L.ca_file == NULL) == (p->ca_file == NULL) &&
+	    (L.ca_file == NULL || strcmp(L.ca_file, p->ca_file) == 0) &&
+	    token_equal(L.token, tok);
+}
+
+static int
+link_vhost(void)
+{
+	struct lws_context_creation_info info;
+	char name[32];
+
+	memset(&info, 0, sizeof(info));
+	snprintf(name, sizeof(name), "kefu-link-%u", ++L.vh_serial);
+	info.vhost_name = name;
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = link_protocols;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	if (L.ca_file != NULL) {
+		/* Only the configured CA: not also the system's. */
+		info.client_ssl_ca_filepath = L.ca_file;
+		info.options |= LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+	}
+	if ((L.vh = lws_create_vhost(loop_context(), &info)) == NULL) {
+		log_warnx("link: cannot set up TLS for %s%s%s", L.url,
+		    L.ca_file != NULL ? " with CA file " : "",
+		    L.ca_file != NULL ? L.ca_file : "");
+		return -1;
+	}
+	return 0;
+}
+
+void
+link_configure(const struct conf_platform *p, struct token *tok)
+{
+	if (p == NULL || !p->present) {
+		token_free(tok);
+		if (L.state != LINK_OFF)
+			link_stop();
+		log_warnx(
+		    "link: no \"platform\" in the configuration: kefud runs without a platform link");
+		return;
+	}
+	outbox_configure(p->actions_per_second);
+	if (L.state != LINK_OFF && link_same(p, tok)) {
+		token_free(tok);
+		return;
+	}
+	link_stop();
+	L.url = xstrdup(p->url);
+	L.host = xstrdup(p->host);
+	L.path = xstrdup(p->path);
+	L.ca_file = xstrdup(p->ca_file);
+	L.port = p->port;
+	L.tls = p->tls;
+	L.token = tok;
+	L.attempts = 0;
+	L.state = LINK_WAIT;
+	if (link_vhost() < 0) {
+		link_retry_later();
+		return;
+	}
+	link_connect(NULL);
+}
+
+void
+link_stop(void)
+{
+	struct lws_vhost *vh = L.vh;
+
+	loop_timer_cancel(&L.retry);
+	loop_timer_cancel(&L.heartbeat);
+	L.state = LINK_OFF;
+	L.wsi = NULL;
+	L.vh = NULL;
+	link_tx_clear();
+	free(L.rx);
+	L.rx = NULL;
+	outbox_link_down();
+	if (vh != NULL)
+		lws_vhost_destroy(vh);
+	link_forget();
+}

@@ -1,0 +1,27 @@
+#ifndef KEFU_LINK_H
+#define KEFU_LINK_H
+
+#include "conf.h"
+#include "token.h"
+
+/*
+ * The websocket to the platform (../shared/platform-protocol.md).  One
+ * connection, kept up with back-off; frames in go to the event and outbox
+ * modules, frames out come from them.
+ */
+
+/*
+ * Applies the platform settings of a new generation; reconnects when they
+ * changed.  Takes the token (the link is its only holder).  p NULL or not
+ * present: no link.
+ */
+void link_configure(const struct conf_platform *p, struct token *tok);
+void link_stop(void);
+
+/* Queues a frame (takes it); -1 when there is no ready connection. */
+int link_send(char *frame);
+int link_ready(void);
+const char *link_state_name(void);
+const char *link_shop_name(void);
+
+#endif

@@ -1,0 +1,239 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "event.h"
+#include "link.h"
+#include "log.h"
+#include "loop.h"
+#include "outbox.h"
+
+#define OUTBOX_BURST 4 /* tokens; with the rate, at most 19 in any second */
+#define OUTBOX_RETRY_MIN_MS 500
+#define OUTBOX_RETRY_MAX_MS 30000
+
+enum ob_state {
+	OB_QUEUED, /* waiting for the link and a token */
+	OB_SENT,   /* waiting for its result */
+	OB_WAIT,   /* waiting to be retried */
+};
+
+struct ob_item {
+	char *id;
+	char *frame;
+	uint64_t seq;
+	enum ob_state state;
+	int tries;
+	struct loop_timer retry;
+	struct ob_item *next, *prev;
+};
+
+static struct ob_item *ob_head, *ob_tail;
+static size_t ob_n;
+static double ob_rate = 15, ob_tokens = OUTBOX_BURST;
+static int64_t ob_refill_ms;
+static int ob_up;
+static struct loop_timer ob_pump_timer;
+
+void
+outbox_configure(int per_second)
+{
+	ob_rate = per_second;
+}
+
+static void ob_pump(void *arg);
+
+static void
+ob_refill(int64_t now)
+{
+	if (ob_refill_ms != 0)
+		ob_tokens += (now - ob_refill_ms) * ob_rate / 1000.0;
+	if (ob_tokens > OUTBOX_BURST)
+		ob_tokens = OUTBOX_BURST;
+	ob_refill_ms = now;
+}
+
+/* Sends queued actions, oldest first, while the link and the pace allow. */
+static void
+ob_pump(void *arg)
+{
+	struct ob_item *it;
+	int64_t now = clock_mono_ms();
+
+	(void)arg;
+	if (!ob_up)
+		return;
+	ob_refill(now);
+	for (it = ob_head; it != NULL; it = it->next) {
+		if (it->state != OB_QUEUED)
+			continue;
+		if (ob_tokens < 1) {
+			loop_timer_set(&ob_pump_timer,
+			    (int64_t)((1 - ob_tokens) * 1000 / ob_rate) + 1,
+			    ob_pump, NULL);
+			return;
+		}
+		if (link_send(strdup(it->frame)) < 0)
+			return;
+		ob_tokens -= 1;
+		it->state = OB_SENT;
+		it->tries++;
+	}
+}
+
+void
+outbox_add(const char *id, uint64_t seq, char *frame)
+{
+	struct ob_item *it;
+
+	if ((it = calloc(1, sizeof(*it))) == NULL ||
+	    (it->id = strdup(id)) == NULL)
+		fatal("outbox");
+	it->frame = frame;
+	it->seq = seq;
+	it->prev = ob_tail;
+	if (ob_tail != NULL)
+		ob_tail->next = it;
+	else
+		ob_head = it;
+	ob_tail = it;
+	ob_n++;
+	ob_pump(NULL);
+}
+
+static struct ob_item *
+ob_find(const char *id)
+{
+	struct ob_item *it;
+
+	for (it = ob_head; it != NULL; it = it->next)
+		if (strcmp(it->id, id) == 0)
+			return it;
+	return NULL;
+}
+
+static void
+ob_remove(struct ob_item *it)
+{
+	uint64_t seq = it->seq;
+
+	loop_timer_cancel(&it->retry);
+	if (it->prev != NULL)
+		it->prev->next = it->next;
+	else
+		ob_head = it->next;
+	if (it->next != NULL)
+		it->next->prev = it->prev;
+	else
+		ob_tail = it->prev;
+	ob_n--;
+	free(it->id);
+	free(it->frame);
+	free(it);
+	if (seq != 0)
+		event_done(seq);
+}
+
+static void
+ob_requeue(void *arg)
+{
+	struct ob_item *it = arg;
+
+	it->state = OB_QUEUED;
+	ob_pump(NULL);
+}
+
+static void
+ob_retry_in(struct ob_item *it, int64_t ms)
+{
+	it->state = OB_WAIT;
+	loop_timer_set(&it->retry, ms, ob_requeue, it);
+}
+
+void
+outbox_result(const struct frame *f)
+{
+	struct ob_item *it = ob_find(f->id);
+	int64_t backoff;
+
+	if (it == NULL) {
+		log_debug(
+		    "outbox: result for unknown action %s (answered before)",
+		    f->id);
+		return;
+	}
+	if (f->ok) {
+		ob_remove(it);
+		return;
+	}
+	if (strcmp(f->code, "rate_limited") == 0) {
+		log_info(
+		    "outbox: action %s rate limited; retrying in %lld ms with the same id",
+		    it->id, (long long)f->retry_after_ms);
+		ob_retry_in(it,
+		    f->retry_after_ms > 0 ? f->retry_after_ms
+		                          : OUTBOX_RETRY_MIN_MS);
+		return;
+	}
+	if (strcmp(f->code, "internal") == 0) {
+		backoff = OUTBOX_RETRY_MIN_MS
+		    << (it->tries < 7 ? it->tries - 1 : 6);
+		if (backoff > OUTBOX_RETRY_MAX_MS)
+			backoff = OUTBOX_RETRY_MAX_MS;
+		log_warnx(
+		    "outbox: action %s: platform fault (%s); retry %d in %lld ms",
+		    it->id, f->message != NULL ? f->message : "internal",
+		    it->tries, (long long)backoff);
+		ob_retry_in(it, backoff);
+		return;
+	}
+	/* invalid, unknown_conversation, no_agents or a code we do not know. */
+	log_warnx("outbox: action %s dropped: %s%s%s", it->id, f->code,
+	    f->message != NULL ? ": " : "",
+	    f->message != NULL ? f->message : "");
+	ob_remove(it);
+}
+
+void
+outbox_link_up(void)
+{
+	ob_up = 1;
+	ob_pump(NULL);
+}
+
+/* Whatever was sent may not have arrived: send it again, same id. */
+void
+outbox_link_down(void)
+{
+	struct ob_item *it;
+
+	ob_up = 0;
+	loop_timer_cancel(&ob_pump_timer);
+	for (it = ob_head; it != NULL; it = it->next)
+		if (it->state == OB_SENT)
+			it->state = OB_QUEUED;
+}
+
+size_t
+outbox_pending(void)
+{
+	return ob_n;
+}
+
+void
+outbox_clear(void)
+{
+	struct ob_item *it, *next;
+
+	for (it = ob_head; it != NULL; it = next) {
+		next = it->next;
+		loop_timer_cancel(&it->retry);
+		free(it->id);
+		free(it->frame);
+		free(it);
+	}
+	ob_head = ob_tail = NULL;
+	ob_n = 0;
+	loop_timer_cancel(&ob_pump_timer);
+}

@@ -1,0 +1,26 @@
+#ifndef KEFU_OUTBOX_H
+#define KEFU_OUTBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.h"
+
+/*
+ * Actions on their way to the platform.  Each keeps its stable id until its
+ * result arrives: sent again with the same id after a reconnect, after
+ * rate_limited (at retry_after_ms) and after internal (with back-off).
+ * Sending is paced by a token bucket under the platform's 20 per second.
+ */
+
+/* Actions per second (the burst allowance keeps any second under 20). */
+void outbox_configure(int per_second);
+/* Takes frame (JSON text).  seq: the event that caused it, or 0. */
+void outbox_add(const char *id, uint64_t seq, char *frame);
+void outbox_result(const struct frame *f);
+void outbox_link_up(void);
+void outbox_link_down(void);
+size_t outbox_pending(void);
+void outbox_clear(void);
+
+#endif

@@ -1,0 +1,277 @@
+/*
+ * The platform link end to end: a real kefud against the real sandbox
+ * platform over real TLS, with the faults the protocol allows.
+ */
+#include "../sandbox.h"
+
+static struct sb s;
+
+static void
+setup(void)
+{
+	sb_init(&s);
+}
+
+static void
+teardown(void)
+{
+	sb_stop(&s);
+}
+
+TestSuite(link, .init = setup, .fini = teardown, .timeout = 300);
+
+/* Sandbox and kefud up, the link ready; returns the kefud log offset. */
+static size_t
+up(int heartbeat_ms)
+{
+	sb_start_sandbox(&s, "server", heartbeat_ms);
+	sb_config(&s, "token", "");
+	sb_start_kefud(&s);
+	return h_wait_log(s.klog, "link: ready", 0);
+}
+
+Test(link, greeting_round_trip)
+{
+	char *id, *text = NULL;
+	cJSON *st;
+
+	up(15000);
+	id = sb_say(&s, "c-1", "你好");
+	sb_expect_one_reply(&s, id);
+	sb_replies(&s, id, &text);
+	cr_expect_str_eq(text, "收到 (good 1.0.0)");
+	st = sb_ctl(&s, "{\"cmd\":\"state\"}");
+	cr_expect_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(st,
+	                                         "identify"),
+	                     "client")
+	                     ->valuestring,
+	    "kefud/0.1.0");
+	cJSON_Delete(st);
+	free(text);
+	free(id);
+}
+
+Test(link, drop_mid_conversation_loses_and_repeats_nothing)
+{
+	char *a, *b, *c;
+	size_t at = up(15000);
+
+	a = sb_say(&s, "c-1", "第一句");
+	sb_expect_one_reply(&s, a);
+	/* Cut the TCP connection without a close frame, then keep talking. */
+	sb_do(&s, "{\"cmd\":\"fault\",\"kind\":\"drop\"}");
+	b = sb_say(&s, "c-1", "第二句");
+	c = sb_say(&s, "c-2", "另一位顾客");
+	at = h_wait_log(s.klog, "link: lost", at);
+	h_wait_log(s.klog, "link: ready", at);
+	sb_expect_one_reply(&s, b);
+	sb_expect_one_reply(&s, c);
+	cr_expect_eq(sb_replies(&s, a, NULL), 1);
+	cr_expect_geq(sb_state_num(&s, "connections"), 2);
+	free(a);
+	free(b);
+	free(c);
+}
+
+/*
+ * kill -9 after the platform applied a reply but before kefud saw its
+ * result (so before the ack), and while more customers write: after the
+ * restart every message has exactly one reply.
+ */
+Test(link, kill9_and_restart_answers_each_message_once)
+{
+	char *a, *b;
+	size_t at = up(15000);
+
+	sb_do(&s, "{\"cmd\":\"fault\",\"kind\":\"swallow\"}");
+	a = sb_say(&s, "c-1", "在吗");
+	while (sb_replies(&s, a, NULL) == 0)
+		h_sleep_ms(20);
+	cr_expect_eq(sb_state_num(&s, "acked"), 0,
+	    "acknowledged without a result");
+	kill(s.kefud, SIGKILL);
+	cr_expect_eq(h_wait_exit(s.kefud), -SIGKILL);
+	sb_do(&s, "{\"cmd\":\"fault\",\"kind\":\"unswallow\"}");
+	b = sb_say(&s, "c-2", "有人吗");
+	sb_start_kefud(&s);
+	h_wait_log(s.klog, "link: ready", at);
+	sb_expect_one_reply(&s, a);
+	sb_expect_one_reply(&s, b);
+	/* The reply to a was sent again, with its original id. */
+	cr_expect_geq(sb_state_num(&s, "duplicates"), 1);
+	free(a);
+	free(b);
+}
+
+Test(link, unauthorized_token_retries_at_most_once_a_minute)
+{
+	size_t at;
+	cJSON *st;
+	char *wrong = h_write(s.dir, "wrong-token", "not-the-token\n");
+
+	cr_assert(chmod(wrong, 0600) == 0);
+	sb_start_sandbox(&s, "server", 15000);
+	sb_config(&s, "wrong-token", "");
+	sb_start_kefud(&s);
+	at = h_wait_log(s.klog, "refused the token (HTTP 401)", 0);
+	at = h_wait_log(s.klog, "link: reconnecting in 6", at);
+	h_sleep_ms(3000);
+	st = sb_ctl(&s, "{\"cmd\":\"state\"}");
+	cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(st, "auth_times")),
+	    1, "more than one attempt in 3 s");
+	cJSON_Delete(st);
+	free(wrong);
+}
+
+Test(link, token_file_readable_by_others_is_refused)
+{
+	char *kefud = h_build("kefud"), *log;
+	char *argv[] = {kefud, "-c", NULL, NULL};
+
+	cr_assert(chmod(s.token, 0644) == 0);
+	sb_config(&s, "token", "");
+	argv[2] = s.conf;
+	cr_expect_eq(h_wait_exit(h_spawn(argv, s.klog)), 1);
+	log = h_read(s.klog);
+	cr_expect_not_null(
+	    strstr(log,
+	        "token: refused: must be a regular file that only its owner can read (chmod 600); mode is 0644"),
+	    "%s", log);
+	cr_expect_null(strstr(log, "test-token"), "the token reached the log");
+	free(log);
+	free(kefud);
+}
+
+Test(link, certificate_from_another_ca_is_refused)
+{
+	size_t at;
+	char *log;
+
+	sb_start_sandbox(&s, "other-server", 15000);
+	sb_config(&s, "token", "");
+	sb_start_kefud(&s);
+	at = h_wait_log(s.klog,
+	    "link: down: cannot connect to wss://localhost:", 0);
+	h_wait_log(s.klog, "link: reconnecting in", at);
+	log = h_read(s.klog);
+	cr_expect_null(strstr(log, "link: ready"), "%s", log);
+	cr_expect_eq(sb_state_num(&s, "connections"), 0);
+	free(log);
+}
+
+/* Our CA, but a certificate for localhost and 127.0.0.1 only. */
+Test(link, certificate_for_another_host_is_refused)
+{
+	char *log;
+
+	sb_start_sandbox_on(&s, "127.0.0.2", "server", 15000);
+	sb_config_host(&s, "127.0.0.2", "token", "");
+	sb_start_kefud(&s);
+	h_wait_log(s.klog, "link: down: cannot connect to wss://127.0.0.2:", 0);
+	log = h_read(s.klog);
+	cr_expect_null(strstr(log, "link: ready"), "%s", log);
+	cr_expect_eq(sb_state_num(&s, "connections"), 0);
+	free(log);
+}
+
+Test(link, malformed_frames_are_survived)
+{
+	static const char *const faults[] = {"garbage", "binary", "bad_utf8",
+	    "unknown_op", "wrong_types", "oversized"};
+	char cmd[128], *id, *log;
+	size_t at = up(15000), i;
+
+	for (i = 0; i < sizeof(faults) / sizeof(*faults); i++) {
+		snprintf(cmd, sizeof(cmd),
+		    "{\"cmd\":\"fault\",\"kind\":\"%s\"}", faults[i]);
+		sb_do(&s, cmd);
+	}
+	h_wait_log(s.klog, "frame larger than 65536 bytes; closing with 1009",
+	    at);
+	id = sb_say(&s, "c-1", "还在吗");
+	sb_expect_one_reply(&s, id);
+	log = h_read(s.klog);
+	cr_expect_not_null(strstr(log, "malformed frame dropped: not JSON"),
+	    "%s", log);
+	cr_expect_null(strstr(log, "AddressSanitizer"), "%s", log);
+	free(log);
+	free(id);
+}
+
+Test(link, rate_limited_is_retried_with_the_same_id)
+{
+	char *id, cmd[256];
+	cJSON *res;
+
+	up(15000);
+	sb_do(&s,
+	    "{\"cmd\":\"fail_next\",\"code\":\"rate_limited\",\"retry_after_ms\":300}");
+	id = sb_say(&s, "c-1", "你好");
+	sb_expect_one_reply(&s, id);
+	snprintf(cmd, sizeof(cmd), "{\"cmd\":\"attempts\",\"id\":\"r:%s:0\"}",
+	    id);
+	res = sb_ctl(&s, cmd);
+	cr_expect_eq(cJSON_GetObjectItem(res, "attempts")->valueint, 2);
+	cJSON_Delete(res);
+	h_wait_log(s.klog, "rate limited; retrying in 300 ms with the same id",
+	    0);
+	free(id);
+}
+
+Test(link, internal_error_is_retried_with_backoff)
+{
+	char *id;
+
+	up(15000);
+	sb_do(&s, "{\"cmd\":\"fail_next\",\"code\":\"internal\",\"count\":2}");
+	id = sb_say(&s, "c-1", "你好");
+	sb_expect_one_reply(&s, id);
+	h_wait_log(s.klog,
+	    "platform fault (forced by the sandbox); retry 2 in 1000 ms", 0);
+	free(id);
+}
+
+/* 60 customers at once: every one answered once, none rate limited. */
+Test(link, actions_are_paced_under_the_platform_limit)
+{
+	char conv[32], *ids[60];
+	int i;
+
+	up(15000);
+	for (i = 0; i < 60; i++) {
+		snprintf(conv, sizeof(conv), "c-%d", i);
+		ids[i] = sb_say(&s, conv, "你好");
+	}
+	for (i = 0; i < 60; i++) {
+		sb_expect_one_reply(&s, ids[i]);
+		free(ids[i]);
+	}
+	cr_expect_eq(sb_state_num(&s, "rate_limited"), 0);
+}
+
+Test(link, reconnect_request_is_obeyed_at_once)
+{
+	size_t at = up(15000);
+	char *id;
+
+	sb_do(&s, "{\"cmd\":\"fault\",\"kind\":\"reconnect\"}");
+	at = h_wait_log(s.klog, "platform asks to reconnect (sandbox)", at);
+	at = h_wait_log(s.klog, "link: reconnecting in 0.0 s", at);
+	h_wait_log(s.klog, "link: ready", at);
+	id = sb_say(&s, "c-1", "你好");
+	sb_expect_one_reply(&s, id);
+	free(id);
+}
+
+Test(link, heartbeat_silence_is_detected)
+{
+	size_t at = up(300);
+	char *id;
+
+	sb_do(&s, "{\"cmd\":\"fault\",\"kind\":\"mute\"}");
+	at = h_wait_log(s.klog, "(two heartbeat intervals)", at);
+	h_wait_log(s.klog, "link: ready", at);
+	id = sb_say(&s, "c-1", "你好");
+	sb_expect_one_reply(&s, id);
+	free(id);
+}
