@@ -41,13 +41,18 @@ TEST_SO = $(TEST_PLUGINS:%=$(B)/tests/plugins/%.so)
 FMT_SRC = $(wildcard daemon/*.[ch] include/kefu/*.h plugins/*/*.[ch] \
 	tests/*/*.[ch])
 
-.PHONY: all build check test format-check install clean deps run FORCE
+.PHONY: all build check test format-check install clean deps run bench FORCE
 
 all: deps
 	@$(MAKE) --no-print-directory build
 
 deps:
 	@./.ci/deps
+
+# Benchmarks print figures; they assert nothing (see docs/performance.md).
+bench: deps
+	@$(MAKE) --no-print-directory build
+	/usr/bin/python3 tests/bench/link.py $(B)
 
 # Chat with kefud as a customer, against the sandbox platform.
 run: deps

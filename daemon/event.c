@@ -22,6 +22,7 @@ static size_t ev_head, ev_len, ev_cap;
 static uint64_t ev_handled; /* highest seq handed to the plugins */
 static uint64_t ev_acked;   /* highest seq acknowledged */
 static struct loop_timer ev_ack_timer;
+static int ev_ack_armed;
 
 uint64_t
 event_acked(void)
@@ -56,6 +57,7 @@ ev_ack(void *arg)
 	size_t n = 0;
 
 	(void)arg;
+	ev_ack_armed = 0;
 	while (n < ev_len && ev_q[(ev_head + n) % ev_cap].actions == 0)
 		done = ev_q[(ev_head + n++) % ev_cap].seq;
 	if (n == 0 || link_send(frame_ack(done)) < 0)
@@ -65,10 +67,20 @@ ev_ack(void *arg)
 	ev_acked = done;
 }
 
+/*
+ * Acks are gathered for a few milliseconds: under load one ack covers many
+ * events instead of one TLS write each; the platform waits no longer than
+ * that for any of them.
+ */
+#define EVENT_ACK_DELAY_MS 5
+
 static void
 ev_ack_soon(void)
 {
-	loop_timer_set(&ev_ack_timer, 0, ev_ack, NULL);
+	if (!ev_ack_armed) {
+		ev_ack_armed = 1;
+		loop_timer_set(&ev_ack_timer, EVENT_ACK_DELAY_MS, ev_ack, NULL);
+	}
 }
 
 void
@@ -170,6 +182,7 @@ void
 event_reset(void)
 {
 	loop_timer_cancel(&ev_ack_timer);
+	ev_ack_armed = 0;
 	free(ev_q);
 	ev_q = NULL;
 	ev_head = ev_len = ev_cap = 0;

@@ -239,8 +239,10 @@ h_expect_clean_log(const char *path)
 {
 	char *log = h_read(path);
 
-	cr_expect_null(strstr(log, "Sanitizer"), "sanitizer report in %s:\n%s", path, log);
-	cr_expect_null(strstr(log, "runtime error:"), "UBSan report in %s:\n%s", path, log);
+	cr_expect_null(strstr(log, "Sanitizer"), "sanitizer report in %s:\n%s",
+	    path, log);
+	cr_expect_null(strstr(log, "runtime error:"), "UBSan report in %s:\n%s",
+	    path, log);
 	free(log);
 }
 

@@ -119,6 +119,19 @@ sb_start_kefud(struct sb *s)
 	free(kefud);
 }
 
+/* The token is a secret: not in any log line, at any level. */
+static inline void
+sb_expect_no_token(struct sb *s)
+{
+	char *tok = h_read(s->token), *log = h_read(s->klog);
+
+	tok[strcspn(tok, "\n")] = '\0';
+	cr_expect(*tok == '\0' || strstr(log, tok) == NULL,
+	    "the token reached the log");
+	free(tok);
+	free(log);
+}
+
 static inline void
 sb_stop(struct sb *s)
 {
@@ -132,6 +145,7 @@ sb_stop(struct sb *s)
 		h_wait_exit(s->sandbox);
 	}
 	h_expect_clean_log(s->klog);
+	sb_expect_no_token(s);
 	h_rmrf(s->dir);
 	free(s->dir);
 	free(s->certs);

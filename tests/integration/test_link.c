@@ -275,3 +275,60 @@ Test(link, heartbeat_silence_is_detected)
 	sb_expect_one_reply(&s, id);
 	free(id);
 }
+
+/* Under systemd: LoadCredential=token:... and no token_file. */
+Test(link, token_from_the_systemd_credential)
+{
+	char *creds = h_path(s.dir, "credentials"), *tok, *id;
+
+	cr_assert(mkdir(creds, 0700) == 0);
+	tok = h_path(creds, "token");
+	h_copy(s.token, tok);
+	sb_start_sandbox(&s, "server", 15000);
+	free(s.conf);
+	s.conf = h_write(s.dir, "kefud.conf",
+	    "plugin_dir = \"%s/tests/plugins\";\nplugins = [\"good\"];\n"
+	    "good = { reply = \"收到\"; };\n"
+	    "platform = { url = \"wss://localhost:%d/bot\"; ca_file = \"certs/ca.pem\"; };\n",
+	    KEFU_BUILD, s.port);
+	cr_assert(setenv("CREDENTIALS_DIRECTORY", creds, 1) == 0);
+	sb_start_kefud(&s);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	h_wait_log(s.klog, "link: ready", 0);
+	id = sb_say(&s, "c-1", "你好");
+	sb_expect_one_reply(&s, id);
+	free(id);
+	free(tok);
+	free(creds);
+}
+
+/* ws:// works when asked for, with a warning at every connect. */
+Test(link, plain_ws_only_when_asked_and_always_warned)
+{
+	char *py = KEFU_SRC "/tests/sandbox/sandbox.py", port[16], *id;
+	size_t at;
+
+	snprintf(port, sizeof(port), "%d", s.port);
+	char *argv[] = {"/usr/bin/python3", py, "--plain", "--port", port,
+	    "--token-file", s.token, "--control", s.ctl, "--action-log",
+	    s.actions, NULL};
+	s.sandbox = h_spawn(argv, s.sblog);
+	h_wait_log(s.sblog, "sandbox: listening on ws://", 0);
+	free(s.conf);
+	s.conf = h_write(s.dir, "kefud.conf",
+	    "plugin_dir = \"%s/tests/plugins\";\nplugins = [\"good\"];\n"
+	    "good = { reply = \"收到\"; };\n"
+	    "platform = { url = \"ws://127.0.0.1:%d/bot\"; token_file = \"token\"; allow_plain_ws = true; };\n",
+	    KEFU_BUILD, s.port);
+	sb_start_kefud(&s);
+	at = h_wait_log(s.klog,
+	    "without TLS (platform.allow_plain_ws): for tests only", 0);
+	at = h_wait_log(s.klog, "link: ready", at);
+	sb_do(&s, "{\"cmd\":\"fault\",\"kind\":\"reconnect\"}");
+	at = h_wait_log(s.klog,
+	    "without TLS (platform.allow_plain_ws): for tests only", at);
+	h_wait_log(s.klog, "link: ready", at);
+	id = sb_say(&s, "c-1", "你好");
+	sb_expect_one_reply(&s, id);
+	free(id);
+}

@@ -20,6 +20,7 @@ Control commands ({"cmd": ...}); each gets one JSON line back:
   fail_next   code [count] [retry_after_ms] [op]       force action results
   fail_clear                                           forget forced results
   attempts    id                                       times an id was sent
+  burst       n [conversations] [text]                 n customer messages at once
   agents      on: true|false                           on duty or not
   state                                                counters and flags
   subscribe                                            stream of applied actions
@@ -117,8 +118,8 @@ class Platform:
 
     def ack(self, seq):
         self.acked = max(self.acked, min(seq, self.seq))
-        for s in [s for s in self.events if s <= self.acked]:
-            del self.events[s]
+        while self.events and next(iter(self.events)) <= self.acked:
+            self.events.popitem(last=False)
 
     async def bot_frame(self, ws, raw):
         if isinstance(raw, bytes):
@@ -300,6 +301,19 @@ class Platform:
             self.fail.append([c["code"], c.get("count", 1),
                               c.get("retry_after_ms"), c.get("op")])
             return {"ok": True}
+        if cmd == "burst":
+            n, convs = int(c.get("n", 1000)), int(c.get("conversations", 100))
+            first = self.seq + 1
+            for i in range(n):
+                conv = "c-burst-%d" % (i % convs)
+                self.conversations.setdefault(conv, "open")
+                self.msgno += 1
+                await self.emit({"type": "message", "conversation": conv,
+                                 "customer": self.customer(None, conv),
+                                 "message": {"id": "m-%d-%d" % (os.getpid(), self.msgno),
+                                             "kind": "text", "text": c.get("text", "在吗"),
+                                             "ts": now_ms()}})
+            return {"ok": True, "first": first, "last": self.seq}
         if cmd == "fail_clear":
             self.fail = []
             return {"ok": True}
