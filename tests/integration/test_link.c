@@ -332,3 +332,30 @@ Test(link, plain_ws_only_when_asked_and_always_warned)
 	sb_expect_one_reply(&s, id);
 	free(id);
 }
+
+/* invalid and unknown_conversation: logged, dropped, and the event still
+ * counts as done, so acks and the next messages carry on. */
+Test(link, invalid_and_unknown_conversation_are_dropped)
+{
+	char *a, *b, *c;
+	double end;
+	size_t at = up(15000);
+
+	sb_do(&s, "{\"cmd\":\"fail_next\",\"code\":\"invalid\"}");
+	a = sb_say(&s, "c-1", "你好");
+	at = h_wait_log(s.klog, "dropped: invalid: forced by the sandbox", at);
+	sb_do(&s, "{\"cmd\":\"fail_next\",\"code\":\"unknown_conversation\"}");
+	b = sb_say(&s, "c-2", "你好");
+	h_wait_log(s.klog, "dropped: unknown_conversation", at);
+	end = h_now() + H_TIMEOUT_S;
+	while (sb_state_num(&s, "acked") < sb_state_num(&s, "seq"))
+		cr_assert(h_now() < end,
+		    "events with dropped actions not acknowledged");
+	cr_expect_eq(sb_replies(&s, a, NULL), 0);
+	cr_expect_eq(sb_replies(&s, b, NULL), 0);
+	c = sb_say(&s, "c-1", "还在吗");
+	sb_expect_one_reply(&s, c);
+	free(a);
+	free(b);
+	free(c);
+}
