@@ -4,11 +4,50 @@
 
 #include "conv.h"
 #include "log.h"
+#include "xmalloc.h"
 
-#define CONV_BUCKETS 4096
+#define CONV_BUCKETS 16384
 
 static struct conv *conv_table[CONV_BUCKETS];
 static unsigned conv_n;
+static unsigned conv_hist = 20;
+static struct conv *conv_dirty;
+
+_Static_assert((int)CONV_WAITING == (int)KEFU_OWNER_WAITING &&
+        (int)CONV_AGENT == (int)KEFU_OWNER_AGENT &&
+        (int)CONV_CLOSED == (int)KEFU_OWNER_CLOSED,
+    "conv_owner and kefu_owner must agree");
+
+static const char *const conv_owners[] = {"bot", "waiting", "agent", "closed"};
+
+void
+conv_configure(unsigned history)
+{
+	conv_hist = history < 20 ? 20 : history;
+}
+
+unsigned
+conv_history(void)
+{
+	return conv_hist;
+}
+
+const char *
+conv_owner_name(enum conv_owner o)
+{
+	return o <= CONV_CLOSED ? conv_owners[o] : "?";
+}
+
+int
+conv_owner_parse(const char *name)
+{
+	int i;
+
+	for (i = 0; i <= CONV_CLOSED; i++)
+		if (strcmp(conv_owners[i], name) == 0)
+			return i;
+	return -1;
+}
 
 static uint32_t
 conv_hash(const char *s)
@@ -21,21 +60,74 @@ conv_hash(const char *s)
 }
 
 struct conv *
-conv_get(const char *id, int create)
+conv_insert(const char *id)
 {
 	struct conv **b = &conv_table[conv_hash(id) % CONV_BUCKETS], *c;
 
-	for (c = *b; c != NULL; c = c->next)
-		if (strcmp(c->id, id) == 0)
-			return c;
-	if (!create)
-		return NULL;
-	if ((c = calloc(1, sizeof(*c))) == NULL || (c->id = strdup(id)) == NULL)
-		fatal("conversation");
+	c = xcalloc(1, sizeof(*c));
+	c->id = xstrdup(id);
 	c->next = *b;
 	*b = c;
 	conv_n++;
 	return c;
+}
+
+struct conv *
+conv_get(const char *id, int create)
+{
+	struct conv *c;
+
+	for (c = conv_table[conv_hash(id) % CONV_BUCKETS]; c != NULL;
+	     c = c->next)
+		if (strcmp(c->id, id) == 0)
+			return c;
+	return create ? conv_insert(id) : NULL;
+}
+
+static void
+conv_destroy(struct conv *c)
+{
+	unsigned i;
+
+	for (i = 0; i < c->hist_len; i++)
+		free(c->hist[(c->hist_head + i) % conv_hist].text);
+	free(c->hist);
+	kv_free(&c->store);
+	kv_free(&c->entities);
+	kv_free(&c->intents);
+	free(c->customer_id);
+	free(c->customer_name);
+	free(c->product);
+	free(c->id);
+	free(c);
+}
+
+static void
+conv_unlink_dirty(struct conv *c)
+{
+	struct conv **p;
+
+	for (p = &conv_dirty; *p != NULL; p = &(*p)->dirty_next)
+		if (*p == c) {
+			*p = c->dirty_next;
+			break;
+		}
+}
+
+void
+conv_forget(struct conv *c)
+{
+	struct conv **p = &conv_table[conv_hash(c->id) % CONV_BUCKETS];
+
+	for (; *p != NULL; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	if (c->dirty)
+		conv_unlink_dirty(c);
+	conv_n--;
+	conv_destroy(c);
 }
 
 void
@@ -47,17 +139,195 @@ conv_free_all(void)
 	for (i = 0; i < CONV_BUCKETS; i++) {
 		for (c = conv_table[i]; c != NULL; c = next) {
 			next = c->next;
-			kv_free(&c->store);
-			free(c->id);
-			free(c);
+			conv_destroy(c);
 		}
 		conv_table[i] = NULL;
 	}
 	conv_n = 0;
+	conv_dirty = NULL;
 }
 
 unsigned
 conv_count(void)
 {
 	return conv_n;
+}
+
+void
+conv_foreach(void (*fn)(struct conv *, void *), void *arg)
+{
+	struct conv *c, *next;
+	size_t i;
+
+	for (i = 0; i < CONV_BUCKETS; i++)
+		for (c = conv_table[i]; c != NULL; c = next) {
+			next = c->next; /* fn may forget c */
+			fn(c, arg);
+		}
+}
+
+static void
+conv_count1(struct conv *c, void *arg)
+{
+	unsigned *n = arg;
+
+	if ((int)c->owner == (int)n[1])
+		n[0]++;
+}
+
+unsigned
+conv_count_owner(enum conv_owner o)
+{
+	unsigned n[2] = {0, o};
+
+	conv_foreach(conv_count1, n);
+	return n[0];
+}
+
+void
+conv_touch(struct conv *c)
+{
+	if (!c->dirty) {
+		c->dirty = 1;
+		c->dirty_next = conv_dirty;
+		conv_dirty = c;
+	}
+}
+
+struct conv *
+conv_take_dirty(void)
+{
+	struct conv *list = conv_dirty, *c;
+
+	for (c = list; c != NULL; c = c->dirty_next)
+		c->dirty = 0;
+	conv_dirty = NULL;
+	return list;
+}
+
+void
+conv_add_line(struct conv *c, char from, const char *text, int64_t ts)
+{
+	struct conv_line *l;
+
+	if (c->hist == NULL)
+		c->hist = xcalloc(conv_hist, sizeof(*c->hist));
+	if (c->hist_len == conv_hist) {
+		l = &c->hist[c->hist_head];
+		free(l->text);
+		c->hist_head = (c->hist_head + 1) % conv_hist;
+		c->hist_len--;
+	}
+	l = &c->hist[(c->hist_head + c->hist_len++) % conv_hist];
+	l->ts = ts;
+	l->from = from;
+	l->text = xstrdup(text);
+	c->lines++;
+	conv_touch(c);
+}
+
+const struct conv_line *
+conv_line(const struct conv *c, unsigned i)
+{
+	if (i >= c->hist_len)
+		return NULL;
+	return &c->hist[(c->hist_head + i) % conv_hist];
+}
+
+static void
+conv_set(char **dst, const char *v)
+{
+	if (v != NULL && (*dst == NULL || strcmp(*dst, v) != 0)) {
+		free(*dst);
+		*dst = xstrdup(v);
+	}
+}
+
+static void
+conv_owner_set(struct conv *c, enum conv_owner o)
+{
+	if (c->owner != o)
+		log_info("conversation %s: %s -> %s", c->id,
+		    conv_owner_name(c->owner), conv_owner_name(o));
+	c->owner = o;
+	if (o != CONV_WAITING) {
+		c->waiting_since = 0;
+		c->wait_due = 0;
+		c->wait_updates = 0;
+	}
+	if (o != CONV_BOT) {
+		c->asked_ms = 0;
+		c->followups = 0;
+	}
+}
+
+/* What a customer's message looks like in the transcript. */
+static const char *
+conv_text_of(const struct kefu_event *ev)
+{
+	if (ev->text != NULL && *ev->text != '\0')
+		return ev->text;
+	if (ev->product_title != NULL)
+		return ev->product_title;
+	if (ev->order_id != NULL)
+		return ev->order_id;
+	return ev->message_kind != NULL ? ev->message_kind : "";
+}
+
+int
+conv_apply(struct conv *c, const struct kefu_event *ev, int64_t now)
+{
+	int64_t ts = ev->ts_ms ? ev->ts_ms : now;
+
+	c->events++;
+	c->last_ms = now;
+	conv_set(&c->customer_id, ev->customer_id);
+	conv_set(&c->customer_name, ev->customer_name);
+	if (ev->customer_id != NULL)
+		c->vip = ev->customer_vip;
+	conv_touch(c);
+	switch (ev->type) {
+	case KEFU_EV_OPENED:
+		if (c->owner == CONV_CLOSED)
+			conv_owner_set(c, CONV_BOT);
+		conv_set(&c->product, ev->product_title);
+		return c->owner == CONV_BOT;
+	case KEFU_EV_MESSAGE:
+		if (c->owner == CONV_CLOSED)
+			conv_owner_set(c,
+			    CONV_BOT); /* the customer came back */
+		conv_add_line(c, 'c', conv_text_of(ev), ts);
+		if (ev->product_title != NULL)
+			conv_set(&c->product, ev->product_title);
+		c->asked_ms = 0; /* answered: no follow-ups */
+		c->followups = 0;
+		return c->owner == CONV_BOT;
+	case KEFU_EV_AGENT_JOINED:
+		if (c->owner != CONV_CLOSED)
+			conv_owner_set(c, CONV_AGENT);
+		return 0;
+	case KEFU_EV_AGENT_MESSAGE:
+		conv_add_line(c, 'a', conv_text_of(ev), ts);
+		if (c->owner == CONV_BOT || c->owner == CONV_WAITING)
+			conv_owner_set(c, CONV_AGENT);
+		return 0;
+	case KEFU_EV_HANDOFF_ENDED:
+		if (c->owner != CONV_CLOSED)
+			conv_owner_set(c, CONV_BOT); /* quietly: no greeting */
+		return 0;
+	case KEFU_EV_CLOSED:
+		conv_owner_set(c, CONV_CLOSED);
+		return 0;
+	}
+	return 0;
+}
+
+void
+conv_handoff(struct conv *c, int64_t now)
+{
+	if (c->owner != CONV_BOT)
+		return;
+	conv_owner_set(c, CONV_WAITING);
+	c->waiting_since = now;
+	conv_touch(c);
 }

@@ -1,21 +1,89 @@
 #ifndef KEFU_CONV_H
 #define KEFU_CONV_H
 
+#include <stdint.h>
+
+#include "kefu/plugin.h"
 #include "kv.h"
 
 /*
  * A conversation, owned by the core so that it outlives any plugin
- * generation.  Plugins see it only through the host table.
+ * generation and, through the store, any process.  Plugins see it only
+ * through the host table.
+ *
+ * Owner: bot -> waiting (a handoff was asked for) -> agent (agent_joined)
+ * -> bot (handoff_ended); any -> closed.  Only while the bot owns it do the
+ * plugins run; while a customer waits or talks to an agent, nothing but the
+ * core's wait updates reaches them.
  */
-struct conv {
-	char *id;
-	unsigned events;   /* inbound events handled so far */
-	struct kv store;   /* "plugin\x1fkey" -> value */
-	struct conv *next; /* hash chain */
+enum conv_owner {
+	CONV_BOT = 0,
+	CONV_WAITING,
+	CONV_AGENT,
+	CONV_CLOSED,
 };
 
+struct conv_line {
+	int64_t ts;
+	char from; /* 'c' customer, 'b' bot, 'a' agent */
+	char *text;
+};
+
+struct conv {
+	char *id;
+	enum conv_owner owner;
+	char *customer_id;
+	char *customer_name;
+	int vip;
+	char *product;   /* the product page the customer came from */
+	unsigned events; /* inbound events handled */
+	unsigned bot_turns;
+	int64_t last_ms;       /* last activity, wall clock */
+	int64_t waiting_since; /* owner waiting: since when */
+	/* Service timers (wall clock ms; 0 is off). */
+	int64_t wait_due;
+	unsigned wait_updates;
+	int64_t asked_ms; /* the bot asked and the customer has not answered */
+	unsigned followups;
+	/* The last lines, a ring of conv_history() entries. */
+	struct conv_line *hist;
+	unsigned hist_len, hist_head;
+	unsigned lines;  /* lines ever added */
+	struct kv store; /* "plugin\x1fkey" -> value */
+	struct kv entities;
+	struct kv intents; /* intent -> "" (a set, in order of arrival) */
+	int dirty;
+	struct conv *next;       /* hash chain */
+	struct conv *dirty_next; /* list of changed conversations */
+};
+
+/* Lines of history kept per conversation (at least 20). */
+void conv_configure(unsigned history);
+unsigned conv_history(void);
+
 struct conv *conv_get(const char *id, int create);
+/* A new conversation with its stored state (the store calls it). */
+struct conv *conv_insert(const char *id);
+void conv_forget(struct conv *c); /* out of memory; stays in the store */
 void conv_free_all(void);
 unsigned conv_count(void);
+unsigned conv_count_owner(enum conv_owner o);
+void conv_foreach(void (*fn)(struct conv *, void *), void *arg);
+
+/*
+ * Applies an event to the owner state machine and the transcript; returns
+ * 1 when the plugins should see it (the bot owns the conversation).
+ */
+int conv_apply(struct conv *c, const struct kefu_event *ev, int64_t now);
+void conv_add_line(struct conv *c, char from, const char *text, int64_t ts);
+const struct conv_line *conv_line(const struct conv *c, unsigned i);
+/* A handoff was asked for: the bot stops talking. */
+void conv_handoff(struct conv *c, int64_t now);
+const char *conv_owner_name(enum conv_owner o);
+int conv_owner_parse(const char *name);
+
+/* Changed since the last conv_take_dirty(). */
+void conv_touch(struct conv *c);
+struct conv *conv_take_dirty(void);
 
 #endif

@@ -2,6 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
+#include "clock.h"
 #include "conv.h"
 #include "event.h"
 #include "link.h"
@@ -10,6 +13,7 @@
 #include "outbox.h"
 #include "reload.h"
 #include "turn.h"
+#include "utf8.h"
 
 /* Events handled but not yet acknowledged, in seq order. */
 struct ev_pending {
@@ -113,12 +117,75 @@ ev_action_id(char *buf, size_t len, char kind, const struct kefu_event *ev,
 		    (unsigned long long)ev->seq, i);
 }
 
+/* At most this many characters of each line go to the agent, so that a
+ * handoff with its whole transcript stays far under the frame limit. */
+#define EVENT_CONTEXT_LINE 500
+
+static const char *
+ev_from(char from)
+{
+	return from == 'c' ? "customer" : from == 'b' ? "bot" : "agent";
+}
+
+/* The handoff's context, as the protocol page lays it out. */
+static char *
+ev_context(const struct conv *c)
+{
+	cJSON *o = cJSON_CreateObject(), *cust, *tr, *l, *in, *en;
+	const struct conv_line *line;
+	char text[EVENT_CONTEXT_LINE * 4 + 1];
+	unsigned i;
+	char *json;
+
+	cust = cJSON_AddObjectToObject(o, "customer");
+	if (c->customer_id != NULL)
+		cJSON_AddStringToObject(cust, "id", c->customer_id);
+	if (c->customer_name != NULL)
+		cJSON_AddStringToObject(cust, "name", c->customer_name);
+	tr = cJSON_AddArrayToObject(o, "transcript");
+	for (i = 0; (line = conv_line(c, i)) != NULL; i++) {
+		l = cJSON_CreateObject();
+		cJSON_AddStringToObject(l, "from", ev_from(line->from));
+		utf8_prefix(text, sizeof(text), line->text, EVENT_CONTEXT_LINE);
+		cJSON_AddStringToObject(l, "text", text);
+		cJSON_AddNumberToObject(l, "ts", (double)line->ts);
+		cJSON_AddItemToArray(tr, l);
+	}
+	in = cJSON_AddArrayToObject(o, "intents");
+	for (i = 0; i < c->intents.n; i++)
+		cJSON_AddItemToArray(in,
+		    cJSON_CreateString(c->intents.keys[i]));
+	en = cJSON_AddObjectToObject(o, "entities");
+	for (i = 0; i < c->entities.n; i++)
+		cJSON_AddStringToObject(en, c->entities.keys[i],
+		    c->entities.vals[i]);
+	if (c->product != NULL && kv_get(&c->entities, "product") == NULL)
+		cJSON_AddStringToObject(en, "product", c->product);
+	cJSON_AddNumberToObject(o, "bot_turns", c->bot_turns);
+	cJSON_AddNumberToObject(o, "waiting_since", (double)c->waiting_since);
+	if ((json = cJSON_PrintUnformatted(o)) == NULL)
+		fatalx("out of memory building a handoff");
+	cJSON_Delete(o);
+	return json;
+}
+
 static int
-ev_actions(const struct kefu_turn *t, const struct kefu_event *ev)
+ev_asks(const char *text)
+{
+	size_t n = strlen(text);
+
+	return (n >= 1 && text[n - 1] == '?') ||
+	    (n >= 3 && strcmp(text + n - 3, "\xef\xbc\x9f") == 0); /* ？ */
+}
+
+static int
+ev_actions(const struct kefu_turn *t, struct conv *c,
+    const struct kefu_event *ev)
 {
 	const struct turn_action *a;
-	char id[512];
-	int i;
+	int64_t now = clock_wall_ms();
+	char id[512], *ctx;
+	int i, asked = t->asked;
 
 	for (i = 0; i < t->nact; i++) {
 		a = &t->act[i];
@@ -127,16 +194,26 @@ ev_actions(const struct kefu_turn *t, const struct kefu_event *ev)
 			outbox_add(id, ev->seq,
 			    frame_send(id, ev->conversation, a->text,
 			        ev->message_id));
+			conv_add_line(c, 'b', a->text, now);
+			c->bot_turns++;
+			asked |= ev_asks(a->text);
 			log_info("conversation %s: reply from %s (%s)",
 			    ev->conversation, a->plugin, id);
 		} else {
 			ev_action_id(id, sizeof(id), 'h', ev, i);
+			conv_handoff(c, now);
+			ctx = ev_context(c);
 			outbox_add(id, ev->seq,
 			    frame_handoff(id, ev->conversation, "default",
-			        "normal", a->reason, a->summary, NULL));
+			        "normal", a->reason, a->summary, ctx));
+			free(ctx);
 			log_info("conversation %s: handoff (%s) from %s",
 			    ev->conversation, a->reason, a->plugin);
 		}
+	}
+	if (c->owner == CONV_BOT && asked && t->nact > 0) {
+		c->asked_ms = now;
+		c->followups = 0;
 	}
 	return t->nact;
 }
@@ -147,6 +224,7 @@ event_handle(const struct frame *f)
 	const struct kefu_event *ev = &f->ev;
 	struct gen *g = reload_live();
 	struct kefu_turn t;
+	struct conv *c;
 	int n = 0;
 
 	if (ev->seq <= ev_handled) {
@@ -162,11 +240,14 @@ event_handle(const struct frame *f)
 		log_info(
 		    "event %llu: type \"%s\" unknown to this version; skipped",
 		    (unsigned long long)ev->seq, f->ev_type);
-	} else if (g != NULL) {
-		turn_begin(&t, conv_get(ev->conversation, 1), ev);
-		gen_dispatch(g, &t, ev);
-		n = ev_actions(&t, ev);
-		turn_end(&t);
+	} else {
+		c = conv_get(ev->conversation, 1);
+		if (conv_apply(c, ev, clock_wall_ms()) && g != NULL) {
+			turn_begin(&t, c, ev);
+			gen_dispatch(g, &t, ev);
+			n = ev_actions(&t, c, ev);
+			turn_end(&t);
+		}
 	}
 	ev_push(ev->seq, n);
 	ev_ack_soon();

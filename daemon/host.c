@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "conf.h"
 #include "host.h"
+#include "link.h"
 #include "log.h"
 #include "turn.h"
 
@@ -132,6 +133,14 @@ static const struct kefu_host host = {
     .store_set = turn_store_set,
     .store_get = turn_store_get,
     .conv_turns = turn_conv_events,
+    .owner = turn_owner,
+    .intent_add = turn_intent_add,
+    .entity_set = turn_entity_set,
+    .entity_get = turn_entity_get,
+    .history_len = turn_history_len,
+    .history_get = turn_history_get,
+    .ask = turn_ask,
+    .shop_name = link_shop_name,
 };
 
 const struct kefu_host *

@@ -28,8 +28,6 @@ turn_end(struct kefu_turn *t)
 		free(t->act[i].summary);
 	}
 	kv_free(&t->notes);
-	if (t->conv != NULL)
-		t->conv->events++;
 	memset(t, 0, sizeof(*t));
 }
 
@@ -126,6 +124,7 @@ turn_store_set(struct kefu_turn *t, const char *key, const char *value)
 
 	if (turn_store_key(k, sizeof(k), key) < 0)
 		return -1;
+	conv_touch(t->conv);
 	return kv_set(&t->conv->store, k, value);
 }
 
@@ -143,4 +142,60 @@ unsigned
 turn_conv_events(const struct kefu_turn *t)
 {
 	return t->conv->events;
+}
+
+enum kefu_owner
+turn_owner(const struct kefu_turn *t)
+{
+	return (enum kefu_owner)t->conv->owner;
+}
+
+int
+turn_intent_add(struct kefu_turn *t, const char *intent)
+{
+	if (intent == NULL || *intent == '\0')
+		return -1;
+	conv_touch(t->conv);
+	return kv_set(&t->conv->intents, intent, "");
+}
+
+int
+turn_entity_set(struct kefu_turn *t, const char *key, const char *value)
+{
+	if (key == NULL || *key == '\0')
+		return -1;
+	conv_touch(t->conv);
+	return kv_set(&t->conv->entities, key, value);
+}
+
+const char *
+turn_entity_get(const struct kefu_turn *t, const char *key)
+{
+	return kv_get(&t->conv->entities, key);
+}
+
+unsigned
+turn_history_len(const struct kefu_turn *t)
+{
+	return t->conv->hist_len;
+}
+
+int
+turn_history_get(const struct kefu_turn *t, unsigned i, char *from,
+    const char **text, int64_t *ts_ms)
+{
+	const struct conv_line *l = conv_line(t->conv, i);
+
+	if (l == NULL)
+		return -1;
+	*from = l->from;
+	*text = l->text;
+	*ts_ms = l->ts;
+	return 0;
+}
+
+void
+turn_ask(struct kefu_turn *t)
+{
+	t->asked = 1;
 }

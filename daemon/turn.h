@@ -29,6 +29,7 @@ struct kefu_turn {
 	int nact;
 	enum kefu_outcome outcome;
 	struct kv notes;
+	int asked; /* a plugin said its reply asks something */
 };
 
 void turn_begin(struct kefu_turn *t, struct conv *c,
@@ -44,5 +45,13 @@ const char *turn_note_get(const struct kefu_turn *t, const char *key);
 int turn_store_set(struct kefu_turn *t, const char *key, const char *value);
 const char *turn_store_get(const struct kefu_turn *t, const char *key);
 unsigned turn_conv_events(const struct kefu_turn *t);
+enum kefu_owner turn_owner(const struct kefu_turn *t);
+int turn_intent_add(struct kefu_turn *t, const char *intent);
+int turn_entity_set(struct kefu_turn *t, const char *key, const char *value);
+const char *turn_entity_get(const struct kefu_turn *t, const char *key);
+unsigned turn_history_len(const struct kefu_turn *t);
+int turn_history_get(const struct kefu_turn *t, unsigned i, char *from,
+    const char **text, int64_t *ts_ms);
+void turn_ask(struct kefu_turn *t);
 
 #endif

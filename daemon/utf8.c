@@ -1,4 +1,5 @@
 #include <stdint.h>
+#include <string.h>
 
 #include "utf8.h"
 
@@ -45,4 +46,29 @@ utf8_count(const char *str, size_t len)
 		n++;
 	}
 	return n;
+}
+
+void
+utf8_prefix(char *buf, size_t len, const char *s, size_t max)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	size_t n = 0, i = 0;
+
+	while (p[i] != '\0' && n < max) {
+		size_t w = p[i] < 0x80 ? 1
+		    : p[i] < 0xe0      ? 2
+		    : p[i] < 0xf0      ? 3
+		                       : 4;
+
+		if (i + w + 4 > len) /* room for "…" and the NUL */
+			break;
+		i += w;
+		n++;
+	}
+	memcpy(buf, s, i);
+	if (p[i] != '\0' && i + 4 <= len) {
+		memcpy(buf + i, "\xe2\x80\xa6", 3);
+		i += 3;
+	}
+	buf[i] = '\0';
 }

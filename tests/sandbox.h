@@ -253,6 +253,41 @@ sb_replies(struct sb *s, const char *msgid, char **text)
 	return n;
 }
 
+/* The last action the platform applied with this op, or NULL. */
+static inline cJSON *
+sb_last_action(struct sb *s, const char *op)
+{
+	char *all = h_read(s->actions), *line, *save = NULL;
+	cJSON *a, *last = NULL;
+
+	for (line = strtok_r(all, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if ((a = cJSON_Parse(line)) == NULL)
+			continue;
+		if (strcmp(cJSON_GetObjectItem(a, "op")->valuestring, op) ==
+		    0) {
+			cJSON_Delete(last);
+			last = a;
+		} else
+			cJSON_Delete(a);
+	}
+	free(all);
+	return last;
+}
+
+/* Waits until kefud has acknowledged every event the platform sent. */
+static inline void
+sb_settle(struct sb *s)
+{
+	double end = h_now() + H_TIMEOUT_S;
+
+	while (sb_state_num(s, "acked") < sb_state_num(s, "seq")) {
+		cr_assert(h_now() < end, "events not acknowledged within %d s",
+		    H_TIMEOUT_S);
+		h_sleep_ms(20);
+	}
+}
+
 /*
  * Waits until the platform has applied a reply to msgid and kefud has
  * acknowledged everything, then asserts there is exactly one reply.
@@ -276,6 +311,22 @@ sb_expect_one_reply(struct sb *s, const char *msgid)
 		h_sleep_ms(20);
 	}
 	cr_expect_eq(sb_replies(s, msgid, NULL), 1, "replies to %s", msgid);
+}
+
+/* One sandbox setup per test: TestSuite(x, .init = sb_setup, .fini =
+ * sb_teardown) and use sb. */
+static struct sb sb;
+
+static inline void
+sb_setup(void)
+{
+	sb_init(&sb);
+}
+
+static inline void
+sb_teardown(void)
+{
+	sb_stop(&sb);
 }
 
 #endif

@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #define KEFU_ABI_MAJOR 1
-#define KEFU_ABI_MINOR 0
+#define KEFU_ABI_MINOR 1
 
 #define KEFU_PLUGIN_SYMBOL "kefu_plugin"
 
@@ -95,6 +95,14 @@ enum kefu_outcome {
 	KEFU_OUTCOME_HANDOFF,
 };
 
+/* Who talks to the customer now (ABI 1.1). */
+enum kefu_owner {
+	KEFU_OWNER_BOT = 0,
+	KEFU_OWNER_WAITING, /* a handoff was asked for */
+	KEFU_OWNER_AGENT,
+	KEFU_OWNER_CLOSED,
+};
+
 struct kefu_host {
 	uint32_t abi_major;
 	uint32_t abi_minor;
@@ -156,6 +164,25 @@ struct kefu_host {
 
 	/* The read-only view of the conversation. */
 	unsigned (*conv_turns)(const struct kefu_turn *t); /* events seen */
+
+	/* ABI 1.1: the conversation, kept by the core. */
+	enum kefu_owner (*owner)(const struct kefu_turn *t);
+	/* What the bot recognised; it goes to the agent with a handoff. */
+	int (*intent_add)(struct kefu_turn *t, const char *intent);
+	int (*entity_set)(struct kefu_turn *t, const char *key,
+	    const char *value);
+	const char *(*entity_get)(const struct kefu_turn *t, const char *key);
+	/* The last lines, oldest first; from is 'c', 'b' or 'a'. */
+	unsigned (*history_len)(const struct kefu_turn *t);
+	int (*history_get)(const struct kefu_turn *t, unsigned i, char *from,
+	    const char **text, int64_t *ts_ms);
+	/*
+	 * The reply asks the customer something: if they go silent the core
+	 * follows up.  A reply ending in "?" or "？" counts as asking too.
+	 */
+	void (*ask)(struct kefu_turn *t);
+	/* The shop's name, as the platform gave it ("" before that). */
+	const char *(*shop_name)(void);
 };
 
 struct kefu_plugin {

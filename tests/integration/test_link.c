@@ -4,30 +4,16 @@
  */
 #include "../sandbox.h"
 
-static struct sb s;
-
-static void
-setup(void)
-{
-	sb_init(&s);
-}
-
-static void
-teardown(void)
-{
-	sb_stop(&s);
-}
-
-TestSuite(link, .init = setup, .fini = teardown, .timeout = 300);
+TestSuite(link, .init = sb_setup, .fini = sb_teardown, .timeout = 300);
 
 /* Sandbox and kefud up, the link ready; returns the kefud log offset. */
 static size_t
 up(int heartbeat_ms)
 {
-	sb_start_sandbox(&s, "server", heartbeat_ms);
-	sb_config(&s, "token", "");
-	sb_start_kefud(&s);
-	return h_wait_log(s.klog, "link: ready", 0);
+	sb_start_sandbox(&sb, "server", heartbeat_ms);
+	sb_config(&sb, "token", "");
+	sb_start_kefud(&sb);
+	return h_wait_log(sb.klog, "link: ready", 0);
 }
 
 Test(link, greeting_round_trip)
@@ -36,11 +22,11 @@ Test(link, greeting_round_trip)
 	cJSON *st;
 
 	up(15000);
-	id = sb_say(&s, "c-1", "你好");
-	sb_expect_one_reply(&s, id);
-	sb_replies(&s, id, &text);
+	id = sb_say(&sb, "c-1", "你好");
+	sb_expect_one_reply(&sb, id);
+	sb_replies(&sb, id, &text);
 	cr_expect_str_eq(text, "收到 (good 1.0.0)");
-	st = sb_ctl(&s, "{\"cmd\":\"state\"}");
+	st = sb_ctl(&sb, "{\"cmd\":\"state\"}");
 	cr_expect_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(st,
 	                                         "identify"),
 	                     "client")
@@ -56,18 +42,18 @@ Test(link, drop_mid_conversation_loses_and_repeats_nothing)
 	char *a, *b, *c;
 	size_t at = up(15000);
 
-	a = sb_say(&s, "c-1", "第一句");
-	sb_expect_one_reply(&s, a);
+	a = sb_say(&sb, "c-1", "第一句");
+	sb_expect_one_reply(&sb, a);
 	/* Cut the TCP connection without a close frame, then keep talking. */
-	sb_do(&s, "{\"cmd\":\"fault\",\"kind\":\"drop\"}");
-	b = sb_say(&s, "c-1", "第二句");
-	c = sb_say(&s, "c-2", "另一位顾客");
-	at = h_wait_log(s.klog, "link: lost", at);
-	h_wait_log(s.klog, "link: ready", at);
-	sb_expect_one_reply(&s, b);
-	sb_expect_one_reply(&s, c);
-	cr_expect_eq(sb_replies(&s, a, NULL), 1);
-	cr_expect_geq(sb_state_num(&s, "connections"), 2);
+	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"drop\"}");
+	b = sb_say(&sb, "c-1", "第二句");
+	c = sb_say(&sb, "c-2", "另一位顾客");
+	at = h_wait_log(sb.klog, "link: lost", at);
+	h_wait_log(sb.klog, "link: ready", at);
+	sb_expect_one_reply(&sb, b);
+	sb_expect_one_reply(&sb, c);
+	cr_expect_eq(sb_replies(&sb, a, NULL), 1);
+	cr_expect_geq(sb_state_num(&sb, "connections"), 2);
 	free(a);
 	free(b);
 	free(c);
@@ -83,22 +69,22 @@ Test(link, kill9_and_restart_answers_each_message_once)
 	char *a, *b;
 	size_t at = up(15000);
 
-	sb_do(&s, "{\"cmd\":\"fault\",\"kind\":\"swallow\"}");
-	a = sb_say(&s, "c-1", "在吗");
-	while (sb_replies(&s, a, NULL) == 0)
+	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"swallow\"}");
+	a = sb_say(&sb, "c-1", "在吗");
+	while (sb_replies(&sb, a, NULL) == 0)
 		h_sleep_ms(20);
-	cr_expect_eq(sb_state_num(&s, "acked"), 0,
+	cr_expect_eq(sb_state_num(&sb, "acked"), 0,
 	    "acknowledged without a result");
-	kill(s.kefud, SIGKILL);
-	cr_expect_eq(h_wait_exit(s.kefud), -SIGKILL);
-	sb_do(&s, "{\"cmd\":\"fault\",\"kind\":\"unswallow\"}");
-	b = sb_say(&s, "c-2", "有人吗");
-	sb_start_kefud(&s);
-	h_wait_log(s.klog, "link: ready", at);
-	sb_expect_one_reply(&s, a);
-	sb_expect_one_reply(&s, b);
+	kill(sb.kefud, SIGKILL);
+	cr_expect_eq(h_wait_exit(sb.kefud), -SIGKILL);
+	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"unswallow\"}");
+	b = sb_say(&sb, "c-2", "有人吗");
+	sb_start_kefud(&sb);
+	h_wait_log(sb.klog, "link: ready", at);
+	sb_expect_one_reply(&sb, a);
+	sb_expect_one_reply(&sb, b);
 	/* The reply to a was sent again, with its original id. */
-	cr_expect_geq(sb_state_num(&s, "duplicates"), 1);
+	cr_expect_geq(sb_state_num(&sb, "duplicates"), 1);
 	free(a);
 	free(b);
 }
@@ -107,16 +93,16 @@ Test(link, unauthorized_token_retries_at_most_once_a_minute)
 {
 	size_t at;
 	cJSON *st;
-	char *wrong = h_write(s.dir, "wrong-token", "not-the-token\n");
+	char *wrong = h_write(sb.dir, "wrong-token", "not-the-token\n");
 
 	cr_assert(chmod(wrong, 0600) == 0);
-	sb_start_sandbox(&s, "server", 15000);
-	sb_config(&s, "wrong-token", "");
-	sb_start_kefud(&s);
-	at = h_wait_log(s.klog, "refused the token (HTTP 401)", 0);
-	at = h_wait_log(s.klog, "link: reconnecting in 6", at);
+	sb_start_sandbox(&sb, "server", 15000);
+	sb_config(&sb, "wrong-token", "");
+	sb_start_kefud(&sb);
+	at = h_wait_log(sb.klog, "refused the token (HTTP 401)", 0);
+	at = h_wait_log(sb.klog, "link: reconnecting in 6", at);
 	h_sleep_ms(3000);
-	st = sb_ctl(&s, "{\"cmd\":\"state\"}");
+	st = sb_ctl(&sb, "{\"cmd\":\"state\"}");
 	cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(st, "auth_times")),
 	    1, "more than one attempt in 3 s");
 	cJSON_Delete(st);
@@ -128,11 +114,11 @@ Test(link, token_file_readable_by_others_is_refused)
 	char *kefud = h_build("kefud"), *log;
 	char *argv[] = {kefud, "-c", NULL, NULL};
 
-	cr_assert(chmod(s.token, 0644) == 0);
-	sb_config(&s, "token", "");
-	argv[2] = s.conf;
-	cr_expect_eq(h_wait_exit(h_spawn(argv, s.klog)), 1);
-	log = h_read(s.klog);
+	cr_assert(chmod(sb.token, 0644) == 0);
+	sb_config(&sb, "token", "");
+	argv[2] = sb.conf;
+	cr_expect_eq(h_wait_exit(h_spawn(argv, sb.klog)), 1);
+	log = h_read(sb.klog);
 	cr_expect_not_null(
 	    strstr(log,
 	        "token: refused: must be a regular file that only its owner can read (chmod 600); mode is 0644"),
@@ -147,15 +133,15 @@ Test(link, certificate_from_another_ca_is_refused)
 	size_t at;
 	char *log;
 
-	sb_start_sandbox(&s, "other-server", 15000);
-	sb_config(&s, "token", "");
-	sb_start_kefud(&s);
-	at = h_wait_log(s.klog,
+	sb_start_sandbox(&sb, "other-server", 15000);
+	sb_config(&sb, "token", "");
+	sb_start_kefud(&sb);
+	at = h_wait_log(sb.klog,
 	    "link: down: cannot connect to wss://localhost:", 0);
-	h_wait_log(s.klog, "link: reconnecting in", at);
-	log = h_read(s.klog);
+	h_wait_log(sb.klog, "link: reconnecting in", at);
+	log = h_read(sb.klog);
 	cr_expect_null(strstr(log, "link: ready"), "%s", log);
-	cr_expect_eq(sb_state_num(&s, "connections"), 0);
+	cr_expect_eq(sb_state_num(&sb, "connections"), 0);
 	free(log);
 }
 
@@ -164,13 +150,14 @@ Test(link, certificate_for_another_host_is_refused)
 {
 	char *log;
 
-	sb_start_sandbox_on(&s, "127.0.0.2", "server", 15000);
-	sb_config_host(&s, "127.0.0.2", "token", "");
-	sb_start_kefud(&s);
-	h_wait_log(s.klog, "link: down: cannot connect to wss://127.0.0.2:", 0);
-	log = h_read(s.klog);
+	sb_start_sandbox_on(&sb, "127.0.0.2", "server", 15000);
+	sb_config_host(&sb, "127.0.0.2", "token", "");
+	sb_start_kefud(&sb);
+	h_wait_log(sb.klog,
+	    "link: down: cannot connect to wss://127.0.0.2:", 0);
+	log = h_read(sb.klog);
 	cr_expect_null(strstr(log, "link: ready"), "%s", log);
-	cr_expect_eq(sb_state_num(&s, "connections"), 0);
+	cr_expect_eq(sb_state_num(&sb, "connections"), 0);
 	free(log);
 }
 
@@ -184,13 +171,13 @@ Test(link, malformed_frames_are_survived)
 	for (i = 0; i < sizeof(faults) / sizeof(*faults); i++) {
 		snprintf(cmd, sizeof(cmd),
 		    "{\"cmd\":\"fault\",\"kind\":\"%s\"}", faults[i]);
-		sb_do(&s, cmd);
+		sb_do(&sb, cmd);
 	}
-	h_wait_log(s.klog, "frame larger than 65536 bytes; closing with 1009",
+	h_wait_log(sb.klog, "frame larger than 65536 bytes; closing with 1009",
 	    at);
-	id = sb_say(&s, "c-1", "还在吗");
-	sb_expect_one_reply(&s, id);
-	log = h_read(s.klog);
+	id = sb_say(&sb, "c-1", "还在吗");
+	sb_expect_one_reply(&sb, id);
+	log = h_read(sb.klog);
 	cr_expect_not_null(strstr(log, "malformed frame dropped: not JSON"),
 	    "%s", log);
 	cr_expect_null(strstr(log, "AddressSanitizer"), "%s", log);
@@ -204,16 +191,16 @@ Test(link, rate_limited_is_retried_with_the_same_id)
 	cJSON *res;
 
 	up(15000);
-	sb_do(&s,
+	sb_do(&sb,
 	    "{\"cmd\":\"fail_next\",\"code\":\"rate_limited\",\"retry_after_ms\":300}");
-	id = sb_say(&s, "c-1", "你好");
-	sb_expect_one_reply(&s, id);
+	id = sb_say(&sb, "c-1", "你好");
+	sb_expect_one_reply(&sb, id);
 	snprintf(cmd, sizeof(cmd), "{\"cmd\":\"attempts\",\"id\":\"r:%s:0\"}",
 	    id);
-	res = sb_ctl(&s, cmd);
+	res = sb_ctl(&sb, cmd);
 	cr_expect_eq(cJSON_GetObjectItem(res, "attempts")->valueint, 2);
 	cJSON_Delete(res);
-	h_wait_log(s.klog, "rate limited; retrying in 300 ms with the same id",
+	h_wait_log(sb.klog, "rate limited; retrying in 300 ms with the same id",
 	    0);
 	free(id);
 }
@@ -223,10 +210,10 @@ Test(link, internal_error_is_retried_with_backoff)
 	char *id;
 
 	up(15000);
-	sb_do(&s, "{\"cmd\":\"fail_next\",\"code\":\"internal\",\"count\":2}");
-	id = sb_say(&s, "c-1", "你好");
-	sb_expect_one_reply(&s, id);
-	h_wait_log(s.klog,
+	sb_do(&sb, "{\"cmd\":\"fail_next\",\"code\":\"internal\",\"count\":2}");
+	id = sb_say(&sb, "c-1", "你好");
+	sb_expect_one_reply(&sb, id);
+	h_wait_log(sb.klog,
 	    "platform fault (forced by the sandbox); retry 2 in 1000 ms", 0);
 	free(id);
 }
@@ -240,13 +227,13 @@ Test(link, actions_are_paced_under_the_platform_limit)
 	up(15000);
 	for (i = 0; i < 60; i++) {
 		snprintf(conv, sizeof(conv), "c-%d", i);
-		ids[i] = sb_say(&s, conv, "你好");
+		ids[i] = sb_say(&sb, conv, "你好");
 	}
 	for (i = 0; i < 60; i++) {
-		sb_expect_one_reply(&s, ids[i]);
+		sb_expect_one_reply(&sb, ids[i]);
 		free(ids[i]);
 	}
-	cr_expect_eq(sb_state_num(&s, "rate_limited"), 0);
+	cr_expect_eq(sb_state_num(&sb, "rate_limited"), 0);
 }
 
 Test(link, reconnect_request_is_obeyed_at_once)
@@ -254,12 +241,12 @@ Test(link, reconnect_request_is_obeyed_at_once)
 	size_t at = up(15000);
 	char *id;
 
-	sb_do(&s, "{\"cmd\":\"fault\",\"kind\":\"reconnect\"}");
-	at = h_wait_log(s.klog, "platform asks to reconnect (sandbox)", at);
-	at = h_wait_log(s.klog, "link: reconnecting in 0.0 s", at);
-	h_wait_log(s.klog, "link: ready", at);
-	id = sb_say(&s, "c-1", "你好");
-	sb_expect_one_reply(&s, id);
+	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"reconnect\"}");
+	at = h_wait_log(sb.klog, "platform asks to reconnect (sandbox)", at);
+	at = h_wait_log(sb.klog, "link: reconnecting in 0.0 s", at);
+	h_wait_log(sb.klog, "link: ready", at);
+	id = sb_say(&sb, "c-1", "你好");
+	sb_expect_one_reply(&sb, id);
 	free(id);
 }
 
@@ -268,35 +255,35 @@ Test(link, heartbeat_silence_is_detected)
 	size_t at = up(300);
 	char *id;
 
-	sb_do(&s, "{\"cmd\":\"fault\",\"kind\":\"mute\"}");
-	at = h_wait_log(s.klog, "(two heartbeat intervals)", at);
-	h_wait_log(s.klog, "link: ready", at);
-	id = sb_say(&s, "c-1", "你好");
-	sb_expect_one_reply(&s, id);
+	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"mute\"}");
+	at = h_wait_log(sb.klog, "(two heartbeat intervals)", at);
+	h_wait_log(sb.klog, "link: ready", at);
+	id = sb_say(&sb, "c-1", "你好");
+	sb_expect_one_reply(&sb, id);
 	free(id);
 }
 
 /* Under systemd: LoadCredential=token:... and no token_file. */
 Test(link, token_from_the_systemd_credential)
 {
-	char *creds = h_path(s.dir, "credentials"), *tok, *id;
+	char *creds = h_path(sb.dir, "credentials"), *tok, *id;
 
 	cr_assert(mkdir(creds, 0700) == 0);
 	tok = h_path(creds, "token");
-	h_copy(s.token, tok);
-	sb_start_sandbox(&s, "server", 15000);
-	free(s.conf);
-	s.conf = h_write(s.dir, "kefud.conf",
+	h_copy(sb.token, tok);
+	sb_start_sandbox(&sb, "server", 15000);
+	free(sb.conf);
+	sb.conf = h_write(sb.dir, "kefud.conf",
 	    "plugin_dir = \"%s/tests/plugins\";\nplugins = [\"good\"];\n"
 	    "good = { reply = \"收到\"; };\n"
 	    "platform = { url = \"wss://localhost:%d/bot\"; ca_file = \"certs/ca.pem\"; };\n",
-	    KEFU_BUILD, s.port);
+	    KEFU_BUILD, sb.port);
 	cr_assert(setenv("CREDENTIALS_DIRECTORY", creds, 1) == 0);
-	sb_start_kefud(&s);
+	sb_start_kefud(&sb);
 	unsetenv("CREDENTIALS_DIRECTORY");
-	h_wait_log(s.klog, "link: ready", 0);
-	id = sb_say(&s, "c-1", "你好");
-	sb_expect_one_reply(&s, id);
+	h_wait_log(sb.klog, "link: ready", 0);
+	id = sb_say(&sb, "c-1", "你好");
+	sb_expect_one_reply(&sb, id);
 	free(id);
 	free(tok);
 	free(creds);
@@ -308,28 +295,28 @@ Test(link, plain_ws_only_when_asked_and_always_warned)
 	char *py = KEFU_SRC "/tests/sandbox/sandbox.py", port[16], *id;
 	size_t at;
 
-	snprintf(port, sizeof(port), "%d", s.port);
+	snprintf(port, sizeof(port), "%d", sb.port);
 	char *argv[] = {"/usr/bin/python3", py, "--plain", "--port", port,
-	    "--token-file", s.token, "--control", s.ctl, "--action-log",
-	    s.actions, NULL};
-	s.sandbox = h_spawn(argv, s.sblog);
-	h_wait_log(s.sblog, "sandbox: listening on ws://", 0);
-	free(s.conf);
-	s.conf = h_write(s.dir, "kefud.conf",
+	    "--token-file", sb.token, "--control", sb.ctl, "--action-log",
+	    sb.actions, NULL};
+	sb.sandbox = h_spawn(argv, sb.sblog);
+	h_wait_log(sb.sblog, "sandbox: listening on ws://", 0);
+	free(sb.conf);
+	sb.conf = h_write(sb.dir, "kefud.conf",
 	    "plugin_dir = \"%s/tests/plugins\";\nplugins = [\"good\"];\n"
 	    "good = { reply = \"收到\"; };\n"
 	    "platform = { url = \"ws://127.0.0.1:%d/bot\"; token_file = \"token\"; allow_plain_ws = true; };\n",
-	    KEFU_BUILD, s.port);
-	sb_start_kefud(&s);
-	at = h_wait_log(s.klog,
+	    KEFU_BUILD, sb.port);
+	sb_start_kefud(&sb);
+	at = h_wait_log(sb.klog,
 	    "without TLS (platform.allow_plain_ws): for tests only", 0);
-	at = h_wait_log(s.klog, "link: ready", at);
-	sb_do(&s, "{\"cmd\":\"fault\",\"kind\":\"reconnect\"}");
-	at = h_wait_log(s.klog,
+	at = h_wait_log(sb.klog, "link: ready", at);
+	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"reconnect\"}");
+	at = h_wait_log(sb.klog,
 	    "without TLS (platform.allow_plain_ws): for tests only", at);
-	h_wait_log(s.klog, "link: ready", at);
-	id = sb_say(&s, "c-1", "你好");
-	sb_expect_one_reply(&s, id);
+	h_wait_log(sb.klog, "link: ready", at);
+	id = sb_say(&sb, "c-1", "你好");
+	sb_expect_one_reply(&sb, id);
 	free(id);
 }
 
@@ -341,22 +328,22 @@ Test(link, invalid_and_unknown_conversation_are_dropped)
 	double end;
 	size_t at = up(15000);
 
-	sb_do(&s, "{\"cmd\":\"fail_next\",\"code\":\"invalid\"}");
-	a = sb_say(&s, "c-1", "你好");
-	at = h_wait_log(s.klog, "dropped: invalid: forced by the sandbox", at);
-	sb_do(&s, "{\"cmd\":\"fail_next\",\"code\":\"unknown_conversation\"}");
-	b = sb_say(&s, "c-2", "你好");
-	h_wait_log(s.klog, "dropped: unknown_conversation", at);
+	sb_do(&sb, "{\"cmd\":\"fail_next\",\"code\":\"invalid\"}");
+	a = sb_say(&sb, "c-1", "你好");
+	at = h_wait_log(sb.klog, "dropped: invalid: forced by the sandbox", at);
+	sb_do(&sb, "{\"cmd\":\"fail_next\",\"code\":\"unknown_conversation\"}");
+	b = sb_say(&sb, "c-2", "你好");
+	h_wait_log(sb.klog, "dropped: unknown_conversation", at);
 	end = h_now() + H_TIMEOUT_S;
-	while (sb_state_num(&s, "acked") < sb_state_num(&s, "seq")) {
+	while (sb_state_num(&sb, "acked") < sb_state_num(&sb, "seq")) {
 		cr_assert(h_now() < end,
 		    "events with dropped actions not acknowledged");
 		h_sleep_ms(20);
 	}
-	cr_expect_eq(sb_replies(&s, a, NULL), 0);
-	cr_expect_eq(sb_replies(&s, b, NULL), 0);
-	c = sb_say(&s, "c-1", "还在吗");
-	sb_expect_one_reply(&s, c);
+	cr_expect_eq(sb_replies(&sb, a, NULL), 0);
+	cr_expect_eq(sb_replies(&sb, b, NULL), 0);
+	c = sb_say(&sb, "c-1", "还在吗");
+	sb_expect_one_reply(&sb, c);
 	free(a);
 	free(b);
 	free(c);

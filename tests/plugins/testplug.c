@@ -5,11 +5,14 @@
  *   PLUG_NO_DESC             no descriptor at all (refused)
  *   PLUG_INIT_FAIL           init reports failure (refused)
  * Configuration (section named PLUG_NAME): reply = "..." (required),
- * stop = true|false (end the chain after replying).
+ * stop = true|false (end the chain after replying), handoff = "..." (a
+ * message containing this asks for a human: intent "human_request",
+ * entity "said" = the message).
  * It replies "<reply> (<name> <version>)" to every message, notes that it
  * saw the event, and logs a tick every 100 ms, so a test can tell which
  * build is live.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +35,7 @@
 struct tp {
 	const struct kefu_host *host;
 	char reply[256];
+	char handoff[128];
 	int stop;
 };
 
@@ -39,8 +43,8 @@ TP_FN int
 tp_init(const struct kefu_host *host, const struct kefu_conf *conf,
     void **state)
 {
-	static const char *const keys[] = {"reply", "stop", NULL};
-	const char *reply = NULL;
+	static const char *const keys[] = {"reply", "stop", "handoff", NULL};
+	const char *reply = NULL, *handoff = NULL;
 	struct tp *tp;
 	int stop = 0;
 
@@ -50,7 +54,8 @@ tp_init(const struct kefu_host *host, const struct kefu_conf *conf,
 #endif
 	if (host->conf_check_keys(conf, keys) < 0 ||
 	    host->conf_string(conf, "reply", &reply) < 0 ||
-	    host->conf_bool(conf, "stop", &stop) < 0)
+	    host->conf_bool(conf, "stop", &stop) < 0 ||
+	    host->conf_string(conf, "handoff", &handoff) < 0)
 		return -1;
 	if (reply == NULL) {
 		host->conf_error(conf, "reply", "missing required key");
@@ -62,6 +67,8 @@ tp_init(const struct kefu_host *host, const struct kefu_conf *conf,
 	snprintf(tp->reply, sizeof(tp->reply), "%s (%s %s)", reply, PLUG_NAME,
 	    PLUG_VERSION);
 	tp->stop = stop;
+	snprintf(tp->handoff, sizeof(tp->handoff), "%s",
+	    handoff ? handoff : "");
 	*state = tp;
 	return 0;
 }
@@ -78,6 +85,16 @@ tp_handle(void *state, struct kefu_turn *t, const struct kefu_event *ev)
 	tp->host->note_set(t, "seen", notes);
 	if (ev->type != KEFU_EV_MESSAGE)
 		return KEFU_NEXT;
+	/* ABI 1.1 functions: only where the core has them. */
+	if (tp->handoff[0] != '\0' && strstr(ev->text, tp->handoff) != NULL &&
+	    tp->host->size >=
+	        offsetof(struct kefu_host, shop_name) + sizeof(void *)) {
+		tp->host->intent_add(t, "human_request");
+		tp->host->entity_set(t, "said", ev->text);
+		tp->host->reply(t, "已为您转接人工客服,请稍等");
+		tp->host->handoff(t, "human_request", "顾客要求人工服务");
+		return KEFU_STOP;
+	}
 	tp->host->reply(t, tp->reply);
 	return tp->stop ? KEFU_STOP : KEFU_NEXT;
 }

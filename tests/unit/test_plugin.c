@@ -3,8 +3,12 @@
 
 #include "conv.h"
 #include "gen.h"
+#include "host.h"
 #include "plugin.h"
 #include "turn.h"
+
+#define STR(x) #x
+#define XSTR(x) STR(x)
 
 static char *dir;
 
@@ -55,7 +59,8 @@ static const struct refusal {
 	const char *logged;
 } refusals[] = {
     {"badabi", "badabi",
-        "badabi.so: refused: plugin ABI 99.0, kefud supports 1.0 to 1."},
+        "badabi.so: refused: plugin ABI 99." XSTR(
+            KEFU_ABI_MINOR) ", kefud supports 1.0 to 1." XSTR(KEFU_ABI_MINOR)},
     {"nodesc", "nodesc", "nodesc.so: refused: no descriptor \"kefu_plugin\""},
     {"good", "other",
         "other.so: refused: descriptor names plugin \"good\", expected \"other\""},
@@ -241,4 +246,23 @@ Test(plugin, reply_must_fit_the_platform)
 	cr_expect_eq(turn_reply(&t, big), 0);
 	cr_expect_eq(t.nact, 2);
 	turn_end(&t);
+}
+
+/* Every service in the table is there: a NULL would crash a plugin. */
+Test(plugin, host_table_is_complete)
+{
+	const struct kefu_host *h = host_table();
+	size_t off;
+
+	cr_assert_eq(h->size, sizeof(struct kefu_host));
+	cr_expect_eq(h->abi_major, KEFU_ABI_MAJOR);
+	cr_expect_eq(h->abi_minor, KEFU_ABI_MINOR);
+	for (off = offsetof(struct kefu_host, log); off < h->size;
+	     off += sizeof(void (*)(void))) {
+		void (*fn)(void);
+
+		memcpy(&fn, (const char *)h + off, sizeof(fn));
+		cr_expect_not_null((void *)(uintptr_t)fn,
+		    "host function at offset %zu is NULL", off);
+	}
 }

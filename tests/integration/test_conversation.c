@@ -1,0 +1,96 @@
+/*
+ * Conversations end to end: the owner state machine seen from the
+ * platform.  The bot never talks over a human, and the agent gets the
+ * whole context.
+ */
+#include "../sandbox.h"
+
+TestSuite(conversation, .init = sb_setup, .fini = sb_teardown, .timeout = 300);
+
+static const char *
+str(const cJSON *o, const char *name)
+{
+	const cJSON *m = cJSON_GetObjectItem(o, name);
+
+	cr_assert(cJSON_IsString(m), "no string %s", name);
+	return m->valuestring;
+}
+
+Test(conversation, handoff_silence_and_quiet_return)
+{
+	char *m1, *m2, *m3, *m4, *m5, *text = NULL;
+	cJSON *h, *ctx, *tr, *line;
+
+	sb_start_sandbox(&sb, "server", 15000);
+	sb_config(&sb, "token", "");
+	free(sb.conf);
+	sb.conf = h_write(sb.dir, "kefud.conf",
+	    "plugin_dir = \"%s/tests/plugins\";\nplugins = [\"good\"];\n"
+	    "good = { reply = \"收到\"; handoff = \"转人工\"; };\n"
+	    "platform = { url = \"wss://localhost:%d/bot\"; ca_file = \"certs/ca.pem\"; token_file = \"token\"; };\n",
+	    KEFU_BUILD, sb.port);
+	sb_start_kefud(&sb);
+	h_wait_log(sb.klog, "link: ready", 0);
+
+	m1 = sb_say(&sb, "c-1", "羽绒服有货吗");
+	sb_expect_one_reply(&sb, m1);
+	m2 = sb_say(&sb, "c-1", "我要转人工");
+	sb_expect_one_reply(&sb, m2);
+	sb_replies(&sb, m2, &text);
+	cr_expect_str_eq(text, "已为您转接人工客服,请稍等");
+
+	h = sb_last_action(&sb, "handoff");
+	cr_assert_not_null(h, "no handoff applied");
+	cr_expect_str_eq(str(h, "conversation"), "c-1");
+	cr_expect_str_eq(str(h, "reason"), "human_request");
+	cr_expect_str_eq(str(h, "summary"), "顾客要求人工服务");
+	cr_expect_str_eq(str(h, "priority"), "normal");
+	ctx = cJSON_GetObjectItem(h, "context");
+	cr_expect_str_eq(str(cJSON_GetObjectItem(ctx, "customer"), "id"),
+	    "u-c-1");
+	tr = cJSON_GetObjectItem(ctx, "transcript");
+	cr_assert_eq(cJSON_GetArraySize(tr), 4, "transcript: %s",
+	    cJSON_PrintUnformatted(tr));
+	line = cJSON_GetArrayItem(tr, 0);
+	cr_expect_str_eq(str(line, "from"), "customer");
+	cr_expect_str_eq(str(line, "text"), "羽绒服有货吗");
+	cr_expect(cJSON_IsNumber(cJSON_GetObjectItem(line, "ts")));
+	cr_expect_str_eq(str(cJSON_GetArrayItem(tr, 1), "from"), "bot");
+	cr_expect_str_eq(str(cJSON_GetArrayItem(tr, 2), "text"), "我要转人工");
+	cr_expect_str_eq(str(cJSON_GetArrayItem(tr, 3), "text"),
+	    "已为您转接人工客服,请稍等");
+	cr_expect_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(ctx, "intents"),
+	                     0)
+	                     ->valuestring,
+	    "human_request");
+	cr_expect_str_eq(str(cJSON_GetObjectItem(ctx, "entities"), "said"),
+	    "我要转人工");
+	cr_expect_eq(cJSON_GetObjectItem(ctx, "bot_turns")->valueint, 2);
+	cr_expect_gt(cJSON_GetObjectItem(ctx, "waiting_since")->valuedouble,
+	    1.7e12);
+	cJSON_Delete(h);
+
+	/* Waiting, then with an agent: the bot says nothing. */
+	m3 = sb_say(&sb, "c-1", "还要等多久");
+	sb_do(&sb, "{\"cmd\":\"agent_join\",\"conversation\":\"c-1\"}");
+	sb_do(&sb,
+	    "{\"cmd\":\"agent_say\",\"conversation\":\"c-1\",\"text\":\"您好,我是小李\"}");
+	m4 = sb_say(&sb, "c-1", "好的");
+	sb_settle(&sb);
+	cr_expect_eq(sb_replies(&sb, m3, NULL), 0,
+	    "the bot talked while the customer waited");
+	cr_expect_eq(sb_replies(&sb, m4, NULL), 0,
+	    "the bot talked over the agent");
+
+	/* Handed back: the bot answers again. */
+	sb_do(&sb, "{\"cmd\":\"agent_release\",\"conversation\":\"c-1\"}");
+	m5 = sb_say(&sb, "c-1", "谢谢");
+	sb_expect_one_reply(&sb, m5);
+	h_wait_log(sb.klog, "conversation c-1: agent -> bot", 0);
+	free(text);
+	free(m1);
+	free(m2);
+	free(m3);
+	free(m4);
+	free(m5);
+}
