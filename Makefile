@@ -20,7 +20,7 @@ ifeq ($(SAN),1)
 SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 endif
-PKGS = libwebsockets libconfig libcjson
+PKGS = libwebsockets libconfig libcjson sqlite3
 KCFLAGS = -std=c11 -D_DEFAULT_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude
 # Plugins reach the core only through the host table: -z defs makes any
 # other reference a link error, and the daemon exports nothing.

@@ -24,6 +24,8 @@ struct conf {
 	char *dir; /* where relative paths start */
 
 	int log_level;
+	char *state_dir;
+	int state_move_corrupt;
 	char *plugin_dir;
 	char **plugins; /* names, in chain order */
 	int *plugin_lines;

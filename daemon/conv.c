@@ -185,6 +185,14 @@ conv_count_owner(enum conv_owner o)
 }
 
 void
+conv_clean(struct conv *c)
+{
+	if (c->dirty)
+		conv_unlink_dirty(c);
+	c->dirty = 0;
+}
+
+void
 conv_touch(struct conv *c)
 {
 	if (!c->dirty) {

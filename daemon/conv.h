@@ -48,8 +48,9 @@ struct conv {
 	/* The last lines, a ring of conv_history() entries. */
 	struct conv_line *hist;
 	unsigned hist_len, hist_head;
-	unsigned lines;  /* lines ever added */
-	struct kv store; /* "plugin\x1fkey" -> value */
+	unsigned lines;       /* lines ever added */
+	unsigned saved_lines; /* lines in the store */
+	struct kv store;      /* "plugin\x1fkey" -> value */
 	struct kv entities;
 	struct kv intents; /* intent -> "" (a set, in order of arrival) */
 	int dirty;
@@ -85,5 +86,7 @@ int conv_owner_parse(const char *name);
 /* Changed since the last conv_take_dirty(). */
 void conv_touch(struct conv *c);
 struct conv *conv_take_dirty(void);
+/* Not changed after all (just loaded from the store). */
+void conv_clean(struct conv *c);
 
 #endif

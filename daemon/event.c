@@ -12,18 +12,12 @@
 #include "loop.h"
 #include "outbox.h"
 #include "reload.h"
+#include "store.h"
 #include "turn.h"
 #include "utf8.h"
 
-/* Events handled but not yet acknowledged, in seq order. */
-struct ev_pending {
-	uint64_t seq;
-	int actions; /* without a final result yet */
-};
-
-static struct ev_pending *ev_q;
-static size_t ev_head, ev_len, ev_cap;
 static uint64_t ev_handled; /* highest seq handed to the plugins */
+static uint64_t ev_durable; /* highest seq whose effects are committed */
 static uint64_t ev_acked;   /* highest seq acknowledged */
 static struct loop_timer ev_ack_timer;
 static int ev_ack_armed;
@@ -34,41 +28,32 @@ event_acked(void)
 	return ev_acked;
 }
 
-static void
-ev_push(uint64_t seq, int actions)
+uint64_t
+event_durable_seq(void)
 {
-	if (ev_len == ev_cap) {
-		size_t cap = ev_cap ? ev_cap * 2 : 64, i;
-		struct ev_pending *q = malloc(cap * sizeof(*q));
-
-		if (q == NULL)
-			fatal("event queue");
-		for (i = 0; i < ev_len; i++)
-			q[i] = ev_q[(ev_head + i) % ev_cap];
-		free(ev_q);
-		ev_q = q;
-		ev_cap = cap;
-		ev_head = 0;
-	}
-	ev_q[(ev_head + ev_len++) % ev_cap] = (struct ev_pending){seq, actions};
+	return ev_durable;
 }
 
-/* One ack per loop turn, for the highest seq whose effects are done. */
+uint64_t
+event_handled(void)
+{
+	return ev_handled;
+}
+
+void
+event_restore(uint64_t last)
+{
+	ev_handled = ev_durable = ev_acked = last;
+}
+
+/* The ack is cumulative: the highest seq whose effects are committed. */
 static void
 ev_ack(void *arg)
 {
-	uint64_t done = ev_acked;
-	size_t n = 0;
-
 	(void)arg;
 	ev_ack_armed = 0;
-	while (n < ev_len && ev_q[(ev_head + n) % ev_cap].actions == 0)
-		done = ev_q[(ev_head + n++) % ev_cap].seq;
-	if (n == 0 || link_send(frame_ack(done)) < 0)
-		return; /* again when the link is ready */
-	ev_head = (ev_head + n) % ev_cap;
-	ev_len -= n;
-	ev_acked = done;
+	if (ev_durable > ev_acked && link_send(frame_ack(ev_durable)) == 0)
+		ev_acked = ev_durable; /* else again when the link is ready */
 }
 
 /*
@@ -88,19 +73,10 @@ ev_ack_soon(void)
 }
 
 void
-event_done(uint64_t seq)
+event_durable(uint64_t seq)
 {
-	size_t i;
-
-	for (i = 0; i < ev_len; i++) {
-		struct ev_pending *p = &ev_q[(ev_head + i) % ev_cap];
-
-		if (p->seq == seq) {
-			if (p->actions > 0)
-				p->actions--;
-			break;
-		}
-	}
+	if (seq > ev_durable)
+		ev_durable = seq;
 	ev_ack_soon();
 }
 
@@ -178,7 +154,7 @@ ev_asks(const char *text)
 	    (n >= 3 && strcmp(text + n - 3, "\xef\xbc\x9f") == 0); /* ？ */
 }
 
-static int
+static void
 ev_actions(const struct kefu_turn *t, struct conv *c,
     const struct kefu_event *ev)
 {
@@ -215,7 +191,6 @@ ev_actions(const struct kefu_turn *t, struct conv *c,
 		c->asked_ms = now;
 		c->followups = 0;
 	}
-	return t->nact;
 }
 
 void
@@ -225,7 +200,6 @@ event_handle(const struct frame *f)
 	struct gen *g = reload_live();
 	struct kefu_turn t;
 	struct conv *c;
-	int n = 0;
 
 	if (ev->seq <= ev_handled) {
 		/* Delivered again: its effects are done or on their way. */
@@ -241,16 +215,17 @@ event_handle(const struct frame *f)
 		    "event %llu: type \"%s\" unknown to this version; skipped",
 		    (unsigned long long)ev->seq, f->ev_type);
 	} else {
-		c = conv_get(ev->conversation, 1);
+		if ((c = conv_get(ev->conversation, 0)) == NULL &&
+		    (c = store_load_conv(ev->conversation)) == NULL)
+			c = conv_insert(ev->conversation);
 		if (conv_apply(c, ev, clock_wall_ms()) && g != NULL) {
 			turn_begin(&t, c, ev);
 			gen_dispatch(g, &t, ev);
-			n = ev_actions(&t, c, ev);
+			ev_actions(&t, c, ev);
 			turn_end(&t);
 		}
 	}
-	ev_push(ev->seq, n);
-	ev_ack_soon();
+	store_soon();
 }
 
 void
@@ -264,7 +239,5 @@ event_reset(void)
 {
 	loop_timer_cancel(&ev_ack_timer);
 	ev_ack_armed = 0;
-	free(ev_q);
-	ev_q = NULL;
-	ev_head = ev_len = ev_cap = 0;
+	ev_handled = ev_durable = ev_acked = 0;
 }

@@ -8,11 +8,17 @@
 /*
  * Events from the platform: each is handled once, its actions go to the
  * outbox, and the platform gets a cumulative ack for the highest seq whose
- * effects are all done.
+ * effects the store has committed.
  */
 void event_handle(const struct frame *f);
-/* One action caused by event seq has its final result. */
-void event_done(uint64_t seq);
+/* The store committed every effect of the events up to seq. */
+void event_durable(uint64_t seq);
+/* The highest seq whose effects the store has committed. */
+uint64_t event_durable_seq(void);
+/* The highest seq handed to the plugins. */
+uint64_t event_handled(void);
+/* After a restart: the last seq the store holds. */
+void event_restore(uint64_t last);
 /* The highest seq acknowledged (identify.last_seq). */
 uint64_t event_acked(void);
 /* The link is ready again: send what acks are due. */

@@ -3,11 +3,11 @@
 #include <string.h>
 
 #include "clock.h"
-#include "event.h"
 #include "link.h"
 #include "log.h"
 #include "loop.h"
 #include "outbox.h"
+#include "store.h"
 
 #define OUTBOX_BURST 4 /* tokens; with the rate, at most 19 in any second */
 #define OUTBOX_RETRY_MIN_MS 500
@@ -83,7 +83,7 @@ ob_pump(void *arg)
 }
 
 void
-outbox_add(const char *id, uint64_t seq, char *frame)
+outbox_restore(const char *id, uint64_t seq, char *frame)
 {
 	struct ob_item *it;
 
@@ -99,7 +99,23 @@ outbox_add(const char *id, uint64_t seq, char *frame)
 		ob_head = it;
 	ob_tail = it;
 	ob_n++;
+}
+
+void
+outbox_add(const char *id, uint64_t seq, char *frame)
+{
+	store_outbox_put(id, seq, frame);
+	outbox_restore(id, seq, frame);
 	ob_pump(NULL);
+}
+
+void
+outbox_foreach(void (*fn)(const char *, uint64_t, const char *))
+{
+	struct ob_item *it;
+
+	for (it = ob_head; it != NULL; it = it->next)
+		fn(it->id, it->seq, it->frame);
 }
 
 static struct ob_item *
@@ -116,8 +132,7 @@ ob_find(const char *id)
 static void
 ob_remove(struct ob_item *it)
 {
-	uint64_t seq = it->seq;
-
+	store_outbox_del(it->id);
 	loop_timer_cancel(&it->retry);
 	if (it->prev != NULL)
 		it->prev->next = it->next;
@@ -131,8 +146,6 @@ ob_remove(struct ob_item *it)
 	free(it->id);
 	free(it->frame);
 	free(it);
-	if (seq != 0)
-		event_done(seq);
 }
 
 static void

@@ -17,6 +17,10 @@
 void outbox_configure(int per_second);
 /* Takes frame (JSON text).  seq: the event that caused it, or 0. */
 void outbox_add(const char *id, uint64_t seq, char *frame);
+/* An action the store kept from before a restart (takes frame). */
+void outbox_restore(const char *id, uint64_t seq, char *frame);
+void outbox_foreach(
+    void (*fn)(const char *id, uint64_t seq, const char *frame));
 void outbox_result(const struct frame *f);
 void outbox_link_up(void);
 void outbox_link_down(void);

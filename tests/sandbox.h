@@ -92,6 +92,7 @@ sb_config_host(struct sb *s, const char *host, const char *token_file,
 	free(s->conf);
 	s->conf = h_write(s->dir, "kefud.conf",
 	    "log_level = \"debug\";\n"
+	    "state_dir = \"state\";\n"
 	    "plugin_dir = \"%s/tests/plugins\";\n"
 	    "plugins = [\"good\"];\n"
 	    "good = { reply = \"收到\"; };\n"

@@ -25,7 +25,7 @@ Test(conversation, handoff_silence_and_quiet_return)
 	sb_config(&sb, "token", "");
 	free(sb.conf);
 	sb.conf = h_write(sb.dir, "kefud.conf",
-	    "plugin_dir = \"%s/tests/plugins\";\nplugins = [\"good\"];\n"
+	    "state_dir = \"state\";\nplugin_dir = \"%s/tests/plugins\";\nplugins = [\"good\"];\n"
 	    "good = { reply = \"收到\"; handoff = \"转人工\"; };\n"
 	    "platform = { url = \"wss://localhost:%d/bot\"; ca_file = \"certs/ca.pem\"; token_file = \"token\"; };\n",
 	    KEFU_BUILD, sb.port);

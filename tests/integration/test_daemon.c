@@ -33,7 +33,7 @@ static char *
 config(const char *plugins, const char *sections)
 {
 	return h_write(dir, "kefud.conf",
-	    "log_level = \"info\";\nplugin_dir = \"plugins\";\nplugins = [%s];\n%s",
+	    "log_level = \"info\";\nstate_dir = \"state\";\nplugin_dir = \"plugins\";\nplugins = [%s];\n%s",
 	    plugins, sections);
 }
 
@@ -87,7 +87,7 @@ Test(daemon, check_mode_reports_plugin_configuration)
 	cr_expect_eq(run(argv), 1);
 	out = h_read(logpath);
 	cr_assert(asprintf(&want,
-	              "%s:5: good.reply: expected a string, found an integer",
+	              "%s:6: good.reply: expected a string, found an integer",
 	              conf) > 0);
 	cr_expect_not_null(strstr(out, want), "%s", out);
 	cr_expect_not_null(strstr(out, "configuration check failed"), "%s",
@@ -158,9 +158,9 @@ Test(daemon, transactional_reload)
 	/* A broken configuration: the same. */
 	h_plugin(plugdir, "versioned-1", "versioned");
 	free(h_write(dir, "kefud.conf",
-	    "plugin_dir = \"plugins\";\nplugins = [\"versioned\"];\nlog_level = ;\n"));
+	    "state_dir = \"state\";\nplugin_dir = \"plugins\";\nplugins = [\"versioned\"];\nlog_level = ;\n"));
 	cr_assert(kill(pid, SIGHUP) == 0);
-	at = h_wait_log(logpath, ":3: syntax error", at);
+	at = h_wait_log(logpath, ":4: syntax error", at);
 	at = h_wait_log(logpath, "reload failed: ", at);
 	at = h_wait_log(logpath, "still serving generation 2", at);
 	at = h_wait_log(logpath, "tick versioned 2.0.0", at);

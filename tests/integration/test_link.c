@@ -60,31 +60,76 @@ Test(link, drop_mid_conversation_loses_and_repeats_nothing)
 }
 
 /*
- * kill -9 after the platform applied a reply but before kefud saw its
- * result (so before the ack), and while more customers write: after the
- * restart every message has exactly one reply.
+ * With a sandbox fault on, a customer writes and the platform applies the
+ * reply; once the state counter stat is at least 1, kefud is killed -9.
  */
-Test(link, kill9_and_restart_answers_each_message_once)
+static char *
+reply_then_kill9(const char *fault, const char *stat)
+{
+	double end = h_now() + H_TIMEOUT_S;
+	char cmd[96], *a;
+
+	snprintf(cmd, sizeof(cmd), "{\"cmd\":\"fault\",\"kind\":\"%s\"}",
+	    fault);
+	sb_do(&sb, cmd);
+	a = sb_say(&sb, "c-1", "在吗");
+	while (sb_replies(&sb, a, NULL) == 0 || sb_state_num(&sb, stat) < 1) {
+		cr_assert(h_now() < end, "no reply and %s within %d s", stat,
+		    H_TIMEOUT_S);
+		h_sleep_ms(20);
+	}
+	kill(sb.kefud, SIGKILL);
+	cr_expect_eq(h_wait_exit(sb.kefud), -SIGKILL);
+	return a;
+}
+
+/*
+ * kill -9 after the platform applied a reply but before kefud saw its
+ * result, and while more customers write: the reply was recorded in the
+ * store, so after the restart it is sent again with its original id and
+ * the platform applies it once.
+ */
+Test(link, kill9_before_the_result_answers_each_message_once)
 {
 	char *a, *b;
 	size_t at = up(15000);
 
-	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"swallow\"}");
-	a = sb_say(&sb, "c-1", "在吗");
-	while (sb_replies(&sb, a, NULL) == 0)
-		h_sleep_ms(20);
-	cr_expect_eq(sb_state_num(&sb, "acked"), 0,
-	    "acknowledged without a result");
-	kill(sb.kefud, SIGKILL);
-	cr_expect_eq(h_wait_exit(sb.kefud), -SIGKILL);
+	/* Durable, so acknowledged; the result never came. */
+	a = reply_then_kill9("swallow", "acked");
 	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"unswallow\"}");
 	b = sb_say(&sb, "c-2", "有人吗");
 	sb_start_kefud(&sb);
+	at = h_wait_log(sb.klog, "1 actions to send again", at);
 	h_wait_log(sb.klog, "link: ready", at);
 	sb_expect_one_reply(&sb, a);
 	sb_expect_one_reply(&sb, b);
-	/* The reply to a was sent again, with its original id. */
 	cr_expect_geq(sb_state_num(&sb, "duplicates"), 1);
+	free(a);
+	free(b);
+}
+
+/*
+ * kill -9 after the reply, before the platform took the ack: the event
+ * comes again after the restart, and kefud, which stored that it handled
+ * it, does not answer twice.
+ */
+Test(link, kill9_before_the_ack_answers_once)
+{
+	char *a, *b;
+	size_t at = up(15000);
+
+	/* The store committed and an ack went out, which the platform lost. */
+	a = reply_then_kill9("ignore_acks", "acks");
+	cr_expect_eq(sb_state_num(&sb, "acked"), 0);
+	sb_start_kefud(&sb);
+	at = h_wait_log(sb.klog, "restored event 1,", at);
+	at = h_wait_log(sb.klog, "link: ready", at);
+	h_wait_log(sb.klog, "already handled; skipped", at);
+	cr_expect_geq(sb_state_num(&sb, "redelivered"), 1);
+	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"heed_acks\"}");
+	b = sb_say(&sb, "c-1", "还在吗");
+	sb_expect_one_reply(&sb, b);
+	cr_expect_eq(sb_replies(&sb, a, NULL), 1);
 	free(a);
 	free(b);
 }
@@ -274,7 +319,7 @@ Test(link, token_from_the_systemd_credential)
 	sb_start_sandbox(&sb, "server", 15000);
 	free(sb.conf);
 	sb.conf = h_write(sb.dir, "kefud.conf",
-	    "plugin_dir = \"%s/tests/plugins\";\nplugins = [\"good\"];\n"
+	    "state_dir = \"state\";\nplugin_dir = \"%s/tests/plugins\";\nplugins = [\"good\"];\n"
 	    "good = { reply = \"收到\"; };\n"
 	    "platform = { url = \"wss://localhost:%d/bot\"; ca_file = \"certs/ca.pem\"; };\n",
 	    KEFU_BUILD, sb.port);
@@ -303,7 +348,7 @@ Test(link, plain_ws_only_when_asked_and_always_warned)
 	h_wait_log(sb.sblog, "sandbox: listening on ws://", 0);
 	free(sb.conf);
 	sb.conf = h_write(sb.dir, "kefud.conf",
-	    "plugin_dir = \"%s/tests/plugins\";\nplugins = [\"good\"];\n"
+	    "state_dir = \"state\";\nplugin_dir = \"%s/tests/plugins\";\nplugins = [\"good\"];\n"
 	    "good = { reply = \"收到\"; };\n"
 	    "platform = { url = \"ws://127.0.0.1:%d/bot\"; token_file = \"token\"; allow_plain_ws = true; };\n",
 	    KEFU_BUILD, sb.port);

@@ -16,7 +16,9 @@ Control commands ({"cmd": ...}); each gets one JSON line back:
   close       conversation [by]                        conversation_closed
   fault       kind: drop | reconnect | garbage | binary | oversized |
               bad_utf8 | unknown_op | wrong_types | mute | unmute |
-              swallow (apply actions, send no result) | unswallow
+              swallow (apply actions, send no result) | unswallow |
+              ignore_acks (neither acks nor identify.last_seq count,
+              so every event is sent again after a reconnect) | heed_acks
   fail_next   code [count] [retry_after_ms] [op]       force action results
   fail_clear                                           forget forced results
   attempts    id                                       times an id was sent
@@ -59,6 +61,7 @@ class Platform:
         self.bot = None
         self.muted = False
         self.swallow = False
+        self.ignore_acks = False
         self.attempts = collections.Counter()
         self.stats = collections.Counter()
         self.identify = None
@@ -94,7 +97,7 @@ class Platform:
                 return
             self.identify = ident
             last = ident.get("last_seq", 0)
-            if isinstance(last, int) and last > self.acked:
+            if isinstance(last, int) and last > self.acked and not self.ignore_acks:
                 self.ack(last)
             await ws.send(json.dumps({
                 "op": "ready",
@@ -139,7 +142,7 @@ class Platform:
                 await ws.send(json.dumps({"op": "heartbeat_ack"}))
         elif op == "ack":
             self.stats["acks"] += 1
-            if isinstance(f.get("seq"), int):
+            if isinstance(f.get("seq"), int) and not self.ignore_acks:
                 self.ack(f["seq"])
         elif op in ("send", "typing", "handoff", "close"):
             res = self.action(f)
@@ -347,6 +350,9 @@ class Platform:
             return {"ok": True}
         if kind == "unmute":
             self.muted = False
+            return {"ok": True}
+        if kind in ("ignore_acks", "heed_acks"):
+            self.ignore_acks = kind == "ignore_acks"
             return {"ok": True}
         if kind in ("swallow", "unswallow"):
             self.swallow = kind == "swallow"

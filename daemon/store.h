@@ -1,0 +1,32 @@
+#ifndef KEFU_STORE_H
+#define KEFU_STORE_H
+
+#include <stdint.h>
+
+#include "conv.h"
+
+/*
+ * State that survives restarts, in SQLite (WAL) under state_dir: the last
+ * handled seq, conversations with owner and timers, transcripts, and the
+ * outbox of actions without results.  Changes are written once per loop
+ * turn in one transaction; only then are the events they came from
+ * acknowledged.  When writing fails (disk full, read-only, locked) kefud
+ * keeps serving from memory, acknowledges nothing new, and retries.
+ */
+
+/* Opens (creating) state_dir/kefu.db and restores what it holds. */
+int store_open(const char *state_dir, int move_corrupt);
+void store_close(void);
+int store_ok(void); /* open and the last write succeeded */
+
+/* Something changed: write it at the end of this loop turn. */
+void store_soon(void);
+/* Writes now; 0 when everything is durable. */
+int store_flush(void);
+
+void store_outbox_put(const char *id, uint64_t seq, const char *frame);
+void store_outbox_del(const char *id);
+/* A conversation not in memory, from the database, or NULL. */
+struct conv *store_load_conv(const char *id);
+
+#endif

@@ -1,0 +1,307 @@
+/*
+ * The store, with a real database file: what survives a restart, and what
+ * happens when the disk fills up (a VFS shim fails writes on demand).
+ */
+#include "../harness.h"
+
+#include <sqlite3.h>
+
+#include "conv.h"
+#include "event.h"
+#include "outbox.h"
+#include "store.h"
+
+/* -- a VFS whose writes fail with SQLITE_FULL while disk_full is set ----- */
+
+static int disk_full;
+static sqlite3_vfs shim_vfs, *real_vfs;
+static sqlite3_io_methods shim_io;
+
+struct shim_file {
+	sqlite3_file base;
+	sqlite3_file *real; /* follows this struct */
+};
+
+#define REAL(f) (((struct shim_file *)(f))->real)
+
+static int
+shim_close(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xClose(REAL(f));
+}
+static int
+shim_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o)
+{
+	return REAL(f)->pMethods->xRead(REAL(f), b, n, o);
+}
+static int
+shim_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
+{
+	return disk_full ? SQLITE_FULL
+	                 : REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
+}
+static int
+shim_truncate(sqlite3_file *f, sqlite3_int64 n)
+{
+	return REAL(f)->pMethods->xTruncate(REAL(f), n);
+}
+static int
+shim_sync(sqlite3_file *f, int fl)
+{
+	return disk_full ? SQLITE_FULL : REAL(f)->pMethods->xSync(REAL(f), fl);
+}
+static int
+shim_size(sqlite3_file *f, sqlite3_int64 *n)
+{
+	return REAL(f)->pMethods->xFileSize(REAL(f), n);
+}
+static int
+shim_lock(sqlite3_file *f, int l)
+{
+	return REAL(f)->pMethods->xLock(REAL(f), l);
+}
+static int
+shim_unlock(sqlite3_file *f, int l)
+{
+	return REAL(f)->pMethods->xUnlock(REAL(f), l);
+}
+static int
+shim_check(sqlite3_file *f, int *r)
+{
+	return REAL(f)->pMethods->xCheckReservedLock(REAL(f), r);
+}
+static int
+shim_ctl(sqlite3_file *f, int op, void *a)
+{
+	return REAL(f)->pMethods->xFileControl(REAL(f), op, a);
+}
+static int
+shim_sector(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+static int
+shim_dev(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+static int
+shim_shmmap(sqlite3_file *f, int i, int sz, int w, void volatile **p)
+{
+	return REAL(f)->pMethods->xShmMap(REAL(f), i, sz, w, p);
+}
+static int
+shim_shmlock(sqlite3_file *f, int o, int n, int fl)
+{
+	return REAL(f)->pMethods->xShmLock(REAL(f), o, n, fl);
+}
+static void
+shim_shmbarrier(sqlite3_file *f)
+{
+	REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+static int
+shim_shmunmap(sqlite3_file *f, int d)
+{
+	return REAL(f)->pMethods->xShmUnmap(REAL(f), d);
+}
+
+static int
+shim_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags,
+    int *out)
+{
+	struct shim_file *s = (struct shim_file *)f;
+	int r;
+
+	(void)v;
+	s->real = (sqlite3_file *)(s + 1);
+	if ((r = real_vfs->xOpen(real_vfs, name, s->real, flags, out)) !=
+	    SQLITE_OK)
+		return r;
+	f->pMethods = &shim_io;
+	return SQLITE_OK;
+}
+
+static void
+shim_install(void)
+{
+	real_vfs = sqlite3_vfs_find(NULL);
+	shim_vfs = *real_vfs;
+	shim_vfs.zName = "kefu-test-shim";
+	shim_vfs.szOsFile = sizeof(struct shim_file) + real_vfs->szOsFile;
+	shim_vfs.xOpen = shim_open;
+	shim_io = (sqlite3_io_methods){2, shim_close, shim_read, shim_write,
+	    shim_truncate, shim_sync, shim_size, shim_lock, shim_unlock,
+	    shim_check, shim_ctl, shim_sector, shim_dev, shim_shmmap,
+	    shim_shmlock, shim_shmbarrier, shim_shmunmap, NULL, NULL};
+	cr_assert_eq(sqlite3_vfs_register(&shim_vfs, 1), SQLITE_OK);
+}
+
+/* -- tests ----------------------------------------------------------------- */
+
+static char *dir;
+
+static void
+setup(void)
+{
+	h_log_capture();
+	dir = h_tmpdir();
+	conv_configure(20);
+	disk_full = 0;
+	shim_install();
+}
+
+static void
+teardown(void)
+{
+	store_close();
+	outbox_clear();
+	event_reset();
+	conv_free_all();
+	log_set_hook(NULL);
+	h_rmrf(dir);
+	free(dir);
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+static struct conv *
+talk(const char *id, int lines)
+{
+	struct conv *c = conv_insert(id);
+	char text[32];
+	int i;
+
+	c->customer_id = strdup("u-1");
+	for (i = 0; i < lines; i++) {
+		snprintf(text, sizeof(text), "第%d句", i);
+		conv_add_line(c, i % 2 ? 'b' : 'c', text, 1000 + i);
+	}
+	kv_set(&c->store, "hello\x1fgreeted", "1");
+	kv_set(&c->entities, "order_id", "o-7");
+	kv_set(&c->intents, "bargain", "");
+	return c;
+}
+
+/* A customer message through the real event path. */
+static void
+feed(int seq, const char *conv, const char *text)
+{
+	char json[512], why[256];
+	struct frame f;
+
+	snprintf(json, sizeof(json),
+	    "{\"op\":\"event\",\"seq\":%d,\"type\":\"message\",\"conversation\":\"%s\",\"customer\":{\"id\":\"u-1\"},\"message\":{\"id\":\"m-%d\",\"text\":\"%s\"}}",
+	    seq, conv, seq, text);
+	cr_assert_eq(frame_parse(json, strlen(json), &f, why, sizeof(why)), 0,
+	    "%s", why);
+	event_handle(&f);
+	frame_free(&f);
+}
+
+static void
+restart(void)
+{
+	store_close();
+	outbox_clear();
+	event_reset();
+	conv_free_all();
+	cr_assert_eq(store_open(dir, 0), 0, "%s", h_log());
+}
+
+Test(store, restart_restores_owners_transcripts_seq_and_outbox)
+{
+	struct conv *c;
+
+	cr_assert_eq(store_open(dir, 0), 0, "%s", h_log());
+	c = talk("c-1", 25);
+	conv_handoff(c, 4242);
+	c->owner = CONV_AGENT;
+	talk("c-2", 2)->owner = CONV_CLOSED;
+	event_restore(7);
+	outbox_add("r:m-9:0", 7, strdup("{\"op\":\"send\"}"));
+	cr_assert_eq(store_flush(), 0, "%s", h_log());
+	restart();
+	cr_expect_eq(event_handled(), 7);
+	cr_expect_eq(event_acked(), 7);
+	cr_expect_eq(outbox_pending(), 1);
+	c = conv_get("c-1", 0);
+	cr_assert_not_null(c, "an open conversation was not restored");
+	cr_expect_eq(c->owner, CONV_AGENT, "the agent lost the conversation");
+	cr_expect_eq(c->lines, 25);
+	cr_expect_eq(c->hist_len, 20);
+	cr_expect_str_eq(conv_line(c, 0)->text, "第5句");
+	cr_expect_eq(conv_line(c, 19)->ts, 1024);
+	cr_expect_str_eq(kv_get(&c->store, "hello\x1fgreeted"), "1");
+	cr_expect_str_eq(kv_get(&c->entities, "order_id"), "o-7");
+	cr_expect_not_null(kv_get(&c->intents, "bargain"));
+	/* Closed ones stay on disk, loaded when they are needed. */
+	cr_expect_null(conv_get("c-2", 0));
+	c = store_load_conv("c-2");
+	cr_assert_not_null(c);
+	cr_expect_eq(c->owner, CONV_CLOSED);
+	cr_expect_eq(c->hist_len, 2);
+}
+
+Test(store, disk_full_keeps_serving_and_recovers)
+{
+	struct conv *c;
+
+	cr_assert_eq(store_open(dir, 0), 0, "%s", h_log());
+	talk("c-1", 1);
+	event_restore(1);
+	cr_assert_eq(store_flush(), 0);
+	disk_full = 1;
+	c = talk("c-3", 3);
+	outbox_add("r:m-3:0", 2, strdup("{\"op\":\"send\"}"));
+	feed(2, "c-3", "有货吗");
+	cr_expect_eq(store_flush(), -1);
+	cr_expect_not_null(strstr(h_log(), "store: cannot write"), "%s",
+	    h_log());
+	cr_expect_not_null(
+	    strstr(h_log(), "serving from memory, acknowledging nothing new"),
+	    "%s", h_log());
+	cr_expect(!store_ok());
+	cr_expect_eq(event_durable_seq(), 1,
+	    "what is not durable must not be acknowledged");
+	/* Still serving: the conversation is in memory, changes go on. */
+	conv_add_line(c, 'b', "还在", 5000);
+	cr_expect_eq(store_flush(), -1);
+	disk_full = 0;
+	cr_expect_eq(store_flush(), 0, "%s", h_log());
+	cr_expect(store_ok());
+	cr_expect_eq(event_durable_seq(), 2);
+	cr_expect_not_null(strstr(h_log(), "store: writing"), "%s", h_log());
+	cr_expect_not_null(strstr(h_log(), "again after 2 failed attempts"),
+	    "%s", h_log());
+	restart();
+	c = conv_get("c-3", 0);
+	cr_assert_not_null(c, "written after recovery");
+	cr_expect_eq(c->lines, 5);
+	cr_expect_str_eq(conv_line(c, 3)->text, "有货吗");
+	cr_expect_str_eq(conv_line(c, 4)->text, "还在");
+	cr_expect_eq(outbox_pending(), 1);
+}
+
+Test(store, corrupt_file_is_reported_and_moved_aside_only_when_allowed)
+{
+	char *db = h_path(dir, "kefu.db"), *want;
+	char junk[8192];
+
+	memset(junk, 'x', sizeof(junk));
+	free(h_write(dir, "kefu.db", "%.*s", (int)sizeof(junk) - 1, junk));
+	cr_expect_eq(store_open(dir, 0), -1);
+	cr_assert(
+	    asprintf(&want,
+	        "store: %s is corrupt; kefud serves from memory and acknowledges nothing",
+	        db) > 0);
+	cr_expect_not_null(strstr(h_log(), want), "%s", h_log());
+	cr_expect(access(db, F_OK) == 0, "moved without permission");
+	store_close();
+	cr_expect_eq(store_open(dir, 1), 0, "%s", h_log());
+	cr_expect_not_null(strstr(h_log(), "was corrupt; moved aside to"), "%s",
+	    h_log());
+	cr_expect(store_ok());
+	free(want);
+	free(db);
+}
