@@ -18,6 +18,24 @@ struct conf_platform {
 	char *path;
 };
 
+#define CONF_FOLLOWUPS_MAX 4
+
+/* Service timers and their texts (all optional; no text, no timer). */
+struct conf_conversations {
+	int present;
+	int history;
+	int wait_update_ms;
+	char *wait_update_text;
+	int nfollowups;
+	int followup_ms[CONF_FOLLOWUPS_MAX];
+	char *followup_text[CONF_FOLLOWUPS_MAX];
+	int close_after_ms;
+	char *close_text;
+	int idle_evict_ms;
+	int backlog_ms;
+	char *backlog_apology;
+};
+
 struct conf {
 	config_t cfg;
 	char *path;
@@ -31,6 +49,7 @@ struct conf {
 	int *plugin_lines;
 	int nplugins;
 	struct conf_platform platform;
+	struct conf_conversations conversations;
 };
 
 /* Parses and validates; reports every error and returns NULL on any. */

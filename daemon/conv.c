@@ -331,6 +331,13 @@ conv_apply(struct conv *c, const struct kefu_event *ev, int64_t now)
 }
 
 void
+conv_close(struct conv *c)
+{
+	conv_owner_set(c, CONV_CLOSED);
+	conv_touch(c);
+}
+
+void
 conv_handoff(struct conv *c, int64_t now)
 {
 	if (c->owner != CONV_BOT)

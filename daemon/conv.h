@@ -80,6 +80,8 @@ void conv_add_line(struct conv *c, char from, const char *text, int64_t ts);
 const struct conv_line *conv_line(const struct conv *c, unsigned i);
 /* A handoff was asked for: the bot stops talking. */
 void conv_handoff(struct conv *c, int64_t now);
+/* The bot closed it (a silent customer). */
+void conv_close(struct conv *c);
 const char *conv_owner_name(enum conv_owner o);
 int conv_owner_parse(const char *name);
 

@@ -154,14 +154,56 @@ ev_asks(const char *text)
 	    (n >= 3 && strcmp(text + n - 3, "\xef\xbc\x9f") == 0); /* ？ */
 }
 
+/*
+ * A customer whose message waited through an outage gets one apology, not
+ * one per message: the first stale message of a conversation since the
+ * last apology.
+ */
+static const char *
+ev_apology(struct conv *c, const struct kefu_event *ev, int64_t now)
+{
+	const struct gen *g = reload_live();
+	const struct conf_conversations *cv;
+	const char *last;
+	char at[24];
+
+	if (g == NULL || ev->ts_ms == 0)
+		return NULL;
+	cv = &g->conf->conversations;
+	if (cv->backlog_apology == NULL || now - ev->ts_ms < cv->backlog_ms)
+		return NULL;
+	last = kv_get(&c->store,
+	    "core\x1f"
+	    "apology");
+	if (last != NULL && strtoll(last, NULL, 10) >= ev->ts_ms)
+		return NULL;
+	snprintf(at, sizeof(at), "%lld", (long long)now);
+	kv_set(&c->store,
+	    "core\x1f"
+	    "apology",
+	    at);
+	return cv->backlog_apology;
+}
+
 static void
 ev_actions(const struct kefu_turn *t, struct conv *c,
     const struct kefu_event *ev)
 {
 	const struct turn_action *a;
 	int64_t now = clock_wall_ms();
+	const char *sorry = t->nact > 0 ? ev_apology(c, ev, now) : NULL;
 	char id[512], *ctx;
 	int i, asked = t->asked;
+
+	if (sorry != NULL) {
+		ev_action_id(id, sizeof(id), 'a', ev, 0);
+		outbox_add(id, ev->seq,
+		    frame_send(id, ev->conversation, sorry, ev->message_id));
+		conv_add_line(c, 'b', sorry, now);
+		log_info(
+		    "conversation %s: apology for a message that waited %lld s",
+		    ev->conversation, (long long)(now - ev->ts_ms) / 1000);
+	}
 
 	for (i = 0; i < t->nact; i++) {
 		a = &t->act[i];

@@ -3,7 +3,9 @@
 #include <string.h>
 
 #include "gen.h"
+#include "conv.h"
 #include "link.h"
+#include "timers.h"
 #include "log.h"
 
 struct gen *
@@ -61,6 +63,8 @@ gen_start(struct gen *g)
 	int i;
 
 	log_set_level(g->conf->log_level);
+	conv_configure(g->conf->conversations.history);
+	timers_configure(&g->conf->conversations);
 	for (i = 0; i < g->nplugins; i++)
 		plugin_timer_start(&g->plugins[i]);
 	link_configure(&g->conf->platform, g->token);

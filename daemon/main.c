@@ -18,6 +18,7 @@
 #include "loop.h"
 #include "reload.h"
 #include "store.h"
+#include "timers.h"
 #include "version.h"
 
 static void
@@ -97,7 +98,9 @@ main(int argc, char *argv[])
 	}
 	store_open(reload_live()->conf->state_dir,
 	    reload_live()->conf->state_move_corrupt);
+	timers_start();
 	code = loop_run();
+	timers_stop();
 	link_stop();
 	store_close(); /* the last batch */
 	outbox_clear();

@@ -254,6 +254,41 @@ sb_replies(struct sb *s, const char *msgid, char **text)
 	return n;
 }
 
+/* Actions applied whose id starts with prefix. */
+static inline int
+sb_count_ids(struct sb *s, const char *prefix)
+{
+	char *all = h_read(s->actions), *line, *save = NULL;
+	cJSON *a, *id;
+	int n = 0;
+
+	for (line = strtok_r(all, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if ((a = cJSON_Parse(line)) == NULL)
+			continue;
+		id = cJSON_GetObjectItem(a, "id");
+		if (cJSON_IsString(id) &&
+		    strncmp(id->valuestring, prefix, strlen(prefix)) == 0)
+			n++;
+		cJSON_Delete(a);
+	}
+	free(all);
+	return n;
+}
+
+static inline void
+sb_wait_ids(struct sb *s, const char *prefix, int n)
+{
+	double end = h_now() + H_TIMEOUT_S;
+
+	while (sb_count_ids(s, prefix) < n) {
+		cr_assert(h_now() < end,
+		    "fewer than %d actions %s* within %d s", n, prefix,
+		    H_TIMEOUT_S);
+		h_sleep_ms(20);
+	}
+}
+
 /* The last action the platform applied with this op, or NULL. */
 static inline cJSON *
 sb_last_action(struct sb *s, const char *op)

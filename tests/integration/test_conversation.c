@@ -94,3 +94,47 @@ Test(conversation, handoff_silence_and_quiet_return)
 	free(m4);
 	free(m5);
 }
+
+/* kill -9 while a customer waits for an agent: after the restart the
+ * agent's queue still has them, and the wait updates go on. */
+Test(conversation, restart_while_waiting_keeps_the_owner_and_the_updates)
+{
+	char *m1, *m2;
+	size_t at;
+
+	sb_start_sandbox(&sb, "server", 15000);
+	free(sb.conf);
+	sb.conf = h_write(sb.dir, "kefud.conf",
+	    "state_dir = \"state\";\nplugin_dir = \"%s/tests/plugins\";\nplugins = [\"good\"];\n"
+	    "good = { reply = \"收到\"; handoff = \"转人工\"; };\n"
+	    "conversations = { wait_update_ms = 700; wait_update_text = \"人工客服正在接入,请您稍等\"; };\n"
+	    "platform = { url = \"wss://localhost:%d/bot\"; ca_file = \"certs/ca.pem\"; token_file = \"token\"; };\n",
+	    KEFU_BUILD, sb.port);
+	sb_start_kefud(&sb);
+	at = h_wait_log(sb.klog, "link: ready", 0);
+	m1 = sb_say(&sb, "c-1", "转人工");
+	sb_expect_one_reply(&sb, m1);
+	sb_wait_ids(&sb, "w:c-1:", 1);
+
+	kill(sb.kefud, SIGKILL);
+	cr_expect_eq(h_wait_exit(sb.kefud), -SIGKILL);
+	sb_start_kefud(&sb);
+	at = h_wait_log(sb.klog, "1 open conversations", at);
+	h_wait_log(sb.klog, "link: ready", at);
+	sb_wait_ids(&sb, "w:c-1:", 3);
+	m2 = sb_say(&sb, "c-1", "还要多久");
+	sb_settle(&sb);
+	cr_expect_eq(sb_replies(&sb, m2, NULL), 0,
+	    "the bot answered a waiting customer after the restart");
+	cr_expect_eq(sb_state_num(&sb, "invalid"), 0);
+
+	sb_do(&sb, "{\"cmd\":\"agent_join\",\"conversation\":\"c-1\"}");
+	h_wait_log(sb.klog, "conversation c-1: waiting -> agent", at);
+	sb_settle(&sb);
+	int n = sb_count_ids(&sb, "w:c-1:");
+	h_sleep_ms(2100); /* three intervals */
+	cr_expect_eq(sb_count_ids(&sb, "w:c-1:"), n,
+	    "wait updates went on while an agent talked");
+	free(m1);
+	free(m2);
+}

@@ -12,10 +12,14 @@ if [ ! -s "$run/token" ]; then
 fi
 port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
+# Each run starts a new sandbox, whose events start again at 1: the state
+# of the last run would make kefud skip them as already handled.
+rm -rf "$run/state"
+
 # The example configuration as it is, with the plugins of this build and
 # the sandbox as its platform.
 {
-	printf '# Made by make run from etc/kefu/kefud.conf.\nplugin_dir = "%s";\n' "$top/build/plugins"
+	printf '# Made by make run from etc/kefu/kefud.conf.\nplugin_dir = "%s";\nstate_dir = "state";\n' "$top/build/plugins"
 	cat "$top/etc/kefu/kefud.conf"
 } >"$run/kefud.conf"
 cat >"$run/platform.conf" <<CONF

@@ -1,0 +1,23 @@
+#ifndef KEFU_TIMERS_H
+#define KEFU_TIMERS_H
+
+#include <stdint.h>
+
+#include "conf.h"
+
+/*
+ * The service timers of conversations, from the seeds: a status line every
+ * few minutes while a customer waits for an agent; follow-ups to a customer
+ * who went silent after the bot asked something, then a polite close; and
+ * idle conversations leave memory (they stay in the store).  Due times live
+ * on the conversation, so they survive a restart, and each action's id
+ * comes from the timer's state, so a timer fires once: not zero times, not
+ * twice.
+ */
+void timers_configure(const struct conf_conversations *cv);
+/* Fires what is due at now (wall clock ms); the loop calls it each second. */
+void timers_run(int64_t now);
+void timers_start(void);
+void timers_stop(void);
+
+#endif
