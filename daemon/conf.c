@@ -97,6 +97,7 @@ static const struct conf_key conf_root_keys[] = {
         0, 1, 0, NULL},
     {"platform", CONF_T_GROUP, 0, CONF_OFF(platform.present), NULL, 0, 0, 0,
         conf_platform_keys},
+    {"calendar", CONF_T_OWN, 0, 0, NULL, 0, 0, 0, NULL},
     {"conversations", CONF_T_GROUP, 0, CONF_OFF(conversations.present), NULL, 0,
         0, 0, conf_conversation_keys},
     {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL},

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "gen.h"
+#include "calendar.h"
 #include "conv.h"
 #include "link.h"
 #include "timers.h"
@@ -22,6 +23,15 @@ gen_build(const char *path, unsigned id, char *why, size_t len)
 		snprintf(why, len, "%s: %d error%s in the configuration", path,
 		    conf_error_count(), conf_error_count() == 1 ? "" : "s");
 		free(g);
+		return NULL;
+	}
+	conf_error_reset();
+	if ((g->calendar = calendar_build(
+	         conf_member(config_root_setting(&g->conf->cfg),
+	             "calendar"))) == NULL) {
+		snprintf(why, len, "%s: %d error%s in the calendar", path,
+		    conf_error_count(), conf_error_count() == 1 ? "" : "s");
+		gen_free(g);
 		return NULL;
 	}
 	if (g->conf->platform.present &&
@@ -64,6 +74,7 @@ gen_start(struct gen *g)
 
 	log_set_level(g->conf->log_level);
 	conv_configure(g->conf->conversations.history);
+	calendar_use(g->calendar);
 	timers_configure(&g->conf->conversations);
 	for (i = 0; i < g->nplugins; i++)
 		plugin_timer_start(&g->plugins[i]);
@@ -92,6 +103,7 @@ gen_free(struct gen *g)
 		plugin_close(&g->plugins[i]);
 	free(g->plugins);
 	token_free(g->token);
+	calendar_free(g->calendar);
 	conf_free(g->conf);
 	free(g);
 }

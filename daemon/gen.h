@@ -17,6 +17,7 @@ struct gen {
 	struct plugin *plugins;
 	int nplugins;
 	struct token *token; /* until gen_start() hands it to the link */
+	struct calendar *calendar;
 };
 
 /* Everything that can fail happens here; why says what, on failure. */

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "calendar.h"
 #include "clock.h"
 #include "conf.h"
 #include "host.h"
@@ -141,6 +142,10 @@ static const struct kefu_host host = {
     .history_get = turn_history_get,
     .ask = turn_ask,
     .shop_name = link_shop_name,
+    .on_duty = calendar_on_duty,
+    .next_duty_ms = calendar_next_duty,
+    .daypart = calendar_daypart,
+    .holiday = calendar_holiday,
 };
 
 const struct kefu_host *

@@ -183,6 +183,12 @@ struct kefu_host {
 	void (*ask)(struct kefu_turn *t);
 	/* The shop's name, as the platform gave it ("" before that). */
 	const char *(*shop_name)(void);
+	/* The business calendar, in the configured time zone; times are ms
+	 * since the epoch (host->now_ms()). */
+	int (*on_duty)(int64_t now_ms);          /* are agents working now? */
+	int64_t (*next_duty_ms)(int64_t now_ms); /* now when on duty */
+	const char *(*daypart)(int64_t now_ms); /* 早上 中午 下午 晚上 */
+	const char *(*holiday)(int64_t now_ms); /* "国庆节", or NULL */
 };
 
 struct kefu_plugin {
