@@ -51,7 +51,8 @@ deps:
 
 # Benchmarks print figures; they assert nothing (see docs/performance.md).
 bench: deps
-	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory build $(B)/bench/conv
+	$(B)/bench/conv 10000
 	/usr/bin/python3 tests/bench/link.py $(B)
 
 # Chat with kefud as a customer, against the sandbox platform.
@@ -119,6 +120,11 @@ $(B)/tests/test_%: test_%.c tests/harness.h tests/sandbox.h $(CORE_OBJ)
 	    -DKEFU_SRC='"$(CURDIR)"' $(shell pkg-config --cflags $(PKGS)) \
 	    -o $@ $< $(CORE_OBJ) $(shell pkg-config --libs $(PKGS)) -ldl -lm \
 	    -lcriterion
+
+$(B)/bench/%: tests/bench/%.c $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(KCFLAGS) -Idaemon $(shell pkg-config --cflags $(PKGS)) \
+	    -o $@ $< $(CORE_OBJ) $(shell pkg-config --libs $(PKGS)) -ldl -lm
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PLUGINDIR) \

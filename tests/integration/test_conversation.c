@@ -5,6 +5,8 @@
  */
 #include "../sandbox.h"
 
+#include <time.h>
+
 TestSuite(conversation, .init = sb_setup, .fini = sb_teardown, .timeout = 300);
 
 static const char *
@@ -137,4 +139,47 @@ Test(conversation, restart_while_waiting_keeps_the_owner_and_the_updates)
 	    "wait updates went on while an agent talked");
 	free(m1);
 	free(m2);
+}
+
+/* Messages that waited through an outage: one apology per conversation,
+ * then the answers, not a storm of apologies. */
+Test(conversation, backlog_gets_one_apology)
+{
+	char cmd[256], *id[3];
+	int64_t old = (int64_t)time(NULL) * 1000 - 300000;
+	cJSON *res;
+	int i;
+
+	sb_start_sandbox(&sb, "server", 15000);
+	free(sb.conf);
+	sb.conf = h_write(sb.dir, "kefud.conf",
+	    "state_dir = \"state\";\nplugin_dir = \"%s/tests/plugins\";\nplugins = [\"good\"];\n"
+	    "good = { reply = \"收到\"; };\n"
+	    "conversations = { backlog_ms = 60000; backlog_apology = \"非常抱歉让您久等了。\"; };\n"
+	    "platform = { url = \"wss://localhost:%d/bot\"; ca_file = \"certs/ca.pem\"; token_file = \"token\"; };\n",
+	    KEFU_BUILD, sb.port);
+	/* Written while kefud was down, five minutes ago. */
+	for (i = 0; i < 3; i++) {
+		snprintf(cmd, sizeof(cmd),
+		    "{\"cmd\":\"message\",\"conversation\":\"c-%d\",\"text\":\"在吗\",\"ts\":%lld}",
+		    i < 2 ? 1 : 2, (long long)old + i);
+		res = sb_ctl(&sb, cmd);
+		id[i] =
+		    strdup(cJSON_GetObjectItem(res, "message_id")->valuestring);
+		cJSON_Delete(res);
+	}
+	sb_start_kefud(&sb);
+	sb_wait_ids(&sb, "r:", 3);
+	sb_settle(&sb);
+	cr_expect_eq(sb_count_ids(&sb, "a:"), 2,
+	    "one apology per conversation");
+	cr_expect_eq(sb_replies(&sb, id[0], NULL), 2, "apology and answer");
+	cr_expect_eq(sb_replies(&sb, id[1], NULL), 1, "a second apology");
+	cr_expect_eq(sb_replies(&sb, id[2], NULL), 2);
+	/* A fresh message: no apology. */
+	free(id[0]);
+	id[0] = sb_say(&sb, "c-1", "好的");
+	sb_expect_one_reply(&sb, id[0]);
+	for (i = 0; i < 3; i++)
+		free(id[i]);
 }

@@ -9,7 +9,7 @@ action log (JSON lines), so tests can count replies per message.
 
 Control commands ({"cmd": ...}); each gets one JSON line back:
   open        conversation [customer] [product]        conversation_opened
-  message     conversation text [customer] [kind] [product] [order]
+  message     conversation text [customer] [kind] [product] [order] [ts]
   agent_join  conversation [agent]                     agent_joined
   agent_say   conversation text [agent]                agent_message
   agent_release conversation [by]                      handoff_ended
@@ -272,7 +272,7 @@ class Platform:
             self.msgno += 1
             mid = c.get("message_id") or "m-%d-%d" % (os.getpid(), self.msgno)
             msg = {"id": mid, "kind": c.get("kind", "text"),
-                   "text": c.get("text", ""), "ts": now_ms()}
+                   "text": c.get("text", ""), "ts": c.get("ts", now_ms())}
             for k in ("product", "order"):
                 if k in c:
                     msg[k] = c[k]
@@ -285,7 +285,7 @@ class Platform:
                 {"type": "agent_joined", "conversation": conv, "agent": agent})}
         if cmd == "agent_say":
             msg = {"id": "am-%d" % (self.seq + 1), "kind": "text",
-                   "text": c.get("text", ""), "ts": now_ms()}
+                   "text": c.get("text", ""), "ts": c.get("ts", now_ms())}
             return {"ok": True, "seq": await self.emit(
                 {"type": "agent_message", "conversation": conv,
                  "agent": agent, "message": msg})}

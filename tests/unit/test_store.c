@@ -305,3 +305,27 @@ Test(store, corrupt_file_is_reported_and_moved_aside_only_when_allowed)
 	free(want);
 	free(db);
 }
+
+/* Another process holds the database: like a full disk, kefud waits it
+ * out without acknowledging and catches up. */
+Test(store, locked_database_keeps_serving_and_recovers)
+{
+	char *db = h_path(dir, "kefu.db");
+	sqlite3 *other;
+
+	cr_assert_eq(store_open(dir, 0), 0, "%s", h_log());
+	event_restore(1);
+	cr_assert_eq(sqlite3_open(db, &other), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
+	    SQLITE_OK);
+	feed(2, "c-1", "在吗");
+	cr_expect_eq(store_flush(), -1);
+	cr_expect_not_null(strstr(h_log(), "database is locked"), "%s",
+	    h_log());
+	cr_expect_eq(event_durable_seq(), 1);
+	sqlite3_exec(other, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(other);
+	cr_expect_eq(store_flush(), 0, "%s", h_log());
+	cr_expect_eq(event_durable_seq(), 2);
+	free(db);
+}
