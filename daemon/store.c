@@ -284,9 +284,14 @@ store_restore(void)
 		sqlite3_finalize(st);
 	}
 	event_restore(last);
-	/* Conversations someone is in, not the closed ones (on demand). */
-	snprintf(sql, sizeof(sql), "%s WHERE owner != %d", store_conv_cols,
-	    CONV_CLOSED);
+	/*
+	 * Those that need attention without a new event (with an agent,
+	 * waiting for one, or with a follow-up due); the others load when
+	 * their next event comes, so start-up stays short after months.
+	 */
+	snprintf(sql, sizeof(sql),
+	    "%s WHERE owner IN (%d, %d) OR (owner = %d AND asked_ms > 0)",
+	    store_conv_cols, CONV_WAITING, CONV_AGENT, CONV_BOT);
 	if ((st = store_prep(sql)) != NULL) {
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			store_row_conv(st);
@@ -305,7 +310,7 @@ store_restore(void)
 		sqlite3_finalize(st);
 	}
 	log_info(
-	    "store: %s: restored event %llu, %u open conversations, %u actions to send again",
+	    "store: %s: restored event %llu; conversations in memory: %u (the rest load on demand); actions to send again: %u",
 	    S.path, (unsigned long long)last, n, a);
 }
 

@@ -121,7 +121,7 @@ Test(conversation, restart_while_waiting_keeps_the_owner_and_the_updates)
 	kill(sb.kefud, SIGKILL);
 	cr_expect_eq(h_wait_exit(sb.kefud), -SIGKILL);
 	sb_start_kefud(&sb);
-	at = h_wait_log(sb.klog, "1 open conversations", at);
+	at = h_wait_log(sb.klog, "conversations in memory: 1 ", at);
 	h_wait_log(sb.klog, "link: ready", at);
 	sb_wait_ids(&sb, "w:c-1:", 3);
 	m2 = sb_say(&sb, "c-1", "还要多久");

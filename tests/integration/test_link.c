@@ -99,7 +99,7 @@ Test(link, kill9_before_the_result_answers_each_message_once)
 	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"unswallow\"}");
 	b = sb_say(&sb, "c-2", "有人吗");
 	sb_start_kefud(&sb);
-	at = h_wait_log(sb.klog, "1 actions to send again", at);
+	at = h_wait_log(sb.klog, "actions to send again: 1", at);
 	h_wait_log(sb.klog, "link: ready", at);
 	sb_expect_one_reply(&sb, a);
 	sb_expect_one_reply(&sb, b);
@@ -122,7 +122,7 @@ Test(link, kill9_before_the_ack_answers_once)
 	a = reply_then_kill9("ignore_acks", "acks");
 	cr_expect_eq(sb_state_num(&sb, "acked"), 0);
 	sb_start_kefud(&sb);
-	at = h_wait_log(sb.klog, "restored event 1,", at);
+	at = h_wait_log(sb.klog, "restored event 1;", at);
 	at = h_wait_log(sb.klog, "link: ready", at);
 	h_wait_log(sb.klog, "already handled; skipped", at);
 	cr_expect_geq(sb_state_num(&sb, "redelivered"), 1);
