@@ -98,6 +98,7 @@ static const struct conf_key conf_root_keys[] = {
     {"platform", CONF_T_GROUP, 0, CONF_OFF(platform.present), NULL, 0, 0, 0,
         conf_platform_keys},
     {"calendar", CONF_T_OWN, 0, 0, NULL, 0, 0, 0, NULL},
+    {"guard", CONF_T_OWN, 0, 0, NULL, 0, 0, 0, NULL},
     {"conversations", CONF_T_GROUP, 0, CONF_OFF(conversations.present), NULL, 0,
         0, 0, conf_conversation_keys},
     {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL},
@@ -147,28 +148,46 @@ conf_file_of(const config_setting_t *s)
 	return f != NULL ? f : "(configuration)";
 }
 
-void
-conf_report(const config_setting_t *s, const char *name, const char *fmt, ...)
+static void
+conf_vsay(int pri, const config_setting_t *s, const char *name, const char *fmt,
+    va_list ap)
 {
 	char key[512], msg[1024];
 	const char *file;
-	va_list ap;
 	size_t n;
 	int line;
 
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	n = conf_keypath(s, key, sizeof(key));
 	if (name != NULL && n < sizeof(key))
 		snprintf(key + n, sizeof(key) - n, "%s%s", n ? "." : "", name);
 	file = conf_file_of(s);
 	line = config_setting_source_line(s);
-	conf_nerrors++;
 	if (line > 0)
-		log_emit(LOG_PRI_ERR, "%s:%d: %s: %s", file, line, key, msg);
+		log_emit(pri, "%s:%d: %s: %s", file, line, key, msg);
 	else
-		log_emit(LOG_PRI_ERR, "%s: %s: %s", file, key, msg);
+		log_emit(pri, "%s: %s: %s", file, key, msg);
+}
+
+void
+conf_report(const config_setting_t *s, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	conf_nerrors++;
+	va_start(ap, fmt);
+	conf_vsay(LOG_PRI_ERR, s, name, fmt, ap);
+	va_end(ap);
+}
+
+void
+conf_warn(const config_setting_t *s, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	conf_vsay(LOG_PRI_WARNING, s, name, fmt, ap);
+	va_end(ap);
 }
 
 static const char *

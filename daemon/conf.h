@@ -64,6 +64,9 @@ void conf_error_reset(void);
 int conf_error_count(void);
 void conf_report(const config_setting_t *s, const char *name, const char *fmt,
     ...) __attribute__((format(printf, 3, 4)));
+/* The same, as a warning that does not count as an error. */
+void conf_warn(const config_setting_t *s, const char *name, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
 
 /* The setting accessors handed to plugins (see include/kefu/plugin.h). */
 const config_setting_t *conf_member(const config_setting_t *s,

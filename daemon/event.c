@@ -7,6 +7,7 @@
 #include "clock.h"
 #include "conv.h"
 #include "event.h"
+#include "guard.h"
 #include "link.h"
 #include "log.h"
 #include "loop.h"
@@ -192,14 +193,16 @@ ev_actions(const struct kefu_turn *t, struct conv *c,
 	const struct turn_action *a;
 	int64_t now = clock_wall_ms();
 	const char *sorry = t->nact > 0 ? ev_apology(c, ev, now) : NULL;
-	char id[512], *ctx;
+	char id[512], *ctx, *safe;
 	int i, asked = t->asked;
 
 	if (sorry != NULL) {
+		safe = guard_apply(sorry, "core", ev->conversation);
 		ev_action_id(id, sizeof(id), 'a', ev, 0);
 		outbox_add(id, ev->seq,
-		    frame_send(id, ev->conversation, sorry, ev->message_id));
-		conv_add_line(c, 'b', sorry, now);
+		    frame_send(id, ev->conversation, safe, ev->message_id));
+		conv_add_line(c, 'b', safe, now);
+		free(safe);
 		log_info(
 		    "conversation %s: apology for a message that waited %lld s",
 		    ev->conversation, (long long)(now - ev->ts_ms) / 1000);
@@ -208,13 +211,16 @@ ev_actions(const struct kefu_turn *t, struct conv *c,
 	for (i = 0; i < t->nact; i++) {
 		a = &t->act[i];
 		if (a->kind == TURN_REPLY) {
+			safe =
+			    guard_apply(a->text, a->plugin, ev->conversation);
 			ev_action_id(id, sizeof(id), 'r', ev, i);
 			outbox_add(id, ev->seq,
-			    frame_send(id, ev->conversation, a->text,
+			    frame_send(id, ev->conversation, safe,
 			        ev->message_id));
-			conv_add_line(c, 'b', a->text, now);
+			conv_add_line(c, 'b', safe, now);
 			c->bot_turns++;
-			asked |= ev_asks(a->text);
+			asked |= ev_asks(safe);
+			free(safe);
 			log_info("conversation %s: reply from %s (%s)",
 			    ev->conversation, a->plugin, id);
 		} else {

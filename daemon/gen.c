@@ -5,13 +5,48 @@
 #include "gen.h"
 #include "calendar.h"
 #include "conv.h"
+#include "guard.h"
 #include "link.h"
 #include "timers.h"
 #include "log.h"
 
+/* The style guard, and the configured texts it would change. */
+static int
+gen_guard(struct gen *g)
+{
+	const config_setting_t *root = config_root_setting(&g->conf->cfg);
+	const config_setting_t *s = conf_member(root, "guard");
+	const config_setting_t *cv = conf_member(root, "conversations"), *e;
+	static const char *const texts[] = {"wait_update_text", "close_text",
+	    "backlog_apology", NULL};
+	int i;
+
+	conf_error_reset();
+	if (s == NULL) {
+		log_warnx(
+		    "%s: no \"guard\": replies go out without the style guard",
+		    g->conf->path);
+		return 0;
+	}
+	if ((g->guard = guard_build(s)) == NULL)
+		return -1;
+	for (i = 0; texts[i] != NULL; i++)
+		if (conf_member(cv, texts[i]) != NULL)
+			guard_lint(g->guard, conf_member(cv, texts[i]), NULL,
+			    config_setting_get_string(
+			        conf_member(cv, texts[i])));
+	for (i = 0;
+	     (e = conf_elem(conf_member(cv, "followup_texts"), i)) != NULL; i++)
+		if (config_setting_type(e) == CONFIG_TYPE_STRING)
+			guard_lint(g->guard, e, NULL,
+			    config_setting_get_string(e));
+	return 0;
+}
+
 struct gen *
 gen_build(const char *path, unsigned id, char *why, size_t len)
 {
+	const struct guard *prev;
 	struct gen *g;
 	int i;
 
@@ -34,6 +69,12 @@ gen_build(const char *path, unsigned id, char *why, size_t len)
 		gen_free(g);
 		return NULL;
 	}
+	if (gen_guard(g) < 0) {
+		snprintf(why, len, "%s: %d error%s in the guard", path,
+		    conf_error_count(), conf_error_count() == 1 ? "" : "s");
+		gen_free(g);
+		return NULL;
+	}
 	if (g->conf->platform.present &&
 	    (g->token = token_load(g->conf->platform.token_file)) == NULL) {
 		snprintf(why, len, "no usable platform token");
@@ -43,6 +84,9 @@ gen_build(const char *path, unsigned id, char *why, size_t len)
 	if ((g->plugins = calloc(g->conf->nplugins + 1, sizeof(*g->plugins))) ==
 	    NULL)
 		fatal("calloc");
+	/* Plugins check their texts against the guard they will live with. */
+	prev = guard_live_one();
+	guard_use(g->guard);
 	for (i = 0; i < g->conf->nplugins; i++) {
 		struct plugin *p = &g->plugins[i];
 		const char *name = g->conf->plugins[i];
@@ -61,8 +105,10 @@ gen_build(const char *path, unsigned id, char *why, size_t len)
 			goto fail;
 		}
 	}
+	guard_use(prev);
 	return g;
 fail:
+	guard_use(prev);
 	gen_free(g);
 	return NULL;
 }
@@ -75,6 +121,7 @@ gen_start(struct gen *g)
 	log_set_level(g->conf->log_level);
 	conv_configure(g->conf->conversations.history);
 	calendar_use(g->calendar);
+	guard_use(g->guard);
 	timers_configure(&g->conf->conversations);
 	for (i = 0; i < g->nplugins; i++)
 		plugin_timer_start(&g->plugins[i]);
@@ -104,6 +151,7 @@ gen_free(struct gen *g)
 	free(g->plugins);
 	token_free(g->token);
 	calendar_free(g->calendar);
+	guard_free(g->guard);
 	conf_free(g->conf);
 	free(g);
 }

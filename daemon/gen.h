@@ -18,6 +18,7 @@ struct gen {
 	int nplugins;
 	struct token *token; /* until gen_start() hands it to the link */
 	struct calendar *calendar;
+	struct guard *guard; /* NULL: none configured */
 };
 
 /* Everything that can fail happens here; why says what, on failure. */

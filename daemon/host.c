@@ -8,6 +8,7 @@
 #include "calendar.h"
 #include "clock.h"
 #include "conf.h"
+#include "guard.h"
 #include "host.h"
 #include "link.h"
 #include "log.h"
@@ -109,6 +110,14 @@ host_conf_free(const struct kefu_conf *root)
 	conf_free_file(HC(root));
 }
 
+static const char *
+host_guard_term(const char *text)
+{
+	const char *term = NULL;
+
+	return guard_check(guard_live_one(), text, &term) ? term : NULL;
+}
+
 static const struct kefu_host host = {
     .abi_major = KEFU_ABI_MAJOR,
     .abi_minor = KEFU_ABI_MINOR,
@@ -146,6 +155,7 @@ static const struct kefu_host host = {
     .next_duty_ms = calendar_next_duty,
     .daypart = calendar_daypart,
     .holiday = calendar_holiday,
+    .guard_term = host_guard_term,
 };
 
 const struct kefu_host *

@@ -1,9 +1,11 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
 #include "conv.h"
 #include "frame.h"
+#include "guard.h"
 #include "log.h"
 #include "loop.h"
 #include "outbox.h"
@@ -24,9 +26,12 @@ timers_configure(const struct conf_conversations *cv)
 static void
 timers_send(struct conv *c, const char *id, const char *text, int64_t now)
 {
-	outbox_add(id, 0, frame_send(id, c->id, text, NULL));
-	conv_add_line(c, 'b', text, now);
+	char *safe = guard_apply(text, "timers", c->id);
+
+	outbox_add(id, 0, frame_send(id, c->id, safe, NULL));
+	conv_add_line(c, 'b', safe, now);
 	c->bot_turns++;
+	free(safe);
 }
 
 /* While a customer waits for an agent: a status line every interval. */
@@ -62,7 +67,7 @@ static void
 timers_silent(struct conv *c, int64_t now)
 {
 	int n = T->nfollowups, stage = -1, i;
-	char id[300];
+	char id[300], *safe;
 
 	if (c->asked_ms == 0 || c->owner != CONV_BOT)
 		return;
@@ -76,8 +81,10 @@ timers_silent(struct conv *c, int64_t now)
 	if (stage == n) {
 		snprintf(id, sizeof(id), "c:%s:%lld", c->id,
 		    (long long)c->asked_ms);
-		outbox_add(id, 0, frame_close(id, c->id, T->close_text));
-		conv_add_line(c, 'b', T->close_text, now);
+		safe = guard_apply(T->close_text, "timers", c->id);
+		outbox_add(id, 0, frame_close(id, c->id, safe));
+		conv_add_line(c, 'b', safe, now);
+		free(safe);
 		conv_close(c);
 		log_info(
 		    "conversation %s: closed after the customer went silent",

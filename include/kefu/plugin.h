@@ -189,6 +189,13 @@ struct kefu_host {
 	int64_t (*next_duty_ms)(int64_t now_ms); /* now when on duty */
 	const char *(*daypart)(int64_t now_ms); /* 早上 中午 下午 晚上 */
 	const char *(*holiday)(int64_t now_ms); /* "国庆节", or NULL */
+	/*
+	 * The style guard: NULL when text may go to a customer as it is,
+	 * else the word that breaks a rule.  Every reply passes the guard
+	 * anyway; plugins use this to check their templates and knowledge
+	 * bases when they load.
+	 */
+	const char *(*guard_term)(const char *text);
 };
 
 struct kefu_plugin {

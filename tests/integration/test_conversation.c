@@ -7,6 +7,22 @@
 
 #include <time.h>
 
+/*
+ * Starts the sandbox and writes a configuration with the "good" test
+ * plugin, the given sections and the sandbox as platform.
+ */
+static void
+configure(const char *sections)
+{
+	sb_start_sandbox(&sb, "server", 15000);
+	free(sb.conf);
+	sb.conf = h_write(sb.dir, "kefud.conf",
+	    "state_dir = \"state\";\nplugin_dir = \"%s/tests/plugins\";\n"
+	    "plugins = [\"good\"];\n%s"
+	    "platform = { url = \"wss://localhost:%d/bot\"; ca_file = \"certs/ca.pem\"; token_file = \"token\"; };\n",
+	    KEFU_BUILD, sections, sb.port);
+}
+
 TestSuite(conversation, .init = sb_setup, .fini = sb_teardown, .timeout = 300);
 
 static const char *
@@ -23,14 +39,7 @@ Test(conversation, handoff_silence_and_quiet_return)
 	char *m1, *m2, *m3, *m4, *m5, *text = NULL;
 	cJSON *h, *ctx, *tr, *line;
 
-	sb_start_sandbox(&sb, "server", 15000);
-	sb_config(&sb, "token", "");
-	free(sb.conf);
-	sb.conf = h_write(sb.dir, "kefud.conf",
-	    "state_dir = \"state\";\nplugin_dir = \"%s/tests/plugins\";\nplugins = [\"good\"];\n"
-	    "good = { reply = \"收到\"; handoff = \"转人工\"; };\n"
-	    "platform = { url = \"wss://localhost:%d/bot\"; ca_file = \"certs/ca.pem\"; token_file = \"token\"; };\n",
-	    KEFU_BUILD, sb.port);
+	configure("good = { reply = \"收到\"; handoff = \"转人工\"; };\n");
 	sb_start_kefud(&sb);
 	h_wait_log(sb.klog, "link: ready", 0);
 
@@ -104,14 +113,8 @@ Test(conversation, restart_while_waiting_keeps_the_owner_and_the_updates)
 	char *m1, *m2;
 	size_t at;
 
-	sb_start_sandbox(&sb, "server", 15000);
-	free(sb.conf);
-	sb.conf = h_write(sb.dir, "kefud.conf",
-	    "state_dir = \"state\";\nplugin_dir = \"%s/tests/plugins\";\nplugins = [\"good\"];\n"
-	    "good = { reply = \"收到\"; handoff = \"转人工\"; };\n"
-	    "conversations = { wait_update_ms = 700; wait_update_text = \"人工客服正在接入,请您稍等\"; };\n"
-	    "platform = { url = \"wss://localhost:%d/bot\"; ca_file = \"certs/ca.pem\"; token_file = \"token\"; };\n",
-	    KEFU_BUILD, sb.port);
+	configure(
+	    "good = { reply = \"收到\"; handoff = \"转人工\"; };\nconversations = { wait_update_ms = 700; wait_update_text = \"人工客服正在接入,请您稍等\"; };\n");
 	sb_start_kefud(&sb);
 	at = h_wait_log(sb.klog, "link: ready", 0);
 	m1 = sb_say(&sb, "c-1", "转人工");
@@ -150,14 +153,8 @@ Test(conversation, backlog_gets_one_apology)
 	cJSON *res;
 	int i;
 
-	sb_start_sandbox(&sb, "server", 15000);
-	free(sb.conf);
-	sb.conf = h_write(sb.dir, "kefud.conf",
-	    "state_dir = \"state\";\nplugin_dir = \"%s/tests/plugins\";\nplugins = [\"good\"];\n"
-	    "good = { reply = \"收到\"; };\n"
-	    "conversations = { backlog_ms = 60000; backlog_apology = \"非常抱歉让您久等了。\"; };\n"
-	    "platform = { url = \"wss://localhost:%d/bot\"; ca_file = \"certs/ca.pem\"; token_file = \"token\"; };\n",
-	    KEFU_BUILD, sb.port);
+	configure(
+	    "good = { reply = \"收到\"; };\nconversations = { backlog_ms = 60000; backlog_apology = \"非常抱歉让您久等了。\"; };\n");
 	/* Written while kefud was down, five minutes ago. */
 	for (i = 0; i < 3; i++) {
 		snprintf(cmd, sizeof(cmd),
@@ -182,4 +179,21 @@ Test(conversation, backlog_gets_one_apology)
 	sb_expect_one_reply(&sb, id[0]);
 	for (i = 0; i < 3; i++)
 		free(id[i]);
+}
+
+/* A plugin's reply reaches the customer only through the guard. */
+Test(conversation, plugin_replies_pass_the_guard)
+{
+	char *m, *text = NULL;
+
+	configure(
+	    "good = { reply = \"亲,保证今天发货\"; };\nguard = { profile = \"jd\"; profiles = (\n  { name = \"jd\"; banned = [\"亲\"]; absolute = [\"保证\"];\n    substitutions = ( { from = \"亲,\"; to = \"您好,\"; }, { from = \"保证\"; to = \"尽量\"; } );\n    fallback = \"请您稍等。\"; } ); };\n");
+	sb_start_kefud(&sb);
+	h_wait_log(sb.klog, "link: ready", 0);
+	m = sb_say(&sb, "c-1", "今天能发货吗");
+	sb_expect_one_reply(&sb, m);
+	sb_replies(&sb, m, &text);
+	cr_expect_str_eq(text, "您好,尽量今天发货 (good 1.0.0)");
+	free(text);
+	free(m);
 }

@@ -205,3 +205,28 @@ Test(daemon, sigint_stops_gracefully)
 	free(conf);
 	free(plugdir);
 }
+
+/* -t lists every configured text the style guard would change. */
+Test(daemon, check_mode_lists_texts_the_guard_would_change)
+{
+	char *plugdir = h_path(dir, "plugins"), *conf, *out;
+	char *argv[] = {kefud, "-t", "-c", NULL, NULL};
+
+	cr_assert(mkdir(plugdir, 0755) == 0);
+	conf = config("",
+	    "guard = { profiles = ( { name = \"default\"; forbidden = [\"不知道\"];\n"
+	    "  fallback = \"请您稍等。\"; } ); };\n"
+	    "conversations = {\n"
+	    "  close_text = \"不知道您还有什么问题\";\n"
+	    "};\n");
+	argv[3] = conf;
+	cr_expect_eq(run(argv), 0);
+	out = h_read(logpath);
+	cr_expect_not_null(
+	    strstr(out,
+	        ":8: conversations.close_text: holds forbidden \"不知道\""),
+	    "%s", out);
+	free(out);
+	free(conf);
+	free(plugdir);
+}
