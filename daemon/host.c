@@ -8,7 +8,9 @@
 #include "calendar.h"
 #include "clock.h"
 #include "conf.h"
+#include "conv.h"
 #include "guard.h"
+#include "norm.h"
 #include "host.h"
 #include "link.h"
 #include "log.h"
@@ -118,6 +120,13 @@ host_guard_term(const char *text)
 	return guard_check(guard_live_one(), text, &term) ? term : NULL;
 }
 
+static unsigned
+host_live(int owner)
+{
+	return owner < 0 ? conv_count()
+	                 : conv_count_owner((enum conv_owner)owner);
+}
+
 static const struct kefu_host host = {
     .abi_major = KEFU_ABI_MAJOR,
     .abi_minor = KEFU_ABI_MINOR,
@@ -156,6 +165,8 @@ static const struct kefu_host host = {
     .daypart = calendar_daypart,
     .holiday = calendar_holiday,
     .guard_term = host_guard_term,
+    .normalise = norm_text,
+    .live_conversations = host_live,
 };
 
 const struct kefu_host *

@@ -196,6 +196,14 @@ struct kefu_host {
 	 * bases when they load.
 	 */
 	const char *(*guard_term)(const char *text);
+	/*
+	 * The normal form of a customer's text for matching: half width,
+	 * lower case, simplified characters, no punctuation or emoji.
+	 * Returns its length; out always ends with a NUL.
+	 */
+	size_t (*normalise)(const char *in, char *out, size_t len);
+	/* Conversations in memory now, by owner (-1: all). */
+	unsigned (*live_conversations)(int owner);
 };
 
 struct kefu_plugin {

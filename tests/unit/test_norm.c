@@ -1,0 +1,52 @@
+/* The normaliser: a table of what customers write and what matching sees. */
+#include "../harness.h"
+
+#include "norm.h"
+
+static const struct {
+	const char *in, *out;
+} cases[] = {
+    {"你好", "你好"},
+    {"  你好!!!  ", "你好"},
+    {"今天能到吗???", "今天能到吗"},
+    {"今天能到吗？？？", "今天能到吗"},
+    {"在嗎？", "在吗"},                       /* traditional */
+    {"這個貨什麼時候發", "这个货什么时候发"}, /* traditional */
+    {"ＸＬ码有吗", "xl码有吗"},               /* full width, case */
+    {"Ｈｅｌｌｏ", "hello"},
+    {"HELLO Hi", "hello hi"},
+    {"１２３元", "123元"},
+    {"①号链接", "1号链接"},
+    {"谢谢😊👍", "谢谢"},
+    {"👋", ""},
+    {"❤️❤️", ""},
+    {"你好，请问、这件「衣服」有货吗", "你好 请问 这件 衣服 有货吗"},
+    {"100块卖不卖", "100块卖不卖"},
+    {"一下", "一下"}, /* Chinese numerals stay */
+    {"a\tb\nc", "a b c"},
+    {"", ""},
+};
+
+Test(norm, table)
+{
+	char out[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		norm_text(cases[i].in, out, sizeof(out));
+		cr_expect_str_eq(out, cases[i].out, "for \"%s\"", cases[i].in);
+	}
+}
+
+Test(norm, never_overflows_and_stays_utf8)
+{
+	char out[8];
+	size_t n;
+
+	n = norm_text("你好你好你好", out, sizeof(out));
+	cr_expect_eq(n, 6,
+	    "two characters of three bytes fit in 8 with the NUL");
+	cr_expect_str_eq(out, "你好");
+	n = norm_text("\xff\xfe\xe4\xbd", out, sizeof(out)); /* invalid bytes */
+	cr_expect_eq(n, 0);
+}
