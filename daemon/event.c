@@ -266,14 +266,23 @@ event_handle(const struct frame *f)
 		if ((c = conv_get(ev->conversation, 0)) == NULL &&
 		    (c = store_load_conv(ev->conversation)) == NULL)
 			c = conv_insert(ev->conversation);
-		if (conv_apply(c, ev, clock_wall_ms()) && g != NULL) {
-			turn_begin(&t, c, ev);
-			gen_dispatch(g, &t, ev);
+		if (event_decide(g, c, ev, &t)) {
 			ev_actions(&t, c, ev);
 			turn_end(&t);
 		}
 	}
 	store_soon();
+}
+
+int
+event_decide(struct gen *g, struct conv *c, const struct kefu_event *ev,
+    struct kefu_turn *t)
+{
+	if (!conv_apply(c, ev, clock_wall_ms()) || g == NULL)
+		return 0;
+	turn_begin(t, c, ev);
+	gen_dispatch(g, t, ev);
+	return 1;
 }
 
 void

@@ -11,6 +11,16 @@
  * effects the store has committed.
  */
 void event_handle(const struct frame *f);
+struct gen;
+struct conv;
+/*
+ * What happens to one event of a conversation, before anything is sent:
+ * the owner state machine, then (while the bot owns it) the plugin chain.
+ * Returns 1 with t begun (turn_end() it) when the plugins ran.  The daemon
+ * and the replay tool share it.
+ */
+int event_decide(struct gen *g, struct conv *c, const struct kefu_event *ev,
+    struct kefu_turn *t);
 /* The store committed every effect of the events up to seq. */
 void event_durable(uint64_t seq);
 /* The highest seq whose effects the store has committed. */

@@ -114,15 +114,21 @@ fail:
 }
 
 void
-gen_start(struct gen *g)
+gen_use(struct gen *g)
 {
-	int i;
-
 	log_set_level(g->conf->log_level);
 	conv_configure(g->conf->conversations.history);
 	calendar_use(g->calendar);
 	guard_use(g->guard);
 	timers_configure(&g->conf->conversations);
+}
+
+void
+gen_start(struct gen *g)
+{
+	int i;
+
+	gen_use(g);
 	for (i = 0; i < g->nplugins; i++)
 		plugin_timer_start(&g->plugins[i]);
 	link_configure(&g->conf->platform, g->token);

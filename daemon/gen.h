@@ -23,7 +23,10 @@ struct gen {
 
 /* Everything that can fail happens here; why says what, on failure. */
 struct gen *gen_build(const char *path, unsigned id, char *why, size_t len);
-void gen_start(struct gen *g); /* timers, log level */
+/* Makes its configuration current (calendar, guard, ...), without the
+ * link or timers: what the replay tool needs. */
+void gen_use(struct gen *g);
+void gen_start(struct gen *g); /* gen_use, plugin timers, the link */
 void gen_stop(struct gen *g);
 void gen_free(struct gen *g);
 /* "hello 1.0.0, faq 2.1" */

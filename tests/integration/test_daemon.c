@@ -4,6 +4,8 @@
  */
 #include "../harness.h"
 
+#include <cjson/cJSON.h>
+
 #include "kefu/plugin.h"
 #include "version.h"
 
@@ -227,6 +229,66 @@ Test(daemon, check_mode_lists_texts_the_guard_would_change)
 	        ":8: conversations.close_text: holds forbidden \"不知道\""),
 	    "%s", out);
 	free(out);
+	free(conf);
+	free(plugdir);
+}
+
+/* The replay tool: the daemon's decisions, one JSON line per message. */
+Test(daemon, replay_prints_each_decision)
+{
+	char *plugdir = h_path(dir, "plugins"), *conf, *in, *out, *line,
+	     *save = NULL;
+	char *argv[] = {kefud, "-c", NULL, "--replay", NULL, NULL};
+	cJSON *j[8];
+	int n = 0, i;
+
+	cr_assert(mkdir(plugdir, 0755) == 0);
+	h_plugin(plugdir, "good", "good");
+	conf = config("\"good\"",
+	    "good = { reply = \"保证有货\"; handoff = \"转人工\"; };\n"
+	    "guard = { profiles = ( { name = \"default\"; absolute = [\"保证\"];\n"
+	    "  substitutions = ( { from = \"保证\"; to = \"应该\"; } ); fallback = \"请稍等。\"; } ); };\n");
+	in = h_write(dir, "in.txt",
+	    "有货吗\n{\"conversation\": \"c-2\", \"text\": \"我要转人工\"}\n{not json\n\n{\"conversation\": \"c-2\", \"text\": \"在吗\"}\n");
+	argv[2] = conf;
+	argv[4] = in;
+	cr_expect_eq(run(argv), 1, "a bad line must show in the exit code");
+	out = h_read(logpath);
+	for (line = strtok_r(out, "\n", &save); line != NULL && n < 8;
+	     line = strtok_r(NULL, "\n", &save))
+		if (line[0] == '{')
+			j[n++] = cJSON_Parse(line);
+	cr_assert_eq(n, 3, "three decisions expected");
+	cr_expect_str_eq(cJSON_GetObjectItem(j[0], "action")->valuestring,
+	    "reply");
+	cr_expect_str_eq(cJSON_GetObjectItem(j[0], "plugin")->valuestring,
+	    "good");
+	cr_expect_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(j[0],
+	                                        "replies"),
+	                     0)
+	                     ->valuestring,
+	    "应该有货 (good 1.0.0)");
+	cr_expect_str_eq(cJSON_GetObjectItem(j[1], "conversation")->valuestring,
+	    "c-2");
+	cr_expect_str_eq(cJSON_GetObjectItem(j[1], "action")->valuestring,
+	    "handoff");
+	cr_expect_str_eq(cJSON_GetObjectItem(j[1], "reason")->valuestring,
+	    "human_request");
+	cr_expect_str_eq(cJSON_GetObjectItem(j[1], "owner")->valuestring,
+	    "waiting");
+	/* The bot stays silent while the customer waits for an agent. */
+	cr_expect_str_eq(cJSON_GetObjectItem(j[2], "action")->valuestring,
+	    "none");
+	cr_expect_eq(cJSON_GetObjectItem(j[2], "n")->valueint, 5);
+	free(out);
+	out = h_read(logpath);
+	cr_expect_not_null(strstr(out,
+	                       "replay: line 3: expected {\"conversation\""),
+	    "%s", out);
+	for (i = 0; i < n; i++)
+		cJSON_Delete(j[i]);
+	free(out);
+	free(in);
 	free(conf);
 	free(plugdir);
 }
