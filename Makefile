@@ -99,7 +99,7 @@ $(B)/kefud: $(DAEMON_OBJ)
 
 $(B)/plugins/%.so: plugins/%/*.c include/kefu/plugin.h
 	@mkdir -p $(dir $@)
-	$(CC) $(PLUGFLAGS) -o $@ $(filter %.c,$^)
+	$(CC) $(PLUGFLAGS) -o $@ $(filter %.c,$^) -lm
 
 # Test plugins: one source, built with different descriptors.
 $(B)/tests/plugins/good.so: TDEFS = -DPLUG_NAME='"good"'
@@ -131,7 +131,7 @@ install: all
 	    $(DESTDIR)$(SYSCONFDIR)/kefu
 	install -m 755 $(B)/kefud $(DESTDIR)$(SBINDIR)/kefud
 	install -m 644 $(PLUGIN_SO) $(DESTDIR)$(PLUGINDIR)/
-	for f in kefud.conf platform.conf holidays-cn.conf; do \
+	for f in kefud.conf platform.conf holidays-cn.conf faq.conf synonyms.conf; do \
 	    install -m 644 etc/kefu/$$f $(DESTDIR)$(SYSCONFDIR)/kefu/$$f.example; \
 	    test -e $(DESTDIR)$(SYSCONFDIR)/kefu/$$f || install -m 640 \
 	        etc/kefu/$$f $(DESTDIR)$(SYSCONFDIR)/kefu/$$f; \

@@ -116,7 +116,8 @@ struct kefu_host {
 	 * Configuration.  name NULL means the setting itself.  The getters
 	 * return 1 when the value is there and of the right type, 0 when it
 	 * is absent, and -1 when it has the wrong type; they report that
-	 * error themselves as "file:line: key: problem".
+	 * error themselves as "file:line: key: problem".  *out is written
+	 * only when they return 1: set it to the default first.
 	 */
 	const struct kefu_conf *(
 	    *conf_member)(const struct kefu_conf *c, const char *name);

@@ -129,6 +129,7 @@ gr_init(const struct kefu_host *host, const struct kefu_conf *conf,
 	    host->conf_int(conf, "busy_threshold", &g->busy_threshold) < 0)
 		goto fail;
 	for (i = 0; i < GR_NTEXTS; i++) {
+		v = NULL;
 		if (host->conf_string(conf, gr_text_keys[i], &v) < 0)
 			goto fail;
 		if (v == NULL)

@@ -22,7 +22,8 @@ rm -rf "$run/state"
 	printf '# Made by make run from etc/kefu/kefud.conf.\nplugin_dir = "%s";\nstate_dir = "state";\n' "$top/build/plugins"
 	cat "$top/etc/kefu/kefud.conf"
 } >"$run/kefud.conf"
-cp "$top/etc/kefu/holidays-cn.conf" "$run/"
+cp "$top/etc/kefu/holidays-cn.conf" "$top/etc/kefu/faq.conf" \
+    "$top/etc/kefu/synonyms.conf" "$run/"
 cat >"$run/platform.conf" <<CONF
 # Made by make run: the sandbox platform on this machine.
 platform = {

@@ -1,0 +1,166 @@
+/* The faq plugin with the shipped knowledge base, loaded for real. */
+#include "../harness.h"
+
+#include "conv.h"
+#include "gen.h"
+#include "turn.h"
+
+static char *dir;
+static struct gen *g;
+
+static void
+setup(void)
+{
+	h_log_capture();
+	dir = h_tmpdir();
+}
+
+static void
+teardown(void)
+{
+	if (g != NULL)
+		gen_free(g);
+	g = NULL;
+	conv_free_all();
+	log_set_hook(NULL);
+	h_rmrf(dir);
+	free(dir);
+}
+
+TestSuite(faq, .init = setup, .fini = teardown);
+
+static struct gen *
+start(const char *kb, const char *extra)
+{
+	char why[256], *path;
+
+	path = h_write(dir, "kefud.conf",
+	    "state_dir = \"state\";\nplugin_dir = \"%s/plugins\";\nplugins = [\"faq\"];\n"
+	    "faq = { kb = \"%s\"; synonyms = \"%s/etc/kefu/synonyms.conf\";\n"
+	    "  clarify_intro = \"您是想问:\"; clarify_outro = \"请回复序号。\"; };\n%s",
+	    KEFU_BUILD, kb, KEFU_SRC, extra);
+	g = gen_build(path, 1, why, sizeof(why));
+	if (g != NULL)
+		gen_use(g);
+	free(path);
+	return g;
+}
+
+static char *
+shipped(void)
+{
+	static char kb[512];
+
+	snprintf(kb, sizeof(kb), "%s/etc/kefu/faq.conf", KEFU_SRC);
+	return kb;
+}
+
+/* The decision for one message: "id", "clarify:a,b", or "none:<misses>". */
+static const char *
+ask(const char *conv, const char *text)
+{
+	static char out[2048];
+	struct kefu_event ev = {.type = KEFU_EV_MESSAGE,
+	    .conversation = conv,
+	    .customer_id = "u-1",
+	    .message_kind = "text",
+	    .text = text};
+	struct kefu_turn t;
+	const char *v;
+
+	turn_begin(&t, conv_get(conv, 1), &ev);
+	gen_dispatch(g, &t, &ev);
+	if ((v = turn_note_get(&t, "action")) != NULL &&
+	    strcmp(v, "clarify") == 0)
+		snprintf(out, sizeof(out), "clarify:%s", t.act[0].text);
+	else if (t.nact > 0)
+		snprintf(out, sizeof(out), "%s", turn_note_get(&t, "faq.id"));
+	else if ((v = turn_note_get(&t, "faq.unanswered")) != NULL)
+		snprintf(out, sizeof(out), "none:%s", v);
+	else
+		snprintf(out, sizeof(out), "pass");
+	turn_end(&t);
+	return out;
+}
+
+Test(faq, paraphrases_find_their_answer)
+{
+	static const char *const cases[][2] = {
+	    {"几天能到北京", "ship-days"},
+	    {"发啥快递", "courier"},
+	    {"可以发顺丰不", "courier"},
+	    {"满多少包邮啊", "free-ship"},
+	    {"退货运费谁承担", "return-fee"},
+	    {"衣服破了个洞", "quality"},
+	    {"我160斤穿多大码", "size-advice"},
+	    {"有色差吗", "color-diff"},
+	    {"能开发票吗", "invoice"},
+	    {"怎么付钱", "pay"},
+	    {"地址写错了能改吗", "wrong-addr"},
+	    {"羽绒服怎么洗", "wash-down"},
+	    {"還有貨嗎", "stock"},
+	    {"退款多久到账？？", "refund-time"},
+	    {"快件一直没动", "no-update"},
+	    {"ＸＬ码偏大还是偏小", "size-fit"},
+	};
+	size_t i;
+
+	cr_assert_not_null(start(shipped(), ""), "%s", h_log());
+	for (i = 0; i < sizeof(cases) / sizeof(*cases); i++)
+		cr_expect_str_eq(ask(cases[i][0], cases[i][0]), cases[i][1],
+		    "for %s", cases[i][0]);
+}
+
+Test(faq, off_topic_is_counted_as_unanswered)
+{
+	cr_assert_not_null(start(shipped(), ""), "%s", h_log());
+	cr_expect_str_eq(ask("c-1", "今天天气不错"), "none:1");
+	cr_expect_str_eq(ask("c-1", "你是机器人吗"), "none:2");
+	cr_expect_str_eq(ask("c-1", "能开发票吗"), "invoice");
+	cr_expect_str_eq(ask("c-1", "讲个笑话"), "none:1",
+	    "an answer resets the count");
+	cr_expect_str_eq(ask("c-1", "👍"), "pass",
+	    "nothing to match is not a miss");
+}
+
+Test(faq, clarify_then_pick_by_number_or_words)
+{
+	const char *r;
+
+	cr_assert_not_null(start(shipped(), ""), "%s", h_log());
+	r = ask("c-1", "退货");
+	cr_expect_not_null(strstr(r, "clarify:您是想问:\n1. "), "%s", r);
+	cr_expect_not_null(strstr(r, "\n请回复序号。"), "%s", r);
+	cr_expect_not_null(strstr(r, "2. 退货运费谁出"), "%s", r);
+	cr_expect_str_eq(ask("c-1", "2"), "return-fee");
+	ask("c-2", "退货");
+	cr_expect_str_eq(ask("c-2", "运费谁出"), "return-fee");
+}
+
+Test(faq, a_bad_knowledge_base_is_refused_with_file_line_and_key)
+{
+	char *kb = h_write(dir, "bad.conf",
+	    "faq = (\n"
+	    "  { id = \"a\"; questions = [\"x\"]; answer = \"好的\"; },\n"
+	    "  { id = \"a\"; questions = [\"y\"]; answer = \"好\"; },\n"
+	    "  { id = \"b\"; questions = [\"z\"]; answer = \"\"; },\n"
+	    "  { id = \"c\"; questions = [\"w\"]; answer = \"保证今天到\"; },\n"
+	    "  { id = \"d\"; answer = \"没有问题\"; }\n"
+	    ");\n");
+
+	cr_expect_null(start(kb,
+	    "guard = { profiles = ( { name = \"default\"; absolute = [\"保证\"]; fallback = \"请稍等。\"; } ); };\n"));
+	cr_expect_not_null(strstr(h_log(),
+	                       "bad.conf:3: faq[1].id: \"a\" is used twice"),
+	    "%s", h_log());
+	cr_expect_not_null(strstr(h_log(), "bad.conf:4: faq[2].answer: empty"),
+	    "%s", h_log());
+	cr_expect_not_null(
+	    strstr(h_log(),
+	        "bad.conf:5: faq[3].answer: holds \"保证\", which the style guard forbids"),
+	    "%s", h_log());
+	cr_expect_not_null(
+	    strstr(h_log(), "bad.conf:6: faq[4]: an entry needs id, questions"),
+	    "%s", h_log());
+	free(kb);
+}
