@@ -41,7 +41,7 @@ TEST_SO = $(TEST_PLUGINS:%=$(B)/tests/plugins/%.so)
 FMT_SRC = $(wildcard daemon/*.[ch] include/kefu/*.h plugins/*/*.[ch] \
 	tests/*/*.[ch])
 
-.PHONY: all build check test format-check install clean deps run bench FORCE
+.PHONY: all build check test format-check install clean deps run bench eval FORCE
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -51,9 +51,15 @@ deps:
 
 # Benchmarks print figures; they assert nothing (see docs/performance.md).
 bench: deps
-	@$(MAKE) --no-print-directory build $(B)/bench/conv
+	@$(MAKE) --no-print-directory build $(B)/bench/conv $(B)/bench/match
 	$(B)/bench/conv 10000
+	$(B)/bench/match $(abspath $(B)) 1000 20000
 	/usr/bin/python3 tests/bench/link.py $(B)
+
+# The answers on the labelled set (tests/eval/): prints the figures.
+eval: deps
+	@$(MAKE) --no-print-directory build
+	/usr/bin/python3 tests/eval/score.py $(B)
 
 # Chat with kefud as a customer, against the sandbox platform.
 run: deps

@@ -62,6 +62,8 @@ struct faq {
 	char **syn_from, **syn_to; /* normalised, longest first */
 	int nsyn;
 	double answer_at, clarify_at, margin, keyword_boost;
+	double *score; /* per entry, zero between texts */
+	int *touched;
 	char *clarify_intro, *clarify_outro;
 };
 
@@ -353,6 +355,8 @@ faq_load(struct faq *f, const char *path)
 	}
 	if (bad == 0)
 		faq_index(f);
+	f->score = calloc(f->n + 1, sizeof(*f->score));
+	f->touched = calloc(f->n + 1, sizeof(*f->touched));
 	return bad;
 }
 
@@ -384,6 +388,8 @@ faq_free(struct faq *f)
 	free(f->syn_to);
 	free(f->terms);
 	free(f->e);
+	free(f->score);
+	free(f->touched);
 	free(f->clarify_intro);
 	free(f->clarify_outro);
 	if (f->kb != NULL)
@@ -466,34 +472,25 @@ struct faq_hit {
 	double score;
 };
 
-static int
-faq_cmp_hit(const void *a, const void *b)
-{
-	double x = ((const struct faq_hit *)a)->score,
-	       y = ((const struct faq_hit *)b)->score;
-
-	return x < y ? 1 : x > y ? -1 : 0;
-}
-
 /*
- * Scores every entry against text; returns the best confidence and fills
+ * Scores the entries text reaches; returns the best confidence and fills
  * best[] (at most FAQ_CANDIDATES), or -1 when the text has no terms.
- * Only entries in only[] count when only is not NULL.
+ * Only entries in only[] count when only is not NULL.  Work is in
+ * proportion to the postings of the text's terms, not to the size of the
+ * knowledge base.
  */
 static double
-faq_rank(const struct faq *f, const char *text, struct faq_hit *best,
-    int *nbest, const int *only, int nonly)
+faq_rank(struct faq *f, const char *text, struct faq_hit *best, int *nbest,
+    const int *only, int nonly)
 {
 	uint32_t q[FAQ_TERMS];
 	char norm[FAQ_TEXT];
-	double *score, max = 0;
-	struct faq_hit *hits;
-	int nq, i, j, n = 0;
+	double max = 0, sc;
+	int nq, i, j, k, nt = 0, e;
 
 	faq_norm(f, text, norm, sizeof(norm));
 	if ((nq = faq_terms(norm, q, FAQ_TERMS)) == 0 || f->n == 0)
 		return -1;
-	score = calloc(f->n, sizeof(*score));
 	for (i = 0; i < nq; i++) {
 		struct faq_term key = {.hash = q[i]}, *t;
 
@@ -510,36 +507,49 @@ faq_rank(const struct faq *f, const char *text, struct faq_hit *best,
 				max += 0.5 * log(1 + (f->n + 0.5) / 0.5);
 			continue;
 		}
+		/* In a quarter of all entries or more: next to no weight,
+		 * and the longest lists to walk. */
+		if (t->npost * 4 > f->n && f->n >= 40)
+			continue;
 		/* The best this term could add: a document made of it. */
 		max += t->idf;
 		for (j = 0; j < t->npost; j++) {
 			const struct faq_posting *p = &t->post[j];
 			double tf = p->tf, len = f->e[p->entry].len;
 
-			score[p->entry] += t->idf * tf * (BM25_K1 + 1) /
+			if (f->score[p->entry] == 0)
+				f->touched[nt++] = p->entry;
+			f->score[p->entry] += t->idf * tf * (BM25_K1 + 1) /
 			    (tf +
 			        BM25_K1 *
 			            (1 - BM25_B + BM25_B * len / f->avglen));
 		}
 	}
-	hits = calloc(f->n, sizeof(*hits));
-	for (i = 0; i < f->n; i++) {
+	*nbest = 0;
+	for (i = 0; i < nt; i++) {
+		e = f->touched[i];
+		sc = f->score[e];
+		f->score[e] = 0; /* ready for the next text */
 		if (only != NULL) {
-			for (j = 0; j < nonly && only[j] != i; j++)
+			for (j = 0; j < nonly && only[j] != e; j++)
 				;
 			if (j == nonly)
 				continue;
 		}
-		for (j = 0; j < f->e[i].nkeywords; j++)
-			if (strstr(norm, f->e[i].keywords[j]) != NULL)
-				score[i] += f->keyword_boost * max;
-		hits[n++] = (struct faq_hit){i, max > 0 ? score[i] / max : 0};
+		for (j = 0; j < f->e[e].nkeywords; j++)
+			if (strstr(norm, f->e[e].keywords[j]) != NULL)
+				sc += f->keyword_boost * max;
+		sc = max > 0 ? sc / max : 0;
+		/* Keep the best few, in order. */
+		for (k = *nbest; k > 0 && best[k - 1].score < sc; k--)
+			if (k < FAQ_CANDIDATES)
+				best[k] = best[k - 1];
+		if (k < FAQ_CANDIDATES) {
+			best[k] = (struct faq_hit){e, sc};
+			if (*nbest < FAQ_CANDIDATES)
+				(*nbest)++;
+		}
 	}
-	qsort(hits, n, sizeof(*hits), faq_cmp_hit);
-	*nbest = n < FAQ_CANDIDATES ? n : FAQ_CANDIDATES;
-	memcpy(best, hits, *nbest * sizeof(*best));
-	free(hits);
-	free(score);
 	return *nbest > 0 ? best[0].score : 0;
 }
 
@@ -646,7 +656,10 @@ faq_handle(void *state, struct kefu_turn *t, const struct kefu_event *ev)
 			return KEFU_STOP;
 		}
 	}
-	/* Not understood: the escalation plugin counts these. */
+	/* Not understood: the escalation plugin counts these.  The best
+	 * candidate is noted anyway, for --replay and the evaluation. */
+	if (nb > 0)
+		faq_note(f, t, &best[0]);
 	m = h->store_get(t, "unanswered");
 	misses = (m != NULL ? atoi(m) : 0) + 1;
 	snprintf(num, sizeof(num), "%d", misses);

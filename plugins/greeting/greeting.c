@@ -42,7 +42,7 @@ static const char *const gr_list_keys[GR_NLISTS] = {"greetings", "thanks"};
 /* Sentence particles a bare greeting may carry: matching data, not text
  * for customers. */
 static const char *const gr_particles[] = {"呀", "啊", "呢", "吧", "哦", "嘛",
-    "么", "吗", "哈", "嗯", "了", "的", " ", NULL};
+    "么", "吗", "哈", "嗯", "了", "的", "啦", "呐", "哇", " ", NULL};
 
 struct greeting {
 	const struct kefu_host *host;

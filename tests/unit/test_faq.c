@@ -123,16 +123,38 @@ Test(faq, off_topic_is_counted_as_unanswered)
 	    "nothing to match is not a miss");
 }
 
+/* The entry whose first question the clarify text lists as "n. ". */
+static const char *
+listed(const char *clarify, int n)
+{
+	static const char *const ids[][2] = {{"怎么退货", "return-how"},
+	    {"能七天无理由退货吗", "return7"}, {"退货运费谁出", "return-fee"}};
+	char mark[8], q[128];
+	const char *p;
+	size_t i;
+
+	snprintf(mark, sizeof(mark), "\n%d. ", n);
+	if ((p = strstr(clarify, mark)) == NULL)
+		return "(not listed)";
+	p += strlen(mark);
+	snprintf(q, sizeof(q), "%.*s", (int)strcspn(p, "\n"), p);
+	for (i = 0; i < sizeof(ids) / sizeof(*ids); i++)
+		if (strcmp(q, ids[i][0]) == 0)
+			return ids[i][1];
+	return "(unexpected question)";
+}
+
 Test(faq, clarify_then_pick_by_number_or_words)
 {
+	char shown[2048];
 	const char *r;
 
 	cr_assert_not_null(start(shipped(), ""), "%s", h_log());
 	r = ask("c-1", "退货");
-	cr_expect_not_null(strstr(r, "clarify:您是想问:\n1. "), "%s", r);
+	cr_assert_not_null(strstr(r, "clarify:您是想问:\n1. "), "%s", r);
 	cr_expect_not_null(strstr(r, "\n请回复序号。"), "%s", r);
-	cr_expect_not_null(strstr(r, "2. 退货运费谁出"), "%s", r);
-	cr_expect_str_eq(ask("c-1", "2"), "return-fee");
+	snprintf(shown, sizeof(shown), "%s", r);
+	cr_expect_str_eq(ask("c-1", "2"), listed(shown, 2), "%s", shown);
 	ask("c-2", "退货");
 	cr_expect_str_eq(ask("c-2", "运费谁出"), "return-fee");
 }
