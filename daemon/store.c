@@ -21,6 +21,11 @@
 #include "store.h"
 #include "xmalloc.h"
 
+/*
+ * Changes are gathered this long into one transaction: under load one
+ * commit (and one fsync) covers many events.  Their acks wait for it.
+ */
+#define STORE_BATCH_MS 5
 #define STORE_RETRY_MIN_MS 1000
 #define STORE_RETRY_MAX_MS 30000
 
@@ -570,7 +575,7 @@ store_soon(void)
 	if (S.dir == NULL || S.failing || S.armed)
 		return;
 	S.armed = 1;
-	loop_timer_set(&S.timer, 0, store_flush_cb, NULL);
+	loop_timer_set(&S.timer, STORE_BATCH_MS, store_flush_cb, NULL);
 }
 
 void

@@ -66,7 +66,7 @@ class Bench:
             f.write("bench-token\n")
         os.chmod(tmp + "/token", 0o600)
         with open(tmp + "/kefud.conf", "w") as f:
-            f.write('log_level = "info";\nplugin_dir = "%s/plugins";\n'
+            f.write('log_level = "info";\nstate_dir = "state";\nplugin_dir = "%s/plugins";\n'
                     'plugins = ["hello"];\nhello = { text = "您好"; };\n'
                     'platform = { url = "wss://localhost:%d/bot"; '
                     'ca_file = "certs/ca.pem"; token_file = "token"; };\n'
