@@ -55,7 +55,8 @@ static struct {
 	char *dir, *path;
 	int move_corrupt;
 	sqlite3 *db;
-	int restored; /* the first open restored state */
+	int restored;     /* the first open restored state */
+	uint64_t written; /* the seq the last commit holds */
 	int failing;
 	int64_t retry_ms;
 	unsigned failures;
@@ -289,6 +290,7 @@ store_restore(void)
 		sqlite3_finalize(st);
 	}
 	event_restore(last);
+	S.written = last;
 	/*
 	 * Those that need attention without a new event (with an agent,
 	 * waiting for one, or with a follow-up due); the others load when
@@ -543,12 +545,18 @@ store_flush(void)
 			store_rewrite();
 	}
 	dirty = conv_take_dirty();
+	/* Nothing new (the timers ask every second): no transaction. */
+	if (dirty == NULL && S.ops == NULL && seq == S.written && !S.failing) {
+		event_durable(seq);
+		return 0;
+	}
 	if (store_write(dirty, seq) < 0) {
 		store_failed(dirty);
 		return -1;
 	}
 	for (c = dirty; c != NULL; c = c->dirty_next)
 		c->saved_lines = c->lines;
+	S.written = seq;
 	store_ops_clear();
 	if (S.failing) {
 		log_info("store: writing %s again after %u failed attempts",

@@ -331,3 +331,29 @@ Test(store, locked_database_keeps_serving_and_recovers)
 	cr_expect_eq(event_durable_seq(), 2);
 	free(db);
 }
+
+/* An idle kefud does not write: the timers ask for a flush every second,
+ * and a flush with nothing new must not touch the disk. */
+Test(store, nothing_new_writes_nothing)
+{
+	char *wal = h_path(dir, "kefu.db-wal");
+	struct stat a, b;
+
+	cr_assert_eq(store_open(dir, 0), 0, "%s", h_log());
+	talk("c-1", 2);
+	event_restore(3);
+	cr_assert_eq(store_flush(), 0);
+	cr_assert_eq(stat(wal, &a), 0);
+	cr_expect_eq(store_flush(), 0);
+	cr_expect_eq(store_flush(), 0);
+	cr_assert_eq(stat(wal, &b), 0);
+	cr_expect_eq(a.st_size, b.st_size, "an empty flush wrote %lld bytes",
+	    (long long)(b.st_size - a.st_size));
+	cr_expect_eq(event_durable_seq(), 3);
+	/* Something new is still written. */
+	conv_add_line(conv_get("c-1", 0), 'c', "在吗", 5);
+	cr_expect_eq(store_flush(), 0);
+	cr_assert_eq(stat(wal, &b), 0);
+	cr_expect_gt(b.st_size, a.st_size);
+	free(wal);
+}
