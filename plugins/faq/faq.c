@@ -39,9 +39,18 @@ struct faq_entry {
 	int len; /* terms in all */
 };
 
+/* An entry holding a term, with the term's BM25 weight in it, worked out
+ * once at load so that ranking only adds. */
 struct faq_posting {
 	int entry;
-	int tf;
+	float w;
+};
+
+/* A keyword of an entry, found by the hash of its normal form. */
+struct faq_keyword {
+	uint32_t hash;
+	int entry;
+	const char *word;
 };
 
 struct faq_term {
@@ -61,8 +70,13 @@ struct faq {
 	double avglen;
 	char **syn_from, **syn_to; /* normalised, longest first */
 	int nsyn;
+	const char **ids; /* open-addressed set of the ids, while loading */
+	int nids;
+	struct faq_keyword *kw; /* sorted by hash */
+	int nkw;
+	size_t kwmax; /* bytes in the longest */
 	double answer_at, clarify_at, margin, keyword_boost;
-	double *score; /* per entry, zero between texts */
+	float *score; /* per entry, zero between texts */
 	int *touched;
 	char *clarify_intro, *clarify_outro;
 };
@@ -243,12 +257,33 @@ faq_cmp_term(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The inverted index and the idf of every term. */
+static int
+faq_cmp_keyword(const void *a, const void *b)
+{
+	uint32_t x = ((const struct faq_keyword *)a)->hash,
+	         y = ((const struct faq_keyword *)b)->hash;
+
+	return x < y ? -1 : x > y;
+}
+
+static struct faq_term *
+faq_find(const struct faq *f, uint32_t hash)
+{
+	struct faq_term key = {.hash = hash};
+
+	return bsearch(&key, f->terms, f->nterms, sizeof(key), faq_cmp_term);
+}
+
+/*
+ * The inverted index: every term with its idf and the entries holding it,
+ * each with the term's whole BM25 weight there; and the keyword table.
+ */
 static void
 faq_index(struct faq *f)
 {
 	int i, j, total = 0, k = 0;
 	struct faq_term *t;
+	double len;
 
 	for (i = 0; i < f->n; i++)
 		total += f->e[i].nterms;
@@ -257,29 +292,58 @@ faq_index(struct faq *f)
 		for (j = 0; j < f->e[i].nterms; j++)
 			f->terms[k++].hash = f->e[i].terms[j];
 	qsort(f->terms, k, sizeof(*f->terms), faq_cmp_term);
-	for (i = j = 0; i < k; i++)
+	/* Unique terms, counting the entries of each. */
+	for (i = j = 0; i < k; i++) {
 		if (j == 0 || f->terms[j - 1].hash != f->terms[i].hash)
 			f->terms[j++].hash = f->terms[i].hash;
+		f->terms[j - 1].npost++;
+	}
 	f->nterms = j;
-	for (i = 0; i < f->n; i++) {
-		for (j = 0; j < f->e[i].nterms; j++) {
-			struct faq_term key = {.hash = f->e[i].terms[j]};
-
-			t = bsearch(&key, f->terms, f->nterms, sizeof(*t),
-			    faq_cmp_term);
-			t->post =
-			    realloc(t->post, (t->npost + 1) * sizeof(*t->post));
-			t->post[t->npost++] =
-			    (struct faq_posting){i, f->e[i].tf[j]};
-		}
+	for (i = 0; i < f->nterms; i++) {
+		t = &f->terms[i];
+		t->post = calloc(t->npost, sizeof(*t->post));
+		t->idf = log(1 + (f->n - t->npost + 0.5) / (t->npost + 0.5));
+		t->npost = 0;
 	}
 	for (i = 0, total = 0; i < f->n; i++)
 		total += f->e[i].len;
 	f->avglen = f->n ? (double)total / f->n : 1;
-	for (i = 0; i < f->nterms; i++)
-		f->terms[i].idf = log(1 +
-		    (f->n - f->terms[i].npost + 0.5) /
-		        (f->terms[i].npost + 0.5));
+	for (i = 0; i < f->n; i++) {
+		len = BM25_K1 * (1 - BM25_B + BM25_B * f->e[i].len / f->avglen);
+		for (j = 0; j < f->e[i].nterms; j++) {
+			double tf = f->e[i].tf[j];
+
+			t = faq_find(f, f->e[i].terms[j]);
+			t->post[t->npost++] = (struct faq_posting){i,
+			    (float)(t->idf * tf * (BM25_K1 + 1) / (tf + len))};
+		}
+	}
+	for (i = 0, total = 0; i < f->n; i++)
+		total += f->e[i].nkeywords;
+	f->kw = calloc(total + 1, sizeof(*f->kw));
+	for (i = 0; i < f->n; i++)
+		for (j = 0; j < f->e[i].nkeywords; j++) {
+			const char *w = f->e[i].keywords[j];
+
+			f->kw[f->nkw++] =
+			    (struct faq_keyword){faq_hash(w, strlen(w)), i, w};
+			if (strlen(w) > f->kwmax)
+				f->kwmax = strlen(w);
+		}
+	qsort(f->kw, f->nkw, sizeof(*f->kw), faq_cmp_keyword);
+}
+
+/* Whether id was seen before in this knowledge base; remembers it. */
+static int
+faq_id_seen(struct faq *f, const char *id)
+{
+	uint32_t i = faq_hash(id, strlen(id)) % (uint32_t)f->nids;
+
+	for (; f->ids[i] != NULL; i = (i + 1) % (uint32_t)f->nids)
+		if (strcmp(f->ids[i], id) == 0)
+			return 1;
+	f->ids[i] = id;
+	return 0;
 }
 
 static int
@@ -301,6 +365,8 @@ faq_load(struct faq *f, const char *path)
 		return -1;
 	}
 	f->e = calloc(h->conf_length(list), sizeof(*f->e));
+	f->ids = calloc(2 * h->conf_length(list), sizeof(*f->ids));
+	f->nids = 2 * h->conf_length(list);
 	for (i = 0; (x = h->conf_elem(list, i)) != NULL; i++) {
 		struct faq_entry *e = &f->e[f->n];
 
@@ -315,10 +381,7 @@ faq_load(struct faq *f, const char *path)
 			bad = -1;
 			continue;
 		}
-		for (j = 0; j < f->n; j++)
-			if (strcmp(f->e[j].id, id) == 0)
-				break;
-		if (j < f->n) {
+		if (faq_id_seen(f, id)) {
 			h->conf_error(x, "id", "\"%s\" is used twice", id);
 			bad = -1;
 			continue;
@@ -353,6 +416,8 @@ faq_load(struct faq *f, const char *path)
 		faq_index_entry(f, e, qs);
 		f->n++;
 	}
+	free(f->ids);
+	f->ids = NULL;
 	if (bad == 0)
 		faq_index(f);
 	f->score = calloc(f->n + 1, sizeof(*f->score));
@@ -387,6 +452,7 @@ faq_free(struct faq *f)
 	free(f->syn_from);
 	free(f->syn_to);
 	free(f->terms);
+	free(f->kw);
 	free(f->e);
 	free(f->score);
 	free(f->touched);
@@ -485,17 +551,16 @@ faq_rank(struct faq *f, const char *text, struct faq_hit *best, int *nbest,
 {
 	uint32_t q[FAQ_TERMS];
 	char norm[FAQ_TEXT];
+	const char *p, *end;
 	double max = 0, sc;
-	int nq, i, j, k, nt = 0, e;
+	int nq, i, j, k, nt = 0, e, seen[FAQ_TERMS], nseen = 0;
 
 	faq_norm(f, text, norm, sizeof(norm));
 	if ((nq = faq_terms(norm, q, FAQ_TERMS)) == 0 || f->n == 0)
 		return -1;
 	for (i = 0; i < nq; i++) {
-		struct faq_term key = {.hash = q[i]}, *t;
+		const struct faq_term *t = faq_find(f, q[i]);
 
-		t = bsearch(&key, f->terms, f->nterms, sizeof(*t),
-		    faq_cmp_term);
 		if (t == NULL) {
 			/*
 			 * Characters the knowledge base never uses lower the
@@ -514,17 +579,50 @@ faq_rank(struct faq *f, const char *text, struct faq_hit *best, int *nbest,
 		/* The best this term could add: a document made of it. */
 		max += t->idf;
 		for (j = 0; j < t->npost; j++) {
-			const struct faq_posting *p = &t->post[j];
-			double tf = p->tf, len = f->e[p->entry].len;
+			const struct faq_posting *ps = &t->post[j];
 
-			if (f->score[p->entry] == 0)
-				f->touched[nt++] = p->entry;
-			f->score[p->entry] += t->idf * tf * (BM25_K1 + 1) /
-			    (tf +
-			        BM25_K1 *
-			            (1 - BM25_B + BM25_B * len / f->avglen));
+			if (f->score[ps->entry] == 0)
+				f->touched[nt++] = ps->entry;
+			f->score[ps->entry] += ps->w;
 		}
 	}
+	/* Keywords the text holds: its substrings up to the longest one,
+	 * each keyword counted once however often it appears. */
+	for (p = norm; *p != '\0' && max > 0; p += faq_char(p))
+		for (end = p + faq_char(p); (size_t)(end - p) <= f->kwmax;
+		     end += faq_char(end)) {
+			uint32_t h = faq_hash(p, (size_t)(end - p));
+			int lo = 0, hi = f->nkw;
+
+			while (lo < hi) { /* the first with this hash */
+				k = (lo + hi) / 2;
+				if (f->kw[k].hash < h)
+					lo = k + 1;
+				else
+					hi = k;
+			}
+			if (lo == f->nkw || f->kw[lo].hash != h)
+				continue;
+			for (j = 0; j < nseen && seen[j] != lo; j++)
+				;
+			if (j == nseen && nseen < FAQ_TERMS)
+				seen[nseen++] = lo;
+			else
+				continue;
+			for (k = lo; k < f->nkw && f->kw[k].hash == h; k++) {
+				const struct faq_keyword *kw = &f->kw[k];
+
+				if (strlen(kw->word) != (size_t)(end - p) ||
+				    memcmp(kw->word, p, end - p) != 0)
+					continue;
+				if (f->score[kw->entry] == 0)
+					f->touched[nt++] = kw->entry;
+				f->score[kw->entry] +=
+				    (float)(f->keyword_boost * max);
+			}
+			if (*end == '\0')
+				break;
+		}
 	*nbest = 0;
 	for (i = 0; i < nt; i++) {
 		e = f->touched[i];
@@ -536,9 +634,6 @@ faq_rank(struct faq *f, const char *text, struct faq_hit *best, int *nbest,
 			if (j == nonly)
 				continue;
 		}
-		for (j = 0; j < f->e[e].nkeywords; j++)
-			if (strstr(norm, f->e[e].keywords[j]) != NULL)
-				sc += f->keyword_boost * max;
 		sc = max > 0 ? sc / max : 0;
 		/* Keep the best few, in order. */
 		for (k = *nbest; k > 0 && best[k - 1].score < sc; k--)
