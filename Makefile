@@ -137,7 +137,10 @@ install: all
 	    $(DESTDIR)$(SYSCONFDIR)/kefu
 	install -m 755 $(B)/kefud $(DESTDIR)$(SBINDIR)/kefud
 	install -m 644 $(PLUGIN_SO) $(DESTDIR)$(PLUGINDIR)/
-	for f in kefud.conf platform.conf holidays-cn.conf faq.conf synonyms.conf; do \
+	install -d $(DESTDIR)$(SYSCONFDIR)/kefu/lexicons
+	install -m 644 etc/kefu/lexicons/* $(DESTDIR)$(SYSCONFDIR)/kefu/lexicons/
+	for f in kefud.conf platform.conf holidays-cn.conf faq.conf synonyms.conf \
+	    escalate.conf; do \
 	    install -m 644 etc/kefu/$$f $(DESTDIR)$(SYSCONFDIR)/kefu/$$f.example; \
 	    test -e $(DESTDIR)$(SYSCONFDIR)/kefu/$$f || install -m 640 \
 	        etc/kefu/$$f $(DESTDIR)$(SYSCONFDIR)/kefu/$$f; \

@@ -242,8 +242,10 @@ calendar_use(const struct calendar *c)
 {
 	cal_live = c;
 	/* All local times of the process follow the configured zone. */
-	setenv("TZ", c->tz, 1);
-	tzset();
+	if (c != NULL) {
+		setenv("TZ", c->tz, 1);
+		tzset();
+	}
 }
 
 static const struct cal_day *
@@ -339,6 +341,32 @@ calendar_daypart(int64_t now)
 	if (tm.tm_hour >= 13 && tm.tm_hour < 18)
 		return "下午";
 	return "晚上";
+}
+
+/*
+ * When a moment is, as a customer reads it from now: 今天14:00, 明天09:00,
+ * or 10月8日09:00, in the calendar's zone.
+ */
+void
+calendar_when(int64_t now, int64_t at, char *buf, size_t len)
+{
+	struct tm a, b;
+	int64_t next_day;
+
+	cal_local(now, &a);
+	cal_local(at, &b);
+	next_day = now + 86400000;
+	if (a.tm_year == b.tm_year && a.tm_yday == b.tm_yday)
+		snprintf(buf, len, "今天%02d:%02d", b.tm_hour, b.tm_min);
+	else {
+		cal_local(next_day, &a);
+		if (a.tm_year == b.tm_year && a.tm_yday == b.tm_yday)
+			snprintf(buf, len, "明天%02d:%02d", b.tm_hour,
+			    b.tm_min);
+		else
+			snprintf(buf, len, "%d月%d日%02d:%02d", b.tm_mon + 1,
+			    b.tm_mday, b.tm_hour, b.tm_min);
+	}
 }
 
 const char *

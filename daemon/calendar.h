@@ -1,6 +1,7 @@
 #ifndef KEFU_CALENDAR_H
 #define KEFU_CALENDAR_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <libconfig.h>
 
@@ -17,5 +18,7 @@ int calendar_on_duty(int64_t now);
 int64_t calendar_next_duty(int64_t now);   /* now when on duty; 0: never */
 const char *calendar_daypart(int64_t now); /* 早上, 中午, 下午, 晚上 */
 const char *calendar_holiday(int64_t now); /* its name, or NULL */
+/* at as a customer reads it from now: 今天14:00, 明天09:00, 10月8日09:00. */
+void calendar_when(int64_t now, int64_t at, char *buf, size_t len);
 
 #endif

@@ -85,6 +85,24 @@ static const struct conf_key conf_conversation_keys[] = {
     {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL},
 };
 
+#define HO_OFF(m) CONF_OFF(handoff.m)
+
+static const struct conf_key conf_handoff_keys[] = {
+    {"queue", CONF_T_STRING, 0, HO_OFF(queue), "default", 0, 0, 0, NULL},
+    {"priority", CONF_T_STRING, 0, HO_OFF(priority), "normal", 0, 0, 0, NULL},
+    {"vip_raise", CONF_T_BOOL, 0, HO_OFF(vip_raise), NULL, 0, 1, 1, NULL},
+    {"routes", CONF_T_OWN, 0, 0, NULL, 0, 0, 0, NULL},
+    {"no_agents_text", CONF_T_STRING, 0, HO_OFF(no_agents_text), NULL, 0, 0, 0,
+        NULL},
+    {"no_agents_retry_ms", CONF_T_INT, 0, HO_OFF(no_agents_retry_ms), NULL,
+        1000, DAY_MS, 300000, NULL},
+    {"no_agents_update_text", CONF_T_STRING, 0, HO_OFF(no_agents_update_text),
+        NULL, 0, 0, 0, NULL},
+    {"no_agents_update_ms", CONF_T_INT, 0, HO_OFF(no_agents_update_ms), NULL,
+        MIN_MS, DAY_MS, 1800000, NULL},
+    {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL},
+};
+
 static const struct conf_key conf_root_keys[] = {
     {"log_level", CONF_T_LOGLEVEL, 0, CONF_OFF(log_level), "info", 0, 0, 0,
         NULL},
@@ -101,6 +119,8 @@ static const struct conf_key conf_root_keys[] = {
     {"guard", CONF_T_OWN, 0, 0, NULL, 0, 0, 0, NULL},
     {"conversations", CONF_T_GROUP, 0, CONF_OFF(conversations.present), NULL, 0,
         0, 0, conf_conversation_keys},
+    {"handoff", CONF_T_GROUP, 0, CONF_OFF(handoff.present), NULL, 0, 0, 0,
+        conf_handoff_keys},
     {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL},
 };
 
@@ -529,6 +549,83 @@ conf_free_keys(struct conf *c, const struct conf_key *keys)
 			conf_free_keys(c, k->sub);
 }
 
+static const char *const conf_priorities[] = {"normal", "high", "urgent", NULL};
+
+const char *
+conf_priority_name(int p)
+{
+	return conf_priorities[p < 0 ? 0 : p > 2 ? 2 : p];
+}
+
+static int
+conf_priority(const config_setting_t *s, const char *name, const char *v)
+{
+	int i;
+
+	for (i = 0; conf_priorities[i] != NULL; i++)
+		if (strcmp(v, conf_priorities[i]) == 0)
+			return i;
+	conf_report(s, name,
+	    "unknown priority \"%s\": use normal, high or urgent", v);
+	return -1;
+}
+
+/* Defaults when the group is absent; the routes, reason by reason. */
+static void
+conf_check_handoff(struct conf *c)
+{
+	const config_setting_t *g =
+	    conf_member(config_root_setting(&c->cfg), "handoff");
+	const config_setting_t *routes = conf_member(g, "routes"), *r;
+	struct conf_handoff *h = &c->handoff;
+	const char *known[] = {"queue", "priority", NULL}, *q, *p;
+	int i;
+
+	if (!h->present) {
+		const struct conf_key *k;
+
+		for (k = conf_handoff_keys; k->name != NULL; k++)
+			if (k->type == CONF_T_INT || k->type == CONF_T_BOOL)
+				*(int *)((char *)c + k->off) = (int)k->idef;
+			else if (k->type == CONF_T_STRING && k->def != NULL)
+				*(char **)((char *)c + k->off) =
+				    xstrdup(k->def);
+	}
+	if ((h->default_priority = conf_priority(conf_member(g, "priority"),
+	         NULL, h->priority)) < 0)
+		return;
+	if (routes == NULL)
+		return;
+	if (!config_setting_is_group(routes)) {
+		conf_report(routes, NULL,
+		    "expected a group: reason = { queue = \"...\"; priority = \"...\"; }");
+		return;
+	}
+	for (i = 0; (r = conf_elem(routes, i)) != NULL; i++) {
+		if (i == CONF_ROUTES_MAX) {
+			conf_report(r, NULL, "more than %d routes",
+			    CONF_ROUTES_MAX);
+			return;
+		}
+		if (!config_setting_is_group(r) ||
+		    conf_check_keys(r, known) < 0 ||
+		    conf_get_string(r, "queue", &q) != 1 || *q == '\0') {
+			conf_report(r, NULL,
+			    "expected { queue = \"...\"; priority = \"...\"; }");
+			return;
+		}
+		p = h->priority;
+		if (conf_get_string(r, "priority", &p) < 0)
+			return;
+		if ((h->route_priority[i] = conf_priority(r, "priority", p)) <
+		    0)
+			return;
+		h->route_reason[i] = xstrdup(config_setting_name(r));
+		h->route_queue[i] = xstrdup(q);
+		h->nroutes = i + 1;
+	}
+}
+
 /* Defaults when the group is absent, and the follow-up pairs. */
 static void
 conf_check_conversations(struct conf *c)
@@ -744,6 +841,7 @@ conf_load(const char *path)
 	conf_apply_all(c, conf_root_keys, config_root_setting(&c->cfg));
 	conf_check_platform(c);
 	conf_check_conversations(c);
+	conf_check_handoff(c);
 	conf_check_root(c);
 	if (conf_nerrors != before) {
 		conf_free(c);
@@ -766,6 +864,10 @@ conf_free(struct conf *c)
 	conf_free_keys(c, conf_root_keys);
 	for (i = 0; i < c->conversations.nfollowups; i++)
 		free(c->conversations.followup_text[i]);
+	for (i = 0; i < c->handoff.nroutes; i++) {
+		free(c->handoff.route_reason[i]);
+		free(c->handoff.route_queue[i]);
+	}
 	free(c->platform.host);
 	free(c->platform.path);
 	config_destroy(&c->cfg);

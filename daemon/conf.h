@@ -36,6 +36,34 @@ struct conf_conversations {
 	char *backlog_apology;
 };
 
+/* Handoff priorities, as the protocol names them. */
+enum conf_priority {
+	CONF_PRIO_NORMAL = 0,
+	CONF_PRIO_HIGH,
+	CONF_PRIO_URGENT,
+};
+
+#define CONF_ROUTES_MAX 16
+
+/* Where each handoff reason goes, and what happens without agents. */
+struct conf_handoff {
+	int present;
+	char *queue; /* reasons without a route */
+	char *priority;
+	int vip_raise; /* VIP customers one priority level up */
+	int nroutes;
+	char *route_reason[CONF_ROUTES_MAX];
+	char *route_queue[CONF_ROUTES_MAX];
+	int route_priority[CONF_ROUTES_MAX];
+	int default_priority;
+	char *no_agents_text; /* "{when}": when agents are back */
+	int no_agents_retry_ms;
+	char *no_agents_update_text;
+	int no_agents_update_ms;
+};
+
+const char *conf_priority_name(int p);
+
 struct conf {
 	config_t cfg;
 	char *path;
@@ -50,6 +78,7 @@ struct conf {
 	int nplugins;
 	struct conf_platform platform;
 	struct conf_conversations conversations;
+	struct conf_handoff handoff;
 };
 
 /* Parses and validates; reports every error and returns NULL on any. */

@@ -262,6 +262,7 @@ conv_owner_set(struct conv *c, enum conv_owner o)
 		c->waiting_since = 0;
 		c->wait_due = 0;
 		c->wait_updates = 0;
+		kv_set(&c->store, CONV_PENDING, NULL);
 	}
 	if (o != CONV_BOT) {
 		c->asked_ms = 0;
@@ -307,6 +308,8 @@ conv_apply(struct conv *c, const struct kefu_event *ev, int64_t now)
 		conv_add_line(c, 'c', conv_text_of(ev), ts);
 		if (ev->product_title != NULL)
 			conv_set(&c->product, ev->product_title);
+		if (ev->order_id != NULL && *ev->order_id != '\0')
+			kv_set(&c->entities, "order_id", ev->order_id);
 		c->asked_ms = 0; /* answered: no follow-ups */
 		c->followups = 0;
 		return c->owner == CONV_BOT;
@@ -343,6 +346,23 @@ conv_handoff(struct conv *c, int64_t now)
 	if (c->owner != CONV_BOT)
 		return;
 	conv_owner_set(c, CONV_WAITING);
-	c->waiting_since = now;
+	/* Asked again while a refused handoff waits for duty hours: the
+	 * customer has been waiting since the first time. */
+	if (kv_get(&c->store, CONV_PENDING) == NULL || c->waiting_since == 0)
+		c->waiting_since = now;
+	kv_set(&c->store, CONV_PENDING, NULL);
+	c->wait_due = 0;
+	conv_touch(c);
+}
+
+void
+conv_handoff_refused(struct conv *c, const char *pending)
+{
+	int64_t since = c->waiting_since;
+
+	conv_owner_set(c, CONV_BOT);
+	c->waiting_since = since;
+	c->wait_due = 0;
+	kv_set(&c->store, CONV_PENDING, pending);
 	conv_touch(c);
 }

@@ -80,6 +80,14 @@ void conv_add_line(struct conv *c, char from, const char *text, int64_t ts);
 const struct conv_line *conv_line(const struct conv *c, unsigned i);
 /* A handoff was asked for: the bot stops talking. */
 void conv_handoff(struct conv *c, int64_t now);
+/*
+ * The platform had no agent (no_agents): the bot keeps the conversation,
+ * waiting_since stays, and pending (the handoff to ask for again, JSON)
+ * is kept in the store under CONV_PENDING until it is asked for again,
+ * the conversation closes or an agent hands it back.
+ */
+#define CONV_PENDING "core\x1fhandoff"
+void conv_handoff_refused(struct conv *c, const char *pending);
 /* The bot closed it (a silent customer). */
 void conv_close(struct conv *c);
 const char *conv_owner_name(enum conv_owner o);

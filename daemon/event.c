@@ -4,7 +4,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "calendar.h"
 #include "clock.h"
+#include "conf.h"
 #include "conv.h"
 #include "event.h"
 #include "guard.h"
@@ -16,12 +18,20 @@
 #include "store.h"
 #include "turn.h"
 #include "utf8.h"
+#include "xmalloc.h"
 
-static uint64_t ev_handled; /* highest seq handed to the plugins */
+static const struct conf_handoff *ev_ho; /* the live generation's */
+static uint64_t ev_handled;              /* highest seq handed to the plugins */
 static uint64_t ev_durable; /* highest seq whose effects are committed */
 static uint64_t ev_acked;   /* highest seq acknowledged */
 static struct loop_timer ev_ack_timer;
 static int ev_ack_armed;
+
+void
+event_configure(const struct conf_handoff *h)
+{
+	ev_ho = h;
+}
 
 uint64_t
 event_acked(void)
@@ -104,6 +114,9 @@ ev_from(char from)
 	return from == 'c' ? "customer" : from == 'b' ? "bot" : "agent";
 }
 
+/* The platform's limit for a handoff's summary, in characters. */
+#define EVENT_SUMMARY_MAX 200
+
 /* The handoff's context, as the protocol page lays it out. */
 static char *
 ev_context(const struct conv *c)
@@ -144,6 +157,141 @@ ev_context(const struct conv *c)
 		fatalx("out of memory building a handoff");
 	cJSON_Delete(o);
 	return json;
+}
+
+int
+event_route(const struct conf_handoff *h, const char *reason, int raise,
+    int vip, const char **queue)
+{
+	int i, prio = h->default_priority;
+
+	*queue = h->queue;
+	for (i = 0; i < h->nroutes; i++)
+		if (strcmp(h->route_reason[i], reason) == 0) {
+			*queue = h->route_queue[i];
+			prio = h->route_priority[i];
+			break;
+		}
+	prio += raise + (vip && h->vip_raise);
+	return prio > CONF_PRIO_URGENT ? CONF_PRIO_URGENT : prio;
+}
+
+void
+event_handoff(struct conv *c, const char *id, uint64_t seq, const char *reason,
+    const char *queue, const char *priority, const char *summary, int64_t now)
+{
+	char line[EVENT_SUMMARY_MAX * 4 + 1], *ctx;
+	const struct conv_line *l;
+	unsigned i;
+
+	/* No summary from the plugin: the customer's last words. */
+	for (i = c->hist_len; (summary == NULL || *summary == '\0') && i > 0;
+	     i--)
+		if ((l = conv_line(c, i - 1))->from == 'c')
+			summary = l->text;
+	utf8_prefix(line, sizeof(line), summary != NULL ? summary : reason,
+	    EVENT_SUMMARY_MAX);
+	conv_handoff(c, now);
+	ctx = ev_context(c);
+	outbox_add(id, seq,
+	    frame_handoff(id, c->id, queue, priority, reason, line, ctx));
+	free(ctx);
+	log_info("conversation %s: handoff %s to %s (%s)", c->id, id, queue,
+	    priority);
+}
+
+/* text with {when} replaced; the caller frees it. */
+char *
+event_expand_when(const char *text, int64_t now, int64_t at)
+{
+	const char *p = strstr(text, "{when}");
+	char when[64], *out;
+	size_t n;
+
+	if (p == NULL)
+		return xstrdup(text);
+	calendar_when(now, at, when, sizeof(when));
+	n = strlen(text) - 6 + strlen(when) + 1;
+	out = xcalloc(1, n);
+	snprintf(out, n, "%.*s%s%s", (int)(p - text), text, when, p + 6);
+	return out;
+}
+
+static const char *
+ev_member(const cJSON *o, const char *name)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsString(m) ? m->valuestring : NULL;
+}
+
+/*
+ * The platform has no agent on duty: the customer hears when agents are
+ * back, the bot keeps the conversation, and the timers ask again once the
+ * calendar says agents work (and no sooner than no_agents_retry_ms).
+ */
+void
+event_no_agents(const char *frame)
+{
+	const struct conf_handoff *h = ev_ho;
+	cJSON *o = cJSON_Parse(frame), *p;
+	const char *cid, *id, *n;
+	int64_t now = clock_wall_ms(), at, duty;
+	char nid[600], *text, *safe, *pending;
+	struct conv *c;
+	int tries = 1;
+
+	cid = ev_member(o, "conversation");
+	id = ev_member(o, "id");
+	if (h == NULL || cid == NULL || id == NULL) {
+		cJSON_Delete(o);
+		return;
+	}
+	if ((c = conv_get(cid, 0)) == NULL &&
+	    (c = store_load_conv(cid)) == NULL)
+		c = conv_insert(cid);
+	if (c->owner != CONV_WAITING) {
+		log_info("conversation %s: no agents for %s, but it is %s now",
+		    cid, id, conv_owner_name(c->owner));
+		cJSON_Delete(o);
+		return;
+	}
+	/* p:<conversation>:<waiting since>:<try>, the last try's number. */
+	if (strncmp(id, "p:", 2) == 0 && (n = strrchr(id, ':')) != NULL)
+		tries = atoi(n + 1) + 1;
+	duty = calendar_next_duty(now);
+	at = now + h->no_agents_retry_ms;
+	if (duty > at)
+		at = duty;
+	p = cJSON_CreateObject();
+	cJSON_AddStringToObject(p, "reason", ev_member(o, "reason"));
+	cJSON_AddStringToObject(p, "queue", ev_member(o, "queue"));
+	cJSON_AddStringToObject(p, "priority", ev_member(o, "priority"));
+	cJSON_AddStringToObject(p, "summary", ev_member(o, "summary"));
+	cJSON_AddNumberToObject(p, "retry_at", (double)at);
+	cJSON_AddNumberToObject(p, "try", tries);
+	if ((pending = cJSON_PrintUnformatted(p)) == NULL)
+		fatalx("out of memory keeping a handoff");
+	cJSON_Delete(p);
+	conv_handoff_refused(c, pending);
+	free(pending);
+	c->wait_due =
+	    h->no_agents_update_text != NULL ? now + h->no_agents_update_ms : 0;
+	log_info("conversation %s: no agent on duty (%s); the bot keeps it "
+	         "and asks again in %lld s",
+	    cid, id, (long long)(at - now) / 1000);
+	if (h->no_agents_text != NULL) {
+		text = event_expand_when(h->no_agents_text, now, duty);
+		safe = guard_apply(text, "core", cid);
+		snprintf(nid, sizeof(nid), "n:%s", id);
+		outbox_add(nid, 0, frame_send(nid, cid, safe, NULL));
+		conv_add_line(c, 'b', safe, now);
+		c->bot_turns++;
+		free(safe);
+		free(text);
+	}
+	cJSON_Delete(o);
+	store_soon();
 }
 
 static int
@@ -193,8 +341,9 @@ ev_actions(const struct kefu_turn *t, struct conv *c,
 	const struct turn_action *a;
 	int64_t now = clock_wall_ms();
 	const char *sorry = t->nact > 0 ? ev_apology(c, ev, now) : NULL;
-	char id[512], *ctx, *safe;
-	int i, asked = t->asked;
+	char id[512], *safe;
+	const char *queue;
+	int i, prio, asked = t->asked;
 
 	if (sorry != NULL) {
 		safe = guard_apply(sorry, "core", ev->conversation);
@@ -225,14 +374,12 @@ ev_actions(const struct kefu_turn *t, struct conv *c,
 			    ev->conversation, a->plugin, id);
 		} else {
 			ev_action_id(id, sizeof(id), 'h', ev, i);
-			conv_handoff(c, now);
-			ctx = ev_context(c);
-			outbox_add(id, ev->seq,
-			    frame_handoff(id, ev->conversation, "default",
-			        "normal", a->reason, a->summary, ctx));
-			free(ctx);
-			log_info("conversation %s: handoff (%s) from %s",
-			    ev->conversation, a->reason, a->plugin);
+			prio = event_route(ev_ho, a->reason, t->raise, c->vip,
+			    &queue);
+			log_info("conversation %s: %s asks for an agent (%s)",
+			    ev->conversation, a->plugin, a->reason);
+			event_handoff(c, id, ev->seq, a->reason, queue,
+			    conf_priority_name(prio), a->summary, now);
 		}
 	}
 	if (c->owner == CONV_BOT && asked && t->nact > 0) {

@@ -35,4 +35,23 @@ uint64_t event_acked(void);
 void event_link_up(void);
 void event_reset(void);
 
+struct conf_handoff;
+/* Routes and no_agents texts of the live generation. */
+void event_configure(const struct conf_handoff *h);
+/*
+ * The queue and priority of a handoff: its reason's route (handoff.routes),
+ * raised by raise levels and one more for a VIP customer, up to urgent.
+ */
+int event_route(const struct conf_handoff *h, const char *reason, int raise,
+    int vip, const char **queue);
+/* Sends a handoff with its context; the conversation waits for an agent.
+ * The summary is clipped to the platform's 200 characters. */
+void event_handoff(struct conv *c, const char *id, uint64_t seq,
+    const char *reason, const char *queue, const char *priority,
+    const char *summary, int64_t now);
+/* The platform answered a handoff with no_agents (frame: the handoff). */
+void event_no_agents(const char *frame);
+/* text with "{when}" as a customer reads at from now (malloc'ed). */
+char *event_expand_when(const char *text, int64_t now, int64_t at);
+
 #endif

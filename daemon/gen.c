@@ -8,6 +8,7 @@
 #include "guard.h"
 #include "link.h"
 #include "timers.h"
+#include "event.h"
 #include "log.h"
 
 /* The style guard, and the configured texts it would change. */
@@ -17,8 +18,11 @@ gen_guard(struct gen *g)
 	const config_setting_t *root = config_root_setting(&g->conf->cfg);
 	const config_setting_t *s = conf_member(root, "guard");
 	const config_setting_t *cv = conf_member(root, "conversations"), *e;
+	const config_setting_t *ho = conf_member(root, "handoff");
 	static const char *const texts[] = {"wait_update_text", "close_text",
 	    "backlog_apology", NULL};
+	static const char *const ho_texts[] = {"no_agents_text",
+	    "no_agents_update_text", NULL};
 	int i;
 
 	conf_error_reset();
@@ -35,6 +39,10 @@ gen_guard(struct gen *g)
 			guard_lint(g->guard, conf_member(cv, texts[i]), NULL,
 			    config_setting_get_string(
 			        conf_member(cv, texts[i])));
+	for (i = 0; ho_texts[i] != NULL; i++)
+		if ((e = conf_member(ho, ho_texts[i])) != NULL)
+			guard_lint(g->guard, e, NULL,
+			    config_setting_get_string(e));
 	for (i = 0;
 	     (e = conf_elem(conf_member(cv, "followup_texts"), i)) != NULL; i++)
 		if (config_setting_type(e) == CONFIG_TYPE_STRING)
@@ -120,7 +128,8 @@ gen_use(struct gen *g)
 	conv_configure(g->conf->conversations.history);
 	calendar_use(g->calendar);
 	guard_use(g->guard);
-	timers_configure(&g->conf->conversations);
+	timers_configure(&g->conf->conversations, &g->conf->handoff);
+	event_configure(&g->conf->handoff);
 }
 
 void

@@ -167,6 +167,8 @@ static const struct kefu_host host = {
     .guard_term = host_guard_term,
     .normalise = norm_text,
     .live_conversations = host_live,
+    .retract = turn_retract,
+    .raise = turn_raise,
 };
 
 const struct kefu_host *

@@ -114,6 +114,7 @@ main(int argc, char *argv[])
 	}
 	store_open(reload_live()->conf->state_dir,
 	    reload_live()->conf->state_move_corrupt);
+	outbox_on_no_agents(event_no_agents);
 	timers_start();
 	code = loop_run();
 	timers_stop();

@@ -35,6 +35,13 @@ static double ob_rate = 15, ob_tokens = OUTBOX_BURST;
 static int64_t ob_refill_ms;
 static int ob_up;
 static struct loop_timer ob_pump_timer;
+static void (*ob_no_agents)(const char *frame);
+
+void
+outbox_on_no_agents(void (*fn)(const char *frame))
+{
+	ob_no_agents = fn;
+}
 
 void
 outbox_configure(int per_second)
@@ -201,7 +208,12 @@ outbox_result(const struct frame *f)
 		ob_retry_in(it, backoff);
 		return;
 	}
-	/* invalid, unknown_conversation, no_agents or a code we do not know. */
+	if (strcmp(f->code, "no_agents") == 0 && ob_no_agents != NULL) {
+		ob_no_agents(it->frame);
+		ob_remove(it);
+		return;
+	}
+	/* invalid, unknown_conversation, or a code we do not know. */
 	log_warnx("outbox: action %s dropped: %s%s%s", it->id, f->code,
 	    f->message != NULL ? ": " : "",
 	    f->message != NULL ? f->message : "");

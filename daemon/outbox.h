@@ -22,6 +22,8 @@ void outbox_restore(const char *id, uint64_t seq, char *frame);
 void outbox_foreach(
     void (*fn)(const char *id, uint64_t seq, const char *frame));
 void outbox_result(const struct frame *f);
+/* Who hears of a handoff answered with no_agents (its frame). */
+void outbox_on_no_agents(void (*fn)(const char *frame));
 void outbox_link_up(void);
 void outbox_link_down(void);
 size_t outbox_pending(void);

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "clock.h"
+#include "conf.h"
 #include "conv.h"
 #include "event.h"
 #include "gen.h"
@@ -21,11 +22,13 @@
 
 /* What the chain decided, as one JSON line. */
 static void
-replay_print(FILE *out, unsigned n, struct conv *c, const struct kefu_event *ev,
-    const struct kefu_turn *t, int ran)
+replay_print(FILE *out, unsigned n, const struct gen *g, struct conv *c,
+    const struct kefu_event *ev, const struct kefu_turn *t, int ran)
 {
 	cJSON *o = cJSON_CreateObject(), *replies = cJSON_CreateArray();
-	const char *action = "none", *plugin = NULL, *reason = NULL, *v;
+	const char *action = "none", *plugin = NULL, *reason = NULL, *v,
+	           *queue = NULL, *summary = NULL;
+	int prio = 0;
 	int64_t now = clock_wall_ms();
 	char *safe, *line;
 	int i;
@@ -38,6 +41,9 @@ replay_print(FILE *out, unsigned n, struct conv *c, const struct kefu_event *ev,
 		if (a->kind == TURN_HANDOFF) {
 			action = "handoff";
 			reason = a->reason;
+			summary = a->summary;
+			prio = event_route(&g->conf->handoff, a->reason,
+			    t->raise, c->vip, &queue);
 			conv_handoff(c, now);
 			continue;
 		}
@@ -63,9 +69,19 @@ replay_print(FILE *out, unsigned n, struct conv *c, const struct kefu_event *ev,
 		cJSON_AddStringToObject(o, "faq", v);
 	if (ran && (v = turn_note_get(t, "faq.score")) != NULL)
 		cJSON_AddNumberToObject(o, "score", atof(v));
+	if (ran && (v = turn_note_get(t, "faq.unanswered")) != NULL)
+		cJSON_AddNumberToObject(o, "unanswered", atoi(v));
 	if (reason != NULL ||
 	    (ran && (reason = turn_note_get(t, "reason")) != NULL))
 		cJSON_AddStringToObject(o, "reason", reason);
+	if (queue != NULL) {
+		cJSON_AddStringToObject(o, "queue", queue);
+		cJSON_AddStringToObject(o, "priority",
+		    conf_priority_name(prio));
+		cJSON_AddStringToObject(o, "summary", summary);
+	}
+	if (ran && (v = turn_entity_get(t, "offered_price")) != NULL)
+		cJSON_AddStringToObject(o, "offered_price", v);
 	cJSON_AddItemToObject(o, "replies", replies);
 	if ((line = cJSON_PrintUnformatted(o)) != NULL) {
 		fprintf(out, "%s\n", line);
@@ -112,7 +128,7 @@ replay_line(struct gen *g, FILE *out, unsigned n, const char *line)
 	ev.ts_ms = clock_wall_ms();
 	c = conv_get(conv, 1);
 	ran = event_decide(g, c, &ev, &t);
-	replay_print(out, n, c, &ev, &t, ran);
+	replay_print(out, n, g, c, &ev, &t, ran);
 	if (ran)
 		turn_end(&t);
 	return 0;

@@ -293,11 +293,13 @@ store_restore(void)
 	S.written = last;
 	/*
 	 * Those that need attention without a new event (with an agent,
-	 * waiting for one, or with a follow-up due); the others load when
+	 * waiting for one, with a follow-up due, or with a handoff to ask
+	 * for again when agents are back); the others load when
 	 * their next event comes, so start-up stays short after months.
 	 */
 	snprintf(sql, sizeof(sql),
-	    "%s WHERE owner IN (%d, %d) OR (owner = %d AND asked_ms > 0)",
+	    "%s WHERE owner IN (%d, %d) OR (owner = %d AND (asked_ms > 0 OR "
+	    "waiting_since > 0))",
 	    store_conv_cols, CONV_WAITING, CONV_AGENT, CONV_BOT);
 	if ((st = store_prep(sql)) != NULL) {
 		while (sqlite3_step(st) == SQLITE_ROW) {

@@ -2,8 +2,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
+#include "calendar.h"
 #include "clock.h"
 #include "conv.h"
+#include "event.h"
 #include "frame.h"
 #include "guard.h"
 #include "log.h"
@@ -15,12 +19,15 @@
 #define TIMERS_TICK_MS 1000
 
 static const struct conf_conversations *T;
+static const struct conf_handoff *H;
 static struct loop_timer timers_tick;
 
 void
-timers_configure(const struct conf_conversations *cv)
+timers_configure(const struct conf_conversations *cv,
+    const struct conf_handoff *h)
 {
 	T = cv;
+	H = h;
 }
 
 static void
@@ -99,6 +106,59 @@ timers_silent(struct conv *c, int64_t now)
 	conv_touch(c);
 }
 
+static const char *
+timers_member(const cJSON *o, const char *name)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsString(m) ? m->valuestring : "";
+}
+
+/*
+ * A handoff refused for want of agents (event_no_agents()): asked for
+ * again once it is due and the calendar says agents work; meanwhile, if
+ * configured, a line now and then that says when they are back.
+ */
+static void
+timers_pending(struct conv *c, int64_t now)
+{
+	const char *p = kv_get(&c->store, CONV_PENDING);
+	const cJSON *at, *try;
+	char id[300], *text;
+	cJSON *o;
+
+	if (p == NULL || c->waiting_since == 0 || (o = cJSON_Parse(p)) == NULL)
+		return;
+	at = cJSON_GetObjectItemCaseSensitive(o, "retry_at");
+	try = cJSON_GetObjectItemCaseSensitive(o, "try");
+	if (cJSON_IsNumber(at) && now >= (int64_t)at->valuedouble &&
+	    calendar_on_duty(now)) {
+		snprintf(id, sizeof(id), "p:%s:%lld:%d", c->id,
+		    (long long)c->waiting_since,
+		    cJSON_IsNumber(try) ? try->valueint : 1);
+		log_info("conversation %s: agents on duty; asking again",
+		    c->id);
+		event_handoff(c, id, 0, timers_member(o, "reason"),
+		    timers_member(o, "queue"), timers_member(o, "priority"),
+		    timers_member(o, "summary"), now);
+		c->wait_due = now + T->wait_update_ms;
+	} else if (H->no_agents_update_text != NULL && c->wait_due != 0 &&
+	    now >= c->wait_due) {
+		snprintf(id, sizeof(id), "w:%s:%lld:%u", c->id,
+		    (long long)c->waiting_since, c->wait_updates);
+		text = event_expand_when(H->no_agents_update_text, now,
+		    calendar_next_duty(now));
+		timers_send(c, id, text, now);
+		free(text);
+		log_info("conversation %s: no-agents update %u", c->id,
+		    c->wait_updates + 1);
+		c->wait_updates++;
+		c->wait_due = now + H->no_agents_update_ms;
+		conv_touch(c);
+	}
+	cJSON_Delete(o);
+}
+
 static void
 timers_conv(struct conv *c, void *arg)
 {
@@ -106,10 +166,13 @@ timers_conv(struct conv *c, void *arg)
 
 	if (c->owner == CONV_WAITING)
 		timers_wait(c, now);
-	else if (c->owner == CONV_BOT)
+	else if (c->owner == CONV_BOT) {
 		timers_silent(c, now);
+		timers_pending(c, now);
+	}
 	/* Idle and safely stored: out of memory. */
 	if (!c->dirty && store_ok() && c->asked_ms == 0 &&
+	    c->waiting_since == 0 &&
 	    (c->owner == CONV_BOT || c->owner == CONV_CLOSED) &&
 	    now - c->last_ms > T->idle_evict_ms) {
 		log_debug("conversation %s: idle; out of memory", c->id);
@@ -120,7 +183,7 @@ timers_conv(struct conv *c, void *arg)
 void
 timers_run(int64_t now)
 {
-	if (T == NULL)
+	if (T == NULL || H == NULL)
 		return;
 	conv_foreach(timers_conv, &now);
 	store_soon();

@@ -12,9 +12,11 @@
  * idle conversations leave memory (they stay in the store).  Due times live
  * on the conversation, so they survive a restart, and each action's id
  * comes from the timer's state, so a timer fires once: not zero times, not
- * twice.
+ * twice.  A handoff the platform refused for want of agents is asked for
+ * again here, once the calendar says agents work.
  */
-void timers_configure(const struct conf_conversations *cv);
+void timers_configure(const struct conf_conversations *cv,
+    const struct conf_handoff *h);
 /* Fires what is due at now (wall clock ms); the loop calls it each second. */
 void timers_run(int64_t now);
 void timers_start(void);

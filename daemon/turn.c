@@ -95,6 +95,41 @@ turn_outcome(const struct kefu_turn *t)
 	return t->outcome;
 }
 
+/* Withdraws the replies of plugin (NULL: of every plugin) so far. */
+int
+turn_retract(struct kefu_turn *t, const char *plugin)
+{
+	int i, j, n = 0;
+
+	for (i = j = 0; i < t->nact; i++) {
+		struct turn_action *a = &t->act[i];
+
+		if (a->kind == TURN_REPLY &&
+		    (plugin == NULL || strcmp(a->plugin, plugin) == 0)) {
+			free(a->plugin);
+			free(a->text);
+			n++;
+			continue;
+		}
+		t->act[j++] = *a;
+	}
+	t->nact = j;
+	if (t->outcome == KEFU_OUTCOME_REPLY) {
+		for (i = 0; i < t->nact && t->act[i].kind != TURN_REPLY; i++)
+			;
+		if (i == t->nact)
+			t->outcome = KEFU_OUTCOME_NONE;
+	}
+	return n;
+}
+
+void
+turn_raise(struct kefu_turn *t, int levels)
+{
+	if (levels > 0)
+		t->raise += levels;
+}
+
 int
 turn_note_set(struct kefu_turn *t, const char *key, const char *value)
 {
@@ -171,7 +206,13 @@ turn_entity_set(struct kefu_turn *t, const char *key, const char *value)
 const char *
 turn_entity_get(const struct kefu_turn *t, const char *key)
 {
-	return kv_get(&t->conv->entities, key);
+	const char *v = kv_get(&t->conv->entities, key);
+
+	/* The product page the customer came from, unless a plugin knows
+	 * better. */
+	if (v == NULL && strcmp(key, "product") == 0)
+		v = t->conv->product;
+	return v;
 }
 
 unsigned
@@ -188,9 +229,12 @@ turn_history_get(const struct kefu_turn *t, unsigned i, char *from,
 
 	if (l == NULL)
 		return -1;
-	*from = l->from;
-	*text = l->text;
-	*ts_ms = l->ts;
+	if (from != NULL)
+		*from = l->from;
+	if (text != NULL)
+		*text = l->text;
+	if (ts_ms != NULL)
+		*ts_ms = l->ts;
 	return 0;
 }
 

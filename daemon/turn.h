@@ -30,6 +30,7 @@ struct kefu_turn {
 	enum kefu_outcome outcome;
 	struct kv notes;
 	int asked; /* a plugin said its reply asks something */
+	int raise; /* levels above the route's priority for a handoff */
 };
 
 void turn_begin(struct kefu_turn *t, struct conv *c,
@@ -40,6 +41,8 @@ void turn_end(struct kefu_turn *t);
 int turn_reply(struct kefu_turn *t, const char *text);
 int turn_handoff(struct kefu_turn *t, const char *reason, const char *summary);
 enum kefu_outcome turn_outcome(const struct kefu_turn *t);
+int turn_retract(struct kefu_turn *t, const char *plugin);
+void turn_raise(struct kefu_turn *t, int levels);
 int turn_note_set(struct kefu_turn *t, const char *key, const char *value);
 const char *turn_note_get(const struct kefu_turn *t, const char *key);
 int turn_store_set(struct kefu_turn *t, const char *key, const char *value);

@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #define KEFU_ABI_MAJOR 1
-#define KEFU_ABI_MINOR 1
+#define KEFU_ABI_MINOR 2
 
 #define KEFU_PLUGIN_SYMBOL "kefu_plugin"
 
@@ -172,8 +172,11 @@ struct kefu_host {
 	int (*intent_add)(struct kefu_turn *t, const char *intent);
 	int (*entity_set)(struct kefu_turn *t, const char *key,
 	    const char *value);
+	/* "product" falls back to the product page the customer came from;
+	 * "order_id" is set by the core from an order message. */
 	const char *(*entity_get)(const struct kefu_turn *t, const char *key);
-	/* The last lines, oldest first; from is 'c', 'b' or 'a'. */
+	/* The last lines, oldest first; from is 'c', 'b' or 'a'.  Outputs
+	 * the caller does not want may be NULL. */
 	unsigned (*history_len)(const struct kefu_turn *t);
 	int (*history_get)(const struct kefu_turn *t, unsigned i, char *from,
 	    const char **text, int64_t *ts_ms);
@@ -205,6 +208,20 @@ struct kefu_host {
 	size_t (*normalise)(const char *in, char *out, size_t len);
 	/* Conversations in memory now, by owner (-1: all). */
 	unsigned (*live_conversations)(int owner);
+
+	/*
+	 * ABI 1.2.  Withdraws the replies earlier plugins made in this turn
+	 * (only those of the named plugin; NULL: all), so that a plugin that
+	 * knows better overrules them: the escalation plugin replaces an FAQ
+	 * answer to a complaint with the handoff.  Returns how many.
+	 */
+	int (*retract)(struct kefu_turn *t, const char *plugin);
+	/*
+	 * This turn's handoff goes levels above the priority its reason is
+	 * routed to (handoff.routes), up to urgent: a complaint about an
+	 * order.  VIP customers are raised by the core itself.
+	 */
+	void (*raise)(struct kefu_turn *t, int levels);
 };
 
 struct kefu_plugin {

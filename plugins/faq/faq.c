@@ -665,7 +665,8 @@ faq_answer(struct faq *f, struct kefu_turn *t, const struct faq_hit *h)
 	f->host->store_set(t, "clarify", NULL);
 	f->host->store_set(t, "unanswered", NULL);
 	f->host->reply(t, f->e[h->entry].answer);
-	return KEFU_STOP;
+	/* Passed on: a plugin after this one (escalate) may know better. */
+	return KEFU_NEXT;
 }
 
 /* The customer answers "您是想问": a number, or words of one question. */
@@ -748,7 +749,7 @@ faq_handle(void *state, struct kefu_turn *t, const struct kefu_event *ev)
 			h->store_set(t, "clarify", ids);
 			h->reply(t, text);
 			h->ask(t);
-			return KEFU_STOP;
+			return KEFU_NEXT;
 		}
 	}
 	/* Not understood: the escalation plugin counts these.  The best

@@ -4,9 +4,14 @@
  */
 #include "../harness.h"
 
+#include <cjson/cJSON.h>
+#include <libconfig.h>
+
+#include "calendar.h"
 #include "clock.h"
 #include "conv.h"
 #include "event.h"
+#include "frame.h"
 #include "outbox.h"
 #include "store.h"
 #include "timers.h"
@@ -15,6 +20,7 @@
 #define S(n) ((n)*1000LL)
 
 static struct conf_conversations cv;
+static struct conf_handoff ho;
 static char ids[64][128];
 static int nids;
 static char *dir;
@@ -35,8 +41,12 @@ setup(void)
 	cv.close_after_ms = S(600);
 	cv.close_text = "感谢您的咨询,祝您购物愉快!";
 	cv.idle_evict_ms = S(1800);
+	memset(&ho, 0, sizeof(ho));
+	ho.queue = "default";
+	ho.no_agents_retry_ms = S(300);
 	conv_configure(20);
-	timers_configure(&cv);
+	timers_configure(&cv, &ho);
+	event_configure(&ho);
 	dir = NULL;
 }
 
@@ -48,6 +58,8 @@ teardown(void)
 	event_reset();
 	conv_free_all();
 	clock_set_wall(0);
+	calendar_use(NULL);
+	outbox_on_no_agents(NULL);
 	log_set_hook(NULL);
 	if (dir != NULL) {
 		h_rmrf(dir);
@@ -184,4 +196,141 @@ Test(timers, idle_conversations_leave_memory_but_not_the_store)
 	c = store_load_conv("c-9");
 	cr_assert_not_null(c);
 	cr_expect_str_eq(conv_line(c, 0)->text, "你好");
+}
+
+/* The frame of the action id in the outbox, or NULL. */
+static char frame_of[8192];
+
+static void
+find_frame(const char *id, uint64_t seq, const char *frame)
+{
+	(void)seq;
+	if (strcmp(id, frame_of) == 0)
+		snprintf(frame_of, sizeof(frame_of), "%s", frame);
+}
+
+static cJSON *
+action(const char *id)
+{
+	snprintf(frame_of, sizeof(frame_of), "%s", id);
+	outbox_foreach(find_frame);
+	return strcmp(frame_of, id) == 0 ? NULL : cJSON_Parse(frame_of);
+}
+
+static const char *
+member(const cJSON *o, const char *name)
+{
+	const cJSON *m = cJSON_GetObjectItem(o, name);
+
+	cr_assert(cJSON_IsString(m), "no %s in %s", name, cJSON_Print(o));
+	return m->valuestring;
+}
+
+static void
+result_no_agents(const char *id)
+{
+	char json[512], why[128];
+	struct frame f;
+
+	snprintf(json, sizeof(json),
+	    "{\"op\":\"result\",\"id\":\"%s\",\"ok\":false,\"error\":{\"code\":\"no_agents\",\"message\":\"nobody\"}}",
+	    id);
+	cr_assert_eq(frame_parse(json, strlen(json), &f, why, sizeof(why)), 0,
+	    "%s", why);
+	outbox_result(&f);
+	frame_free(&f);
+}
+
+/*
+ * no_agents at night: the customer hears when agents are back, the bot
+ * keeps the conversation, updates say so now and then, and the handoff
+ * goes again at duty start with the same reason, queue and summary.  If
+ * the platform still has nobody, again no sooner than the retry interval.
+ */
+Test(timers, no_agents_keeps_the_bot_and_asks_again_at_duty_start)
+{
+	/* Shanghai: T0 is Saturday 11:00; 22:00 is off duty. */
+	const int64_t night = S(11 * 3600), morning = S(22 * 3600);
+	struct calendar *cal;
+	struct conv *c = conv_insert("c-1");
+	config_t cfg;
+	cJSON *h, *n;
+	char *path, id[128];
+	int64_t since;
+
+	dir = h_tmpdir();
+	path = h_write(dir, "cal.conf",
+	    "calendar = { timezone = \"Asia/Shanghai\"; duty = { mon = \"09:00-21:00\"; tue = \"09:00-21:00\"; wed = \"09:00-21:00\"; thu = \"09:00-21:00\"; fri = \"09:00-21:00\"; sat = \"09:00-21:00\"; sun = \"09:00-21:00\"; }; };\n");
+	config_init(&cfg);
+	cr_assert(config_read_file(&cfg, path));
+	cal = calendar_build(config_lookup(&cfg, "calendar"));
+	config_destroy(&cfg);
+	free(path);
+	cr_assert_not_null(cal, "%s", h_log());
+	calendar_use(cal);
+	ho.no_agents_text = "人工客服{when}上班后会第一时间为您处理";
+	ho.no_agents_update_text = "人工客服{when}上班,请您放心";
+	ho.no_agents_update_ms = S(3600);
+	outbox_on_no_agents(event_no_agents);
+
+	clock_set_wall(T0 + night);
+	conv_add_line(c, 'c', "我要投诉", T0 + night);
+	event_handoff(c, "h:m-1:1", 0, "complaint", "aftersale", "high",
+	    "顾客投诉:我要投诉", T0 + night);
+	cr_assert_eq(c->owner, CONV_WAITING);
+	since = c->waiting_since;
+	result_no_agents("h:m-1:1");
+
+	cr_expect_eq(c->owner, CONV_BOT, "the bot must keep the conversation");
+	cr_expect_eq(c->waiting_since, since);
+	n = action("n:h:m-1:1");
+	cr_assert_not_null(n, "the customer was not told");
+	cr_expect_str_eq(member(n, "op"), "send");
+	cr_expect_str_eq(member(n, "text"),
+	    "人工客服明天09:00上班后会第一时间为您处理");
+	cJSON_Delete(n);
+	cr_expect_null(action("h:m-1:1"), "the refused handoff stayed queued");
+
+	/* Night: one update an hour, no handoff. */
+	cr_expect_eq(at(night + S(3599)), 1);
+	cr_expect_eq(at(night + S(3600)), 2);
+	snprintf(id, sizeof(id), "w:c-1:%lld:0", (long long)since);
+	cr_expect_str_eq(ids[1], id);
+	n = action(id);
+	cr_expect_str_eq(member(n, "text"), "人工客服明天09:00上班,请您放心");
+	cJSON_Delete(n);
+	for (int64_t t = night + S(7200); t < morning; t += S(3600))
+		at(t);
+	cr_expect_eq(at(morning - S(1)), 11, "updates: one an hour");
+
+	/* Duty start: the same handoff again, a new id. */
+	at(morning);
+	snprintf(id, sizeof(id), "p:c-1:%lld:1", (long long)since);
+	h = action(id);
+	cr_assert_not_null(h, "no handoff at duty start");
+	cr_expect_str_eq(member(h, "op"), "handoff");
+	cr_expect_str_eq(member(h, "reason"), "complaint");
+	cr_expect_str_eq(member(h, "queue"), "aftersale");
+	cr_expect_str_eq(member(h, "priority"), "high");
+	cr_expect_str_eq(member(h, "summary"), "顾客投诉:我要投诉");
+	cr_expect_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(h, "context"),
+	                 "waiting_since")
+	                 ->valuedouble,
+	    (double)since);
+	cJSON_Delete(h);
+	cr_expect_eq(c->owner, CONV_WAITING);
+
+	/* Still nobody, though the calendar says otherwise: again after
+	 * no_agents_retry_ms, not every second. */
+	result_no_agents(id);
+	cr_expect_eq(c->owner, CONV_BOT);
+	int before = at(morning + S(1));
+	cr_expect_eq(at(morning + S(299)), before);
+	at(morning + S(300));
+	snprintf(id, sizeof(id), "p:c-1:%lld:2", (long long)since);
+	h = action(id);
+	cr_expect_not_null(h, "no second try after the retry interval");
+	cJSON_Delete(h);
+	calendar_use(NULL);
+	calendar_free(cal);
 }

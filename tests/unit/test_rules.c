@@ -1,0 +1,151 @@
+/*
+ * The escalate plugin's rules, loaded for real with the shipped knowledge
+ * base and rules file: what it recognises in one message, the prices it
+ * extracts, and a rules file it refuses.
+ */
+#include "../harness.h"
+
+#include "conv.h"
+#include "gen.h"
+#include "turn.h"
+
+static char *dir;
+static struct gen *g;
+
+static void
+setup(void)
+{
+	h_log_capture();
+	dir = h_tmpdir();
+}
+
+static void
+teardown(void)
+{
+	if (g != NULL)
+		gen_free(g);
+	g = NULL;
+	conv_free_all();
+	log_set_hook(NULL);
+	h_rmrf(dir);
+	free(dir);
+}
+
+TestSuite(rules, .init = setup, .fini = teardown);
+
+static struct gen *
+start(const char *rules)
+{
+	char why[256], *path;
+
+	path = h_write(dir, "kefud.conf",
+	    "state_dir = \"state\";\nplugin_dir = \"%s/plugins\";\n"
+	    "plugins = [\"faq\", \"escalate\"];\n"
+	    "faq = { kb = \"%s/etc/kefu/faq.conf\"; synonyms = \"%s/etc/kefu/synonyms.conf\";\n"
+	    "  answer_percent = 80; clarify_percent = 60; };\n"
+	    "escalate = { rules = \"%s\"; };\n"
+	    "guard = { profiles = ( { name = \"default\"; absolute = [\"保证\"]; fallback = \"请稍等。\"; } ); };\n",
+	    KEFU_BUILD, KEFU_SRC, KEFU_SRC, rules);
+	g = gen_build(path, 1, why, sizeof(why));
+	if (g != NULL)
+		gen_use(g);
+	free(path);
+	return g;
+}
+
+static const char *
+shipped(void)
+{
+	static char path[512];
+
+	snprintf(path, sizeof(path), "%s/etc/kefu/escalate.conf", KEFU_SRC);
+	return path;
+}
+
+/*
+ * One message in a fresh conversation: "reason[:price]", "offer[:price]"
+ * or "-" (nothing recognised).
+ */
+static const char *
+decide(const char *text)
+{
+	static char out[256];
+	static int n;
+	char conv[32];
+	struct kefu_event ev = {.type = KEFU_EV_MESSAGE,
+	    .customer_id = "u-1",
+	    .message_kind = "text",
+	    .text = text};
+	struct kefu_turn t;
+	const char *reason, *action, *price;
+	struct conv *c;
+
+	snprintf(conv, sizeof(conv), "c-%d", ++n);
+	ev.conversation = conv;
+	c = conv_get(conv, 1);
+	conv_add_line(c, 'c', text, 0);
+	turn_begin(&t, c, &ev);
+	gen_dispatch(g, &t, &ev);
+	reason = turn_note_get(&t, "reason");
+	action = turn_note_get(&t, "action");
+	price = turn_entity_get(&t, "offered_price");
+	snprintf(out, sizeof(out), "%s%s%s",
+	    action != NULL && strcmp(action, "offer") == 0 ? "offer"
+	        : reason != NULL                           ? reason
+	                                                   : "-",
+	    price != NULL ? ":" : "", price != NULL ? price : "");
+	turn_end(&t);
+	return out;
+}
+
+Test(rules, reasons_prices_negations_and_everyday_words)
+{
+	static const char *const cases[][2] = {
+	    {"150卖不卖", "offer:150"},
+	    {"一百五行不行", "offer:150"},
+	    {"两百块卖给我吧", "offer:200"},
+	    {"一百零五可以吗", "offer:105"},
+	    {"八十八块卖不卖", "offer:88"},
+	    {"便宜20块吧", "offer"},
+	    {"199元的那件还有吗", "-"},
+	    {"满多少包邮", "-"},
+	    {"能包邮吗", "bargain"}, /* the KB's postage rule is the offer */
+	    {"转人工", "human_request"},
+	    {"不用转人工了", "-"},
+	    {"我不是要投诉", "-"},
+	    {"我要投诉", "complaint"},
+	    {"你们是不是有病", "angry"},
+	    {"乳白色有S码吗", "-"},
+	    {"性价比高吗", "-"},
+	    {"我妈妈穿多大码", "-"},
+	    {"今天能到吗???", "-"},
+	};
+	size_t i;
+
+	cr_assert_not_null(start(shipped()), "%s", h_log());
+	for (i = 0; i < sizeof(cases) / sizeof(*cases); i++)
+		cr_expect_str_eq(decide(cases[i][0]), cases[i][1], "for %s",
+		    cases[i][0]);
+}
+
+Test(rules, a_bad_rules_file_is_refused_with_file_line_and_key)
+{
+	char *rules = h_write(dir, "bad.conf",
+	    "negations = [\"不用\"];\n"
+	    "angry = { words = [\"滚\"]; text = \"保证马上处理\"; summary = \"x\"; };\n"
+	    "complaint = { text = \"抱歉\"; summary = \"y\"; };\n"
+	    "bargain = { words = [\"便宜\"]; text = \"稍等\"; summary = \"z\"; colour = 1; };\n");
+
+	cr_expect_null(start(rules));
+	cr_expect_not_null(
+	    strstr(h_log(),
+	        "bad.conf:2: angry.text: holds \"保证\", which the style guard forbids"),
+	    "%s", h_log());
+	cr_expect_not_null(
+	    strstr(h_log(),
+	        "bad.conf:3: complaint.words: no words to recognise"),
+	    "%s", h_log());
+	cr_expect_not_null(strstr(h_log(), "bad.conf:4: bargain.colour"), "%s",
+	    h_log());
+	free(rules);
+}
