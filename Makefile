@@ -39,7 +39,7 @@ TEST_PLUGINS = good second badabi nodesc initfail versioned-1 versioned-2
 TEST_SO = $(TEST_PLUGINS:%=$(B)/tests/plugins/%.so)
 
 FMT_SRC = $(wildcard daemon/*.[ch] include/kefu/*.h plugins/*/*.[ch] \
-	tests/*/*.[ch])
+	tests/*.h tests/*/*.[ch])
 
 .PHONY: all build check test format-check install clean deps run bench eval FORCE
 
@@ -120,7 +120,7 @@ $(B)/tests/plugins/%.so: tests/plugins/testplug.c include/kefu/plugin.h
 	$(CC) $(PLUGFLAGS) $(TDEFS) -o $@ $<
 
 vpath test_%.c tests/unit tests/integration
-$(B)/tests/test_%: test_%.c tests/harness.h tests/sandbox.h $(CORE_OBJ)
+$(B)/tests/test_%: test_%.c tests/harness.h tests/sandbox.h tests/generation.h $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(KCFLAGS) -Idaemon -DKEFU_BUILD='"$(abspath $(B))"' \
 	    -DKEFU_SRC='"$(CURDIR)"' $(shell pkg-config --cflags $(PKGS)) \

@@ -1,49 +1,16 @@
 /* The faq plugin with the shipped knowledge base, loaded for real. */
-#include "../harness.h"
+#include "../generation.h"
 
-#include "conv.h"
-#include "gen.h"
-#include "turn.h"
-
-static char *dir;
-static struct gen *g;
-
-static void
-setup(void)
-{
-	h_log_capture();
-	dir = h_tmpdir();
-}
-
-static void
-teardown(void)
-{
-	if (g != NULL)
-		gen_free(g);
-	g = NULL;
-	conv_free_all();
-	log_set_hook(NULL);
-	h_rmrf(dir);
-	free(dir);
-}
-
-TestSuite(faq, .init = setup, .fini = teardown);
+TestSuite(faq, .init = gen_setup, .fini = gen_teardown);
 
 static struct gen *
 start(const char *kb, const char *extra)
 {
-	char why[256], *path;
-
-	path = h_write(dir, "kefud.conf",
-	    "state_dir = \"state\";\nplugin_dir = \"%s/plugins\";\nplugins = [\"faq\"];\n"
-	    "faq = { kb = \"%s\"; synonyms = \"%s/etc/kefu/synonyms.conf\";\n"
-	    "  clarify_intro = \"您是想问:\"; clarify_outro = \"请回复序号。\"; };\n%s",
-	    KEFU_BUILD, kb, KEFU_SRC, extra);
-	g = gen_build(path, 1, why, sizeof(why));
-	if (g != NULL)
-		gen_use(g);
-	free(path);
-	return g;
+	return g = gen_from(
+	           "state_dir = \"state\";\nplugin_dir = \"%s/plugins\";\nplugins = [\"faq\"];\n"
+	           "faq = { kb = \"%s\"; synonyms = \"%s/etc/kefu/synonyms.conf\";\n"
+	           "  clarify_intro = \"您是想问:\"; clarify_outro = \"请回复序号。\"; };\n%s",
+	           KEFU_BUILD, kb, KEFU_SRC, extra);
 }
 
 static char *

@@ -1,67 +1,31 @@
 /* The greeting plugin, loaded for real into a generation, on the test
  * clock (Shanghai time). */
-#include "../harness.h"
+#include "../generation.h"
 
-#include "clock.h"
-#include "conv.h"
-#include "gen.h"
-#include "turn.h"
+#define CONF                                                                                                                                \
+	"state_dir = \"state\";\n"                                                                                                          \
+	"plugin_dir = \"%s/plugins\";\n"                                                                                                    \
+	"plugins = [\"greeting\"];\n"                                                                                                       \
+	"calendar = { holidays_file = \"%s/etc/kefu/holidays-cn.conf\"; };\n"                                                               \
+	"greeting = {\n"                                                                                                                    \
+	"  welcome = \"{daypart}好,欢迎光临!请问有什么可以帮您?\";\n"                                                         \
+	"  holiday_welcome = \"{holiday}快乐!欢迎光临,请问有什么可以帮您?\";\n"                                              \
+	"  product_welcome = \"{daypart}好!看到您在看「{product}」,请问有什么可以帮您?\";\n"                               \
+	"  busy_welcome = \"您好,现在咨询的顾客较多,请您直接描述问题,我们会尽快回复。\";\n"                      \
+	"  busy_threshold = %d;\n"                                                                                                          \
+	"  short_reply = \"在的,请问有什么可以帮您?\";\n"                                                                        \
+	"  closing = \"感谢您的咨询,祝您购物愉快!\";\n"                                                                         \
+	"  greetings = [\"你好\", \"您好\", \"在吗\", \"在不在\", \"有人吗\", \"有人在吗\", \"hello\", \"hi\", \"在\"];\n" \
+	"  thanks = [\"谢谢\", \"多谢\", \"感谢\", \"好的\", \"thanks\", \"再见\", \"拜拜\", \"bye\"];\n"                       \
+	"};\n"
 
-static char *dir;
-static struct gen *g;
-
-static const char conf[] =
-    "state_dir = \"state\";\n"
-    "plugin_dir = \"%s/plugins\";\n"
-    "plugins = [\"greeting\"];\n"
-    "calendar = { holidays_file = \"%s/etc/kefu/holidays-cn.conf\"; };\n"
-    "greeting = {\n"
-    "  welcome = \"{daypart}好,欢迎光临!请问有什么可以帮您?\";\n"
-    "  holiday_welcome = \"{holiday}快乐!欢迎光临,请问有什么可以帮您?\";\n"
-    "  product_welcome = \"{daypart}好!看到您在看「{product}」,请问有什么可以帮您?\";\n"
-    "  busy_welcome = \"您好,现在咨询的顾客较多,请您直接描述问题,我们会尽快回复。\";\n"
-    "  busy_threshold = %d;\n"
-    "  short_reply = \"在的,请问有什么可以帮您?\";\n"
-    "  closing = \"感谢您的咨询,祝您购物愉快!\";\n"
-    "  greetings = [\"你好\", \"您好\", \"在吗\", \"在不在\", \"有人吗\", \"有人在吗\", \"hello\", \"hi\", \"在\"];\n"
-    "  thanks = [\"谢谢\", \"多谢\", \"感谢\", \"好的\", \"thanks\", \"再见\", \"拜拜\", \"bye\"];\n"
-    "};\n";
-
-static void
-setup(void)
-{
-	h_log_capture();
-	dir = h_tmpdir();
-}
-
-static void
-teardown(void)
-{
-	if (g != NULL) {
-		gen_stop(g);
-		gen_free(g);
-	}
-	g = NULL;
-	conv_free_all();
-	clock_set_wall(0);
-	log_set_hook(NULL);
-	h_rmrf(dir);
-	free(dir);
-}
-
-TestSuite(greeting, .init = setup, .fini = teardown);
+TestSuite(greeting, .init = gen_setup, .fini = gen_teardown);
 
 static void
 start(int busy)
 {
-	char why[256],
-	    *path =
-	        h_write(dir, "kefud.conf", conf, KEFU_BUILD, KEFU_SRC, busy);
-
-	g = gen_build(path, 1, why, sizeof(why));
-	cr_assert_not_null(g, "%s\n%s", why, h_log());
-	gen_start(g);
-	free(path);
+	g = gen_from(CONF, KEFU_BUILD, KEFU_SRC, busy);
+	cr_assert_not_null(g, "%s", h_log());
 }
 
 /* Shanghai local time (UTC+8) as ms since the epoch. */

@@ -3,54 +3,21 @@
  * base and rules file: what it recognises in one message, the prices it
  * extracts, and a rules file it refuses.
  */
-#include "../harness.h"
+#include "../generation.h"
 
-#include "conv.h"
-#include "gen.h"
-#include "turn.h"
-
-static char *dir;
-static struct gen *g;
-
-static void
-setup(void)
-{
-	h_log_capture();
-	dir = h_tmpdir();
-}
-
-static void
-teardown(void)
-{
-	if (g != NULL)
-		gen_free(g);
-	g = NULL;
-	conv_free_all();
-	log_set_hook(NULL);
-	h_rmrf(dir);
-	free(dir);
-}
-
-TestSuite(rules, .init = setup, .fini = teardown);
+TestSuite(rules, .init = gen_setup, .fini = gen_teardown);
 
 static struct gen *
 start(const char *rules)
 {
-	char why[256], *path;
-
-	path = h_write(dir, "kefud.conf",
-	    "state_dir = \"state\";\nplugin_dir = \"%s/plugins\";\n"
-	    "plugins = [\"faq\", \"escalate\"];\n"
-	    "faq = { kb = \"%s/etc/kefu/faq.conf\"; synonyms = \"%s/etc/kefu/synonyms.conf\";\n"
-	    "  answer_percent = 80; clarify_percent = 60; };\n"
-	    "escalate = { rules = \"%s\"; };\n"
-	    "guard = { profiles = ( { name = \"default\"; absolute = [\"保证\"]; fallback = \"请稍等。\"; } ); };\n",
-	    KEFU_BUILD, KEFU_SRC, KEFU_SRC, rules);
-	g = gen_build(path, 1, why, sizeof(why));
-	if (g != NULL)
-		gen_use(g);
-	free(path);
-	return g;
+	return g = gen_from(
+	           "state_dir = \"state\";\nplugin_dir = \"%s/plugins\";\n"
+	           "plugins = [\"faq\", \"escalate\"];\n"
+	           "faq = { kb = \"%s/etc/kefu/faq.conf\"; synonyms = \"%s/etc/kefu/synonyms.conf\";\n"
+	           "  answer_percent = 80; clarify_percent = 60; };\n"
+	           "escalate = { rules = \"%s\"; };\n"
+	           "guard = { profiles = ( { name = \"default\"; absolute = [\"保证\"]; fallback = \"请稍等。\"; } ); };\n",
+	           KEFU_BUILD, KEFU_SRC, KEFU_SRC, rules);
 }
 
 static const char *
