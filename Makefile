@@ -9,7 +9,11 @@ PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
 PLUGINDIR ?= $(PREFIX)/lib/kefu/plugins
 SYSCONFDIR ?= /etc
+RUNDIR ?= /run
 MANDIR ?= $(PREFIX)/share/man
+# systemd's own directories for units and sysusers.d files.
+UNITDIR ?= /etc/systemd/system
+SYSUSERSDIR ?= /usr/lib/sysusers.d
 DESTDIR ?=
 B ?= build
 
@@ -20,14 +24,15 @@ ifeq ($(SAN),1)
 SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 endif
-PKGS = libwebsockets libconfig libcjson sqlite3
+PKGS = libwebsockets libconfig libcjson sqlite3 libsystemd
 KCFLAGS = -std=c11 -D_DEFAULT_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude
 # Plugins reach the core only through the host table: -z defs makes any
 # other reference a link error, and the daemon exports nothing.
 PLUGFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude -fPIC -shared \
 	-fvisibility=hidden -Wl,-z,defs
 
-DAEMON_SRC = $(wildcard daemon/*.c)
+# kefuctl is a client of its own; everything else in daemon/ is kefud.
+DAEMON_SRC = $(filter-out daemon/kefuctl.c,$(wildcard daemon/*.c))
 DAEMON_OBJ = $(DAEMON_SRC:%.c=$(B)/obj/%.o)
 CORE_OBJ = $(filter-out $(B)/obj/daemon/main.o,$(DAEMON_OBJ))
 PLUGINS = $(notdir $(wildcard plugins/*))
@@ -66,7 +71,7 @@ run: deps
 	@$(MAKE) --no-print-directory build
 	@./tests/sandbox/run.sh
 
-build: $(B)/kefud $(PLUGIN_SO)
+build: $(B)/kefud $(B)/kefuctl $(PLUGIN_SO)
 
 check: deps
 	@$(MAKE) --no-print-directory format-check
@@ -91,8 +96,8 @@ test: build $(TEST_BIN) $(TEST_SO)
 # `make install PREFIX=/usr` after a plain `make` rebuilds what uses them.
 $(B)/paths.h: FORCE
 	@mkdir -p $(B)
-	@printf '#define KEFU_PLUGIN_DIR "%s"\n#define KEFU_CONF_FILE "%s"\n' \
-	    '$(PLUGINDIR)' '$(SYSCONFDIR)/kefu/kefud.conf' > $@.tmp
+	@printf '#define KEFU_PLUGIN_DIR "%s"\n#define KEFU_CONF_FILE "%s"\n#define KEFU_CONTROL_SOCKET "%s"\n' \
+	    '$(PLUGINDIR)' '$(SYSCONFDIR)/kefu/kefud.conf' '$(RUNDIR)/kefu/kefud.sock' > $@.tmp
 	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
 $(B)/obj/%.o: %.c $(wildcard daemon/*.h include/kefu/*.h) $(B)/paths.h
@@ -102,6 +107,9 @@ $(B)/obj/%.o: %.c $(wildcard daemon/*.h include/kefu/*.h) $(B)/paths.h
 $(B)/kefud: $(DAEMON_OBJ)
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $(DAEMON_OBJ) \
 	    $(shell pkg-config --libs $(PKGS)) -ldl -lm
+
+$(B)/kefuctl: $(B)/obj/daemon/kefuctl.o
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $< $(shell pkg-config --libs libcjson)
 
 $(B)/plugins/%.so: plugins/%/*.c include/kefu/plugin.h
 	@mkdir -p $(dir $@)
@@ -136,13 +144,22 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PLUGINDIR) \
 	    $(DESTDIR)$(SYSCONFDIR)/kefu
 	install -m 755 $(B)/kefud $(DESTDIR)$(SBINDIR)/kefud
+	install -m 755 $(B)/kefuctl $(DESTDIR)$(SBINDIR)/kefuctl
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	sed 's#@SBINDIR@#$(SBINDIR)#g' systemd/kefud.service \
+	    > $(DESTDIR)$(UNITDIR)/kefud.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/kefud.service
+	install -m 644 systemd/kefu.sysusers $(DESTDIR)$(SYSUSERSDIR)/kefu.conf
+	install -m 644 man/kefud.8 man/kefuctl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 man/kefud.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 $(PLUGIN_SO) $(DESTDIR)$(PLUGINDIR)/
 	install -d $(DESTDIR)$(SYSCONFDIR)/kefu/lexicons
 	install -m 644 etc/kefu/lexicons/* $(DESTDIR)$(SYSCONFDIR)/kefu/lexicons/
 	for f in kefud.conf platform.conf holidays-cn.conf faq.conf synonyms.conf \
 	    escalate.conf; do \
 	    install -m 644 etc/kefu/$$f $(DESTDIR)$(SYSCONFDIR)/kefu/$$f.example; \
-	    test -e $(DESTDIR)$(SYSCONFDIR)/kefu/$$f || install -m 640 \
+	    test -e $(DESTDIR)$(SYSCONFDIR)/kefu/$$f || install -m 644 \
 	        etc/kefu/$$f $(DESTDIR)$(SYSCONFDIR)/kefu/$$f; \
 	done
 

@@ -111,6 +111,10 @@ static const struct conf_key conf_root_keys[] = {
     {"plugins", CONF_T_NAMES, 1, CONF_OFF(plugins), NULL, 0, 0, 0, NULL},
     {"state_dir", CONF_T_PATH, 0, CONF_OFF(state_dir), "/var/lib/kefu", 0, 0, 0,
         NULL},
+    {"control_socket", CONF_T_PATH, 0, CONF_OFF(control_socket), NULL, 0, 0, 0,
+        NULL},
+    {"metrics_listen", CONF_T_STRING, 0, CONF_OFF(metrics_listen), NULL, 0, 0,
+        0, NULL},
     {"state_move_corrupt", CONF_T_BOOL, 0, CONF_OFF(state_move_corrupt), NULL,
         0, 1, 0, NULL},
     {"platform", CONF_T_GROUP, 0, CONF_OFF(platform.present), NULL, 0, 0, 0,
@@ -735,6 +739,28 @@ conf_check_platform(struct conf *c)
 }
 
 /* Keys that are neither the core's nor a listed plugin's section. */
+/* metrics_listen: a loopback address and a port, nothing else. */
+static void
+conf_check_metrics(const struct conf *c)
+{
+	const config_setting_t *m =
+	    conf_member(config_root_setting(&c->cfg), "metrics_listen");
+	const char *v = c->metrics_listen, *colon;
+	long port;
+	char *end;
+
+	if (v == NULL)
+		return;
+	colon = strrchr(v, ':');
+	port = colon != NULL ? strtol(colon + 1, &end, 10) : 0;
+	if (colon == NULL || *end != '\0' || port < 1 || port > 65535 ||
+	    (strncmp(v, "127.0.0.1:", 10) != 0 &&
+	        strncmp(v, "[::1]:", 6) != 0 &&
+	        strncmp(v, "localhost:", 10) != 0))
+		conf_report(m, NULL,
+		    "expected a loopback address and a port, such as \"127.0.0.1:9464\"");
+}
+
 static void
 conf_check_root(const struct conf *c)
 {
@@ -842,6 +868,7 @@ conf_load(const char *path)
 	conf_check_platform(c);
 	conf_check_conversations(c);
 	conf_check_handoff(c);
+	conf_check_metrics(c);
 	conf_check_root(c);
 	if (conf_nerrors != before) {
 		conf_free(c);

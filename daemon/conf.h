@@ -70,6 +70,8 @@ struct conf {
 	char *dir; /* where relative paths start */
 
 	int log_level;
+	char *control_socket; /* kefuctl's unix socket */
+	char *metrics_listen; /* "127.0.0.1:9464"; NULL: no endpoint */
 	char *state_dir;
 	int state_move_corrupt;
 	char *plugin_dir;

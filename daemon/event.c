@@ -12,6 +12,7 @@
 #include "guard.h"
 #include "link.h"
 #include "log.h"
+#include "metrics.h"
 #include "loop.h"
 #include "outbox.h"
 #include "reload.h"
@@ -113,6 +114,10 @@ ev_from(char from)
 {
 	return from == 'c' ? "customer" : from == 'b' ? "bot" : "agent";
 }
+
+/* Set on a conversation once it was handed to an agent (for the
+ * deflection rate). */
+#define EV_HANDED "core\x1fhanded"
 
 /* The platform's limit for a handoff's summary, in characters. */
 #define EVENT_SUMMARY_MAX 200
@@ -250,6 +255,7 @@ event_no_agents(const char *frame)
 	if ((c = conv_get(cid, 0)) == NULL &&
 	    (c = store_load_conv(cid)) == NULL)
 		c = conv_insert(cid);
+	metric_inc(M_NO_AGENTS);
 	if (c->owner != CONV_WAITING) {
 		log_info("conversation %s: no agents for %s, but it is %s now",
 		    cid, id, conv_owner_name(c->owner));
@@ -287,6 +293,7 @@ event_no_agents(const char *frame)
 		outbox_add(nid, 0, frame_send(nid, cid, safe, NULL));
 		conv_add_line(c, 'b', safe, now);
 		c->bot_turns++;
+		metric_inc(M_REPLIES_OUT);
 		free(safe);
 		free(text);
 	}
@@ -343,7 +350,7 @@ ev_actions(const struct kefu_turn *t, struct conv *c,
 	const char *sorry = t->nact > 0 ? ev_apology(c, ev, now) : NULL;
 	char id[512], *safe;
 	const char *queue;
-	int i, prio, asked = t->asked;
+	int i, prio, asked = t->asked, responded = 0;
 
 	if (sorry != NULL) {
 		safe = guard_apply(sorry, "core", ev->conversation);
@@ -352,6 +359,7 @@ ev_actions(const struct kefu_turn *t, struct conv *c,
 		    frame_send(id, ev->conversation, safe, ev->message_id));
 		conv_add_line(c, 'b', safe, now);
 		free(safe);
+		metric_inc(M_REPLIES_OUT);
 		log_info(
 		    "conversation %s: apology for a message that waited %lld s",
 		    ev->conversation, (long long)(now - ev->ts_ms) / 1000);
@@ -369,6 +377,10 @@ ev_actions(const struct kefu_turn *t, struct conv *c,
 			conv_add_line(c, 'b', safe, now);
 			c->bot_turns++;
 			asked |= ev_asks(safe);
+			metric_inc(M_REPLIES_OUT);
+			if (!responded++ && ev->type == KEFU_EV_MESSAGE &&
+			    ev->ts_ms != 0)
+				metric_response(now - ev->ts_ms);
 			free(safe);
 			log_info("conversation %s: reply from %s (%s)",
 			    ev->conversation, a->plugin, id);
@@ -378,6 +390,11 @@ ev_actions(const struct kefu_turn *t, struct conv *c,
 			    &queue);
 			log_info("conversation %s: %s asks for an agent (%s)",
 			    ev->conversation, a->plugin, a->reason);
+			metric_handoff(a->reason);
+			if (kv_get(&c->store, EV_HANDED) == NULL) {
+				kv_set(&c->store, EV_HANDED, "1");
+				metric_inc(M_HANDED_OFF);
+			}
 			event_handoff(c, id, ev->seq, a->reason, queue,
 			    conf_priority_name(prio), a->summary, now);
 		}
@@ -411,8 +428,12 @@ event_handle(const struct frame *f)
 		    (unsigned long long)ev->seq, f->ev_type);
 	} else {
 		if ((c = conv_get(ev->conversation, 0)) == NULL &&
-		    (c = store_load_conv(ev->conversation)) == NULL)
+		    (c = store_load_conv(ev->conversation)) == NULL) {
 			c = conv_insert(ev->conversation);
+			metric_inc(M_CONVERSATIONS);
+		}
+		if (ev->type == KEFU_EV_MESSAGE)
+			metric_inc(M_MESSAGES_IN);
 		if (event_decide(g, c, ev, &t)) {
 			ev_actions(&t, c, ev);
 			turn_end(&t);

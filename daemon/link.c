@@ -18,6 +18,7 @@
 #include "frame.h"
 #include "link.h"
 #include "log.h"
+#include "metrics.h"
 #include "loop.h"
 #include "outbox.h"
 #include "version.h"
@@ -60,6 +61,7 @@ static struct {
 	size_t rx_len;
 	int rx_skip; /* the rest of this message is dropped */
 	int64_t heartbeat_ms, last_rx_ms, up_since_ms;
+	unsigned readies; /* times the link became ready */
 	int attempts, reconnect_now, unauthorized;
 	struct loop_timer heartbeat, retry;
 	char shop_name[256];
@@ -271,6 +273,8 @@ link_frame(const char *buf, size_t len)
 		}
 		L.state = LINK_READY;
 		L.up_since_ms = clock_mono_ms();
+		if (L.readies++ > 0)
+			metric_inc(M_RECONNECTS);
 		snprintf(L.shop_name, sizeof(L.shop_name), "%s",
 		    f.shop_name != NULL ? f.shop_name : "");
 		log_info(

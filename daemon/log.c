@@ -16,6 +16,7 @@ static int log_lvl = LOG_PRI_INFO;
 static int log_prefix = 1;
 static const char *log_tag;
 static void (*log_hook)(int, const char *);
+static void (*log_tap)(int, const char *);
 
 static const char *const log_names[] = {
     [LOG_PRI_ERR] = "error",
@@ -64,6 +65,12 @@ log_level_name(int level)
 }
 
 void
+log_set_tap(void (*fn)(int pri, const char *line))
+{
+	log_tap = fn;
+}
+
+void
 log_set_hook(void (*fn)(int pri, const char *line))
 {
 	log_hook = fn;
@@ -91,6 +98,8 @@ log_vemit(int pri, const char *fmt, va_list ap)
 	if (log_tag != NULL)
 		n += snprintf(line + n, sizeof(line) - n, "%s: ", log_tag);
 	vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	if (log_tap != NULL)
+		log_tap(pri, line + body);
 	if (log_hook != NULL) {
 		log_hook(pri, line + body);
 		errno = saved;

@@ -28,6 +28,8 @@ int log_level_parse(const char *name);
 const char *log_level_name(int level);
 /* Lines go to fn instead of stderr while set (tests). */
 void log_set_hook(void (*fn)(int pri, const char *line));
+/* Sees every line too, without replacing the output (kefuctl reload). */
+void log_set_tap(void (*fn)(int pri, const char *line));
 /* Text placed before every line until changed (a plugin's name). */
 void log_set_tag(const char *tag);
 

@@ -63,8 +63,61 @@ loop_signal_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	return 0;
 }
 
+struct loop_watch {
+	int (*fn)(int fd, void *arg);
+	void *arg;
+	int fd;
+};
+
+static int
+loop_watch_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	struct loop_watch *w = lws_get_opaque_user_data(wsi);
+
+	(void)user;
+	(void)in;
+	(void)len;
+	switch (reason) {
+	case LWS_CALLBACK_RAW_RX_FILE:
+		if (w != NULL && w->fn(w->fd, w->arg) < 0)
+			return -1; /* lws closes the descriptor */
+		break;
+	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		lws_set_opaque_user_data(wsi, NULL);
+		free(w);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+int
+loop_watch(int fd, int (*fn)(int fd, void *arg), void *arg)
+{
+	lws_sock_file_fd_type desc = {.filefd = fd};
+	struct loop_watch *w = calloc(1, sizeof(*w));
+	struct lws *wsi;
+
+	if (w == NULL)
+		return -1;
+	w->fn = fn;
+	w->arg = arg;
+	w->fd = fd;
+	if ((wsi = lws_adopt_descriptor_vhost(lws_get_vhost_by_name(loop_ctx,
+	                                          "default"),
+	         LWS_ADOPT_RAW_FILE_DESC, desc, "kefu-fd", NULL)) == NULL) {
+		free(w);
+		return -1;
+	}
+	lws_set_opaque_user_data(wsi, w);
+	return 0;
+}
+
 static const struct lws_protocols loop_protocols[] = {
     {"kefu-signal", loop_signal_cb, 0, 0, 0, NULL, 0},
+    {"kefu-fd", loop_watch_cb, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

@@ -22,6 +22,11 @@ int loop_run(void);
 void loop_stop(int code);
 void loop_fini(void);
 struct lws_context *loop_context(void);
+/*
+ * Calls fn on the loop thread whenever fd is readable; fn returning -1
+ * stops watching and closes fd.
+ */
+int loop_watch(int fd, int (*fn)(int fd, void *arg), void *arg);
 
 /* One-shot timers on the loop thread; re-arming replaces the due time. */
 void loop_timer_set(struct loop_timer *t, int64_t delay_ms, void (*fn)(void *),

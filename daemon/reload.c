@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "reload.h"
 
 static struct gen *reload_gen;
@@ -47,6 +48,7 @@ reload_run(void)
 	if ((g = gen_build(reload_path, reload_next_id, why, sizeof(why))) ==
 	    NULL) {
 		reload_st.ok = 0;
+		metric_inc(M_RELOADS_FAILED);
 		snprintf(reload_st.error, sizeof(reload_st.error), "%s", why);
 		log_emit(LOG_PRI_ERR,
 		    "reload failed: %s; still serving generation %u", why,
@@ -61,6 +63,7 @@ reload_run(void)
 	gen_start(g);
 	reload_st.ok = 1;
 	reload_st.error[0] = '\0';
+	metric_inc(M_RELOADS_OK);
 	log_info(
 	    "reload ok: generation %u -> %u in %.1f ms; plugins before: %s; after: %s",
 	    old->id, g->id, (clock_mono_us() - t0) / 1000.0, before, after);

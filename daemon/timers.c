@@ -11,6 +11,7 @@
 #include "frame.h"
 #include "guard.h"
 #include "log.h"
+#include "metrics.h"
 #include "loop.h"
 #include "outbox.h"
 #include "store.h"
@@ -38,6 +39,7 @@ timers_send(struct conv *c, const char *id, const char *text, int64_t now)
 	outbox_add(id, 0, frame_send(id, c->id, safe, NULL));
 	conv_add_line(c, 'b', safe, now);
 	c->bot_turns++;
+	metric_inc(M_REPLIES_OUT);
 	free(safe);
 }
 

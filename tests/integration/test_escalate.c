@@ -6,60 +6,10 @@
  */
 #include "../sandbox.h"
 
-/* s with the first from ... up to and including the next until replaced
- * by to (until NULL: from alone); frees s. */
-static char *
-subst(char *s, const char *from, const char *until, const char *to)
-{
-	char *p = strstr(s, from), *q, *out;
-
-	cr_assert_not_null(p, "no \"%s\" in the shipped kefud.conf", from);
-	q = until != NULL ? strstr(p, until) + strlen(until) : p + strlen(from);
-	cr_assert(asprintf(&out, "%.*s%s%s", (int)(p - s), s, to, q) > 0);
-	free(s);
-	return out;
-}
-
-/*
- * The shipped kefud.conf and its files in the test's directory, with
- * every day on duty (whether an agent is there is the sandbox's say), the
- * sandbox as platform, and retry as the no_agents retry setting.
- */
 static void
 configure(const char *retry)
 {
-	static const char *const files[] = {"faq.conf", "synonyms.conf",
-	    "escalate.conf", "holidays-cn.conf", "lexicons/profanity-zh.txt",
-	    NULL};
-	char *conf, *text, path[4096];
-	int i;
-
-	sb_start_sandbox(&sb, "server", 15000);
-	snprintf(path, sizeof(path), "%s/lexicons", sb.dir);
-	cr_assert_eq(mkdir(path, 0755), 0);
-	for (i = 0; files[i] != NULL; i++) {
-		snprintf(path, sizeof(path), "%s/etc/kefu/%s", KEFU_SRC,
-		    files[i]);
-		text = h_read(path);
-		free(h_write(sb.dir, files[i], "%s", text));
-		free(text);
-	}
-	snprintf(path, sizeof(path), "%s/etc/kefu/kefud.conf", KEFU_SRC);
-	conf = h_read(path);
-	conf = subst(conf, "duty = {", "};",
-	    "duty = { mon = \"00:00-24:00\"; tue = \"00:00-24:00\"; "
-	    "wed = \"00:00-24:00\"; thu = \"00:00-24:00\"; "
-	    "fri = \"00:00-24:00\"; sat = \"00:00-24:00\"; "
-	    "sun = \"00:00-24:00\"; };");
-	conf = subst(conf, "@include \"platform.conf\"", NULL, "");
-	if (retry != NULL)
-		conf = subst(conf, "no_agents_retry_ms = 300000;", NULL, retry);
-	free(sb.conf);
-	sb.conf = h_write(sb.dir, "kefud.conf",
-	    "state_dir = \"state\";\nplugin_dir = \"%s/plugins\";\n%s\n"
-	    "platform = { url = \"wss://localhost:%d/bot\"; ca_file = \"certs/ca.pem\"; token_file = \"token\"; };\n",
-	    KEFU_BUILD, conf, sb.port);
-	free(conf);
+	sb_config_shipped(&sb, retry, "");
 	sb_start_kefud(&sb);
 	h_wait_log(sb.klog, "link: ready", 0);
 }

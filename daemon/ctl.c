@@ -1,0 +1,517 @@
+/*
+ * The control socket kefuctl talks to, and the optional loopback metrics
+ * endpoint.  Both are descriptors watched by the event loop: a request is
+ * one line ("status", "show c-1"), the answer one JSON object, then the
+ * connection closes.  Requests run on the loop thread between events, so
+ * a reload from kefuctl is exactly a SIGHUP, and synchronous.
+ */
+#define _GNU_SOURCE /* accept4 */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "clock.h"
+#include "conf.h"
+#include "conv.h"
+#include "ctl.h"
+#include "link.h"
+#include "log.h"
+#include "loop.h"
+#include "metrics.h"
+#include "plugin.h"
+#include "reload.h"
+#include "store.h"
+#include "version.h"
+#include "xmalloc.h"
+
+#define CTL_REQUEST_MAX 4096
+#define CTL_WRITE_WAIT_MS 2000
+
+struct ctl_client {
+	char buf[CTL_REQUEST_MAX];
+	size_t n;
+	int http;
+};
+
+static void (*ctl_reload)(void);
+static char *ctl_path;
+static int64_t ctl_started_ms;
+
+/* Lines worth showing from a reload kefuctl asked for. */
+static cJSON *ctl_lines;
+
+static void
+ctl_tap(int pri, const char *line)
+{
+	if (ctl_lines != NULL && pri <= LOG_PRI_WARNING &&
+	    cJSON_GetArraySize(ctl_lines) < 100)
+		cJSON_AddItemToArray(ctl_lines, cJSON_CreateString(line));
+}
+
+static cJSON *ctl_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static cJSON *
+ctl_error(const char *fmt, ...)
+{
+	cJSON *o = cJSON_CreateObject();
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cJSON_AddBoolToObject(o, "ok", 0);
+	cJSON_AddStringToObject(o, "error", msg);
+	return o;
+}
+
+static cJSON *
+ctl_ok(void)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddBoolToObject(o, "ok", 1);
+	return o;
+}
+
+static void
+ctl_owners(cJSON *o)
+{
+	cJSON *c = cJSON_AddObjectToObject(o, "conversations");
+	int i;
+
+	for (i = CONV_BOT; i <= CONV_CLOSED; i++)
+		cJSON_AddNumberToObject(c, conv_owner_name((enum conv_owner)i),
+		    conv_count_owner((enum conv_owner)i));
+}
+
+static void
+ctl_generation(cJSON *o)
+{
+	const struct gen *g = reload_live();
+	cJSON *ps, *p;
+	int i;
+
+	cJSON_AddStringToObject(o, "configuration", g->conf->path);
+	cJSON_AddNumberToObject(o, "generation", g->id);
+	ps = cJSON_AddArrayToObject(o, "plugins");
+	for (i = 0; i < g->nplugins; i++) {
+		p = cJSON_CreateObject();
+		cJSON_AddStringToObject(p, "name", g->plugins[i].desc->name);
+		cJSON_AddStringToObject(p, "version",
+		    g->plugins[i].desc->version);
+		cJSON_AddItemToArray(ps, p);
+	}
+}
+
+static cJSON *
+ctl_status(void)
+{
+	const struct reload_status *r = reload_last();
+	cJSON *o = ctl_ok(), *l;
+
+	cJSON_AddStringToObject(o, "version", KEFU_VERSION);
+	cJSON_AddNumberToObject(o, "pid", getpid());
+	cJSON_AddNumberToObject(o, "uptime_s",
+	    (double)(clock_mono_ms() - ctl_started_ms) / 1000);
+	cJSON_AddStringToObject(o, "link", link_state_name());
+	cJSON_AddStringToObject(o, "shop", link_shop_name());
+	ctl_generation(o);
+	l = cJSON_AddObjectToObject(o, "last_reload");
+	if (r->at_ms != 0) {
+		cJSON_AddNumberToObject(l, "at_ms", (double)r->at_ms);
+		cJSON_AddBoolToObject(l, "ok", r->ok);
+		if (!r->ok)
+			cJSON_AddStringToObject(l, "error", r->error);
+	}
+	ctl_owners(o);
+	cJSON_AddBoolToObject(o, "store_ok", store_ok());
+	return o;
+}
+
+static cJSON *
+ctl_do_reload(void)
+{
+	const struct reload_status *r;
+	cJSON *o, *lines = cJSON_CreateArray();
+
+	ctl_lines = lines;
+	log_set_tap(ctl_tap);
+	ctl_reload();
+	log_set_tap(NULL);
+	ctl_lines = NULL;
+	r = reload_last();
+	if (r->ok) {
+		o = ctl_ok();
+		ctl_generation(o);
+	} else
+		o = ctl_error("%s", r->error);
+	cJSON_AddItemToObject(o, "messages", lines);
+	return o;
+}
+
+struct ctl_list {
+	cJSON *arr;
+	int owner; /* -1: all */
+};
+
+static void
+ctl_list_one(struct conv *c, void *arg)
+{
+	struct ctl_list *l = arg;
+	cJSON *o;
+
+	if (l->owner >= 0 && (int)c->owner != l->owner)
+		return;
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", c->id);
+	cJSON_AddStringToObject(o, "owner", conv_owner_name(c->owner));
+	if (c->customer_id != NULL)
+		cJSON_AddStringToObject(o, "customer", c->customer_id);
+	cJSON_AddNumberToObject(o, "last_ms", (double)c->last_ms);
+	cJSON_AddNumberToObject(o, "waiting_since", (double)c->waiting_since);
+	cJSON_AddNumberToObject(o, "lines", c->lines);
+	cJSON_AddItemToArray(l->arr, o);
+}
+
+static cJSON *
+ctl_conversations(const char *owner)
+{
+	struct ctl_list l = {NULL, -1};
+	cJSON *o;
+
+	if (owner != NULL && (l.owner = conv_owner_parse(owner)) < 0)
+		return ctl_error(
+		    "unknown owner \"%s\": use bot, waiting, agent or closed",
+		    owner);
+	o = ctl_ok();
+	l.arr = cJSON_AddArrayToObject(o, "conversations");
+	conv_foreach(ctl_list_one, &l);
+	return o;
+}
+
+static struct conv *
+ctl_find(const char *id)
+{
+	struct conv *c = conv_get(id, 0);
+
+	return c != NULL ? c : store_load_conv(id);
+}
+
+static cJSON *
+ctl_show(const char *id)
+{
+	const struct conv_line *line;
+	struct conv *c;
+	cJSON *o, *a, *l;
+	unsigned i;
+
+	if (id == NULL)
+		return ctl_error("show needs a conversation id");
+	if ((c = ctl_find(id)) == NULL)
+		return ctl_error("no conversation \"%s\"", id);
+	o = ctl_ok();
+	cJSON_AddStringToObject(o, "id", c->id);
+	cJSON_AddStringToObject(o, "owner", conv_owner_name(c->owner));
+	if (c->customer_id != NULL)
+		cJSON_AddStringToObject(o, "customer", c->customer_id);
+	if (c->customer_name != NULL)
+		cJSON_AddStringToObject(o, "customer_name", c->customer_name);
+	cJSON_AddBoolToObject(o, "vip", c->vip);
+	if (c->product != NULL)
+		cJSON_AddStringToObject(o, "product", c->product);
+	cJSON_AddNumberToObject(o, "waiting_since", (double)c->waiting_since);
+	cJSON_AddNumberToObject(o, "bot_turns", c->bot_turns);
+	a = cJSON_AddArrayToObject(o, "intents");
+	for (i = 0; i < c->intents.n; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(c->intents.keys[i]));
+	a = cJSON_AddObjectToObject(o, "entities");
+	for (i = 0; i < c->entities.n; i++)
+		cJSON_AddStringToObject(a, c->entities.keys[i],
+		    c->entities.vals[i]);
+	a = cJSON_AddArrayToObject(o, "transcript");
+	for (i = 0; (line = conv_line(c, i)) != NULL; i++) {
+		l = cJSON_CreateObject();
+		cJSON_AddStringToObject(l, "from",
+		    line->from == 'c'       ? "customer"
+		        : line->from == 'b' ? "bot"
+		                            : "agent");
+		cJSON_AddStringToObject(l, "text", line->text);
+		cJSON_AddNumberToObject(l, "ts", (double)line->ts);
+		cJSON_AddItemToArray(a, l);
+	}
+	return o;
+}
+
+/* A conversation stuck with an agent (or waiting) goes back to the bot,
+ * as if the platform had sent handoff_ended. */
+static cJSON *
+ctl_handback(const char *id)
+{
+	struct kefu_event ev = {.type = KEFU_EV_HANDOFF_ENDED, .by = "kefuctl"};
+	enum conv_owner was;
+	struct conv *c;
+	cJSON *o;
+
+	if (id == NULL)
+		return ctl_error("handback needs a conversation id");
+	if ((c = ctl_find(id)) == NULL)
+		return ctl_error("no conversation \"%s\"", id);
+	if (c->owner != CONV_AGENT && c->owner != CONV_WAITING)
+		return ctl_error("conversation %s is %s, not with an agent", id,
+		    conv_owner_name(c->owner));
+	was = c->owner;
+	ev.conversation = c->id;
+	conv_apply(c, &ev, clock_wall_ms());
+	store_soon();
+	log_info("conversation %s: handed back to the bot by kefuctl", id);
+	o = ctl_ok();
+	cJSON_AddStringToObject(o, "was", conv_owner_name(was));
+	cJSON_AddStringToObject(o, "owner", conv_owner_name(c->owner));
+	return o;
+}
+
+static cJSON *
+ctl_handle(char *line)
+{
+	char *argv[4], *save = NULL, *w;
+	int argc = 0;
+
+	for (w = strtok_r(line, " \t\r\n", &save); w != NULL && argc < 4;
+	     w = strtok_r(NULL, " \t\r\n", &save))
+		argv[argc++] = w;
+	if (argc == 0)
+		return ctl_error("empty request");
+	if (strcmp(argv[0], "status") == 0)
+		return ctl_status();
+	if (strcmp(argv[0], "reload") == 0)
+		return ctl_do_reload();
+	if (strcmp(argv[0], "stats") == 0) {
+		cJSON *o = metrics_json();
+
+		cJSON_AddBoolToObject(o, "ok", 1);
+		return o;
+	}
+	if (strcmp(argv[0], "conversations") == 0)
+		return ctl_conversations(argc > 1 ? argv[1] : NULL);
+	if (strcmp(argv[0], "show") == 0)
+		return ctl_show(argc > 1 ? argv[1] : NULL);
+	if (strcmp(argv[0], "handback") == 0)
+		return ctl_handback(argc > 1 ? argv[1] : NULL);
+	return ctl_error("unknown request \"%s\"", argv[0]);
+}
+
+/* The whole answer, waiting a little for a slow reader. */
+static void
+ctl_write(int fd, const char *s, size_t n)
+{
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = write(fd, s, n)) > 0) {
+			s += w;
+			n -= (size_t)w;
+		} else if (w < 0 && errno == EAGAIN &&
+		    poll(&p, 1, CTL_WRITE_WAIT_MS) > 0)
+			continue;
+		else
+			return;
+	}
+}
+
+static int
+ctl_client_read(int fd, void *arg)
+{
+	struct ctl_client *cl = arg;
+	char *end, *text;
+	cJSON *o;
+	ssize_t r;
+
+	r = read(fd, cl->buf + cl->n, sizeof(cl->buf) - 1 - cl->n);
+	if (r <= 0) {
+		if (r < 0 && errno == EAGAIN)
+			return 0;
+		free(cl);
+		return -1;
+	}
+	cl->n += (size_t)r;
+	cl->buf[cl->n] = '\0';
+	end = strstr(cl->buf, cl->http ? "\r\n\r\n" : "\n");
+	if (end == NULL) {
+		if (cl->n < sizeof(cl->buf) - 1)
+			return 0;
+		free(cl);
+		return -1; /* too long: not ours */
+	}
+	if (cl->http) {
+		if (strncmp(cl->buf, "GET /metrics ", 13) == 0 ||
+		    strncmp(cl->buf, "GET /metrics?", 13) == 0) {
+			char head[160];
+
+			text = metrics_prometheus();
+			snprintf(head, sizeof(head),
+			    "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: %zu\r\n\r\n",
+			    strlen(text));
+			ctl_write(fd, head, strlen(head));
+			ctl_write(fd, text, strlen(text));
+			free(text);
+		} else {
+			static const char nf[] =
+			    "HTTP/1.0 404 Not Found\r\nContent-Length: 10\r\n\r\n"
+			    "/metrics\r\n";
+
+			ctl_write(fd, nf, sizeof(nf) - 1);
+		}
+	} else {
+		*end = '\0';
+		o = ctl_handle(cl->buf);
+		if ((text = cJSON_PrintUnformatted(o)) == NULL)
+			fatalx("out of memory answering kefuctl");
+		ctl_write(fd, text, strlen(text));
+		ctl_write(fd, "\n", 1);
+		free(text);
+		cJSON_Delete(o);
+	}
+	free(cl);
+	return -1;
+}
+
+static int
+ctl_accept(int fd, void *arg)
+{
+	struct ctl_client *cl;
+	int c;
+
+	if ((c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0)
+		return 0;
+	cl = xcalloc(1, sizeof(*cl));
+	cl->http = arg != NULL;
+	if (loop_watch(c, ctl_client_read, cl) < 0) {
+		free(cl);
+		close(c);
+	}
+	return 0;
+}
+
+static int
+ctl_unix(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct stat st;
+	mode_t old;
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_warnx("control socket %s: path too long", path);
+		return -1;
+	}
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	/* A socket left by a kefud that died; anything else stays. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	         0)) < 0) {
+		log_warn("control socket");
+		return -1;
+	}
+	old = umask(0117); /* 0660: the service's group may use kefuctl */
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		umask(old);
+		log_warn("control socket %s", path);
+		close(fd);
+		return -1;
+	}
+	umask(old);
+	if (listen(fd, 16) < 0 || loop_watch(fd, ctl_accept, NULL) < 0) {
+		log_warn("control socket %s", path);
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+ctl_tcp(const char *where)
+{
+	static int http = 1;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
+	char host[256];
+	const char *colon = strrchr(where, ':');
+	int fd, one = 1, e;
+
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - where), where);
+	if (host[0] == '[') { /* [::1] */
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	if ((e = getaddrinfo(host, colon + 1, &hints, &ai)) != 0) {
+		log_warnx("metrics_listen %s: %s", where, gai_strerror(e));
+		return -1;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 16) < 0 ||
+	    loop_watch(fd, ctl_accept, &http) < 0) {
+		log_warn("metrics_listen %s", where);
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		return -1;
+	}
+	freeaddrinfo(ai);
+	log_info("metrics: http://%s/metrics", where);
+	return 0;
+}
+
+int
+ctl_start(const struct conf *c, void (*reload)(void))
+{
+	const char *rt = getenv("RUNTIME_DIRECTORY");
+	char path[4096];
+
+	ctl_reload = reload;
+	ctl_started_ms = clock_mono_ms();
+	if (c->control_socket != NULL)
+		snprintf(path, sizeof(path), "%s", c->control_socket);
+	else if (rt != NULL && *rt != '\0')
+		/* systemd's RuntimeDirectory= (the first, if several) */
+		snprintf(path, sizeof(path), "%.*s/kefud.sock",
+		    (int)strcspn(rt, ":"), rt);
+	else
+		path[0] = '\0';
+	if (path[0] == '\0')
+		log_info("no control socket: set control_socket for kefuctl");
+	else if (ctl_unix(path) < 0)
+		/* Customers come first: kefud serves without kefuctl. */
+		log_warnx("kefuctl will not reach this kefud");
+	else {
+		ctl_path = xstrdup(path);
+		log_info("control socket: %s", ctl_path);
+	}
+	if (c->metrics_listen != NULL && ctl_tcp(c->metrics_listen) < 0)
+		log_warnx("no metrics endpoint");
+	return 0;
+}
+
+void
+ctl_stop(void)
+{
+	if (ctl_path != NULL)
+		unlink(ctl_path);
+	free(ctl_path);
+	ctl_path = NULL;
+}

@@ -1,0 +1,326 @@
+/*
+ * kefuctl: asks a running kefud over its control socket, and prints the
+ * answer for people (one "key: value" per line, easy to grep) or, with
+ * --json, as JSON (for jq).
+ *
+ * Exit status: 0 done; 1 kefud said no (a failed reload, no such
+ * conversation); 2 usage; 3 kefud cannot be reached.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "paths.h"
+#include "version.h"
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: kefuctl [-s socket] [--json] command\n"
+	    "  status                     link, uptime, versions, last reload, conversations\n"
+	    "  reload                     reload configuration and plugins; fails if kefud refused it\n"
+	    "  stats                      counters and first-response times\n"
+	    "  conversations [--owner bot|waiting|agent|closed]\n"
+	    "  show CONVERSATION          state and transcript\n"
+	    "  handback CONVERSATION      give a conversation stuck with an agent back to the bot\n"
+	    "socket: -s, or $KEFU_CONTROL_SOCKET, or %s\n",
+	    KEFU_CONTROL_SOCKET);
+	exit(2);
+}
+
+/* The answer to one request line, parsed; exits 3 when unreachable. */
+static cJSON *
+ask(const char *path, const char *request)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+	ssize_t r;
+	cJSON *o;
+	int fd;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		fprintf(stderr, "kefuctl: cannot reach kefud at %s: %s\n", path,
+		    strerror(errno));
+		exit(3);
+	}
+	if (write(fd, request, strlen(request)) != (ssize_t)strlen(request) ||
+	    write(fd, "\n", 1) != 1) {
+		fprintf(stderr, "kefuctl: %s: %s\n", path, strerror(errno));
+		exit(3);
+	}
+	for (;;) {
+		if (n + 4096 > cap &&
+		    (buf = realloc(buf, cap = cap * 2 + 8192)) == NULL) {
+			perror("kefuctl");
+			exit(3);
+		}
+		if ((r = read(fd, buf + n, cap - n - 1)) <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	buf = buf != NULL ? buf : calloc(1, 1);
+	buf[n] = '\0';
+	if ((o = cJSON_Parse(buf)) == NULL) {
+		fprintf(stderr, "kefuctl: kefud's answer is not JSON: %.200s\n",
+		    buf);
+		exit(3);
+	}
+	free(buf);
+	return o;
+}
+
+static const char *
+s_of(const cJSON *o, const char *name)
+{
+	const cJSON *m = cJSON_GetObjectItem(o, name);
+
+	return cJSON_IsString(m) ? m->valuestring : "";
+}
+
+static double
+n_of(const cJSON *o, const char *name)
+{
+	const cJSON *m = cJSON_GetObjectItem(o, name);
+
+	return cJSON_IsNumber(m) ? m->valuedouble : 0;
+}
+
+static void
+when(double ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms <= 0) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	localtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static void
+print_plugins(const cJSON *o)
+{
+	const cJSON *p;
+	int first = 1;
+
+	printf("plugins: ");
+	cJSON_ArrayForEach(p, cJSON_GetObjectItem(o, "plugins"))
+	{
+		printf("%s%s %s", first ? "" : ", ", s_of(p, "name"),
+		    s_of(p, "version"));
+		first = 0;
+	}
+	printf("\n");
+}
+
+static void
+print_status(const cJSON *o)
+{
+	const cJSON *r = cJSON_GetObjectItem(o, "last_reload"),
+	            *c = cJSON_GetObjectItem(o, "conversations");
+	char at[64];
+
+	printf("version: %s\npid: %.0f\nuptime: %.0f s\nlink: %s\nshop: %s\n",
+	    s_of(o, "version"), n_of(o, "pid"), n_of(o, "uptime_s"),
+	    s_of(o, "link"), s_of(o, "shop"));
+	printf("configuration: %s (generation %.0f)\n",
+	    s_of(o, "configuration"), n_of(o, "generation"));
+	print_plugins(o);
+	if (cJSON_GetObjectItem(r, "at_ms") == NULL)
+		printf("last reload: none\n");
+	else {
+		when(n_of(r, "at_ms"), at, sizeof(at));
+		if (cJSON_IsTrue(cJSON_GetObjectItem(r, "ok")))
+			printf("last reload: %s ok\n", at);
+		else
+			printf("last reload: %s failed: %s\n", at,
+			    s_of(r, "error"));
+	}
+	printf(
+	    "conversations: bot %.0f, waiting %.0f, agent %.0f, closed %.0f\n",
+	    n_of(c, "bot"), n_of(c, "waiting"), n_of(c, "agent"),
+	    n_of(c, "closed"));
+	printf("store: %s\n",
+	    cJSON_IsTrue(cJSON_GetObjectItem(o, "store_ok")) ? "ok"
+	                                                     : "failing");
+}
+
+/* name value, one per line, nested names joined with dots. */
+static void
+print_flat(const char *prefix, const cJSON *o)
+{
+	const cJSON *m;
+	char name[256];
+	int i = 0;
+
+	cJSON_ArrayForEach(m, o)
+	{
+		if (m->string != NULL)
+			snprintf(name, sizeof(name), "%s%s%s", prefix,
+			    *prefix ? "." : "", m->string);
+		else
+			snprintf(name, sizeof(name), "%s.%d", prefix, i);
+		i++;
+		if (cJSON_IsObject(m) || cJSON_IsArray(m))
+			print_flat(name, m);
+		else if (cJSON_IsNumber(m))
+			printf("%s %.10g\n", name, m->valuedouble);
+		else if (cJSON_IsString(m))
+			printf("%s %s\n", name, m->valuestring);
+	}
+}
+
+static void
+print_stats(cJSON *o)
+{
+	cJSON_DeleteItemFromObject(o, "ok");
+	print_flat("", o);
+}
+
+static void
+print_conversations(const cJSON *o)
+{
+	const cJSON *c;
+	char at[64];
+
+	printf("ID\tOWNER\tCUSTOMER\tLAST ACTIVE\tLINES\n");
+	cJSON_ArrayForEach(c, cJSON_GetObjectItem(o, "conversations"))
+	{
+		when(n_of(c, "last_ms"), at, sizeof(at));
+		printf("%s\t%s\t%s\t%s\t%.0f\n", s_of(c, "id"),
+		    s_of(c, "owner"), s_of(c, "customer"), at,
+		    n_of(c, "lines"));
+	}
+}
+
+static void
+print_show(const cJSON *o)
+{
+	const cJSON *m;
+	char at[64];
+
+	printf("conversation: %s\nowner: %s\ncustomer: %s %s%s\n",
+	    s_of(o, "id"), s_of(o, "owner"), s_of(o, "customer"),
+	    s_of(o, "customer_name"),
+	    cJSON_IsTrue(cJSON_GetObjectItem(o, "vip")) ? " (VIP)" : "");
+	if (*s_of(o, "product"))
+		printf("product: %s\n", s_of(o, "product"));
+	when(n_of(o, "waiting_since"), at, sizeof(at));
+	printf("waiting since: %s\nbot turns: %.0f\nintents:", at,
+	    n_of(o, "bot_turns"));
+	cJSON_ArrayForEach(m, cJSON_GetObjectItem(o, "intents"))
+	    printf(" %s", m->valuestring);
+	printf("\n");
+	cJSON_ArrayForEach(m, cJSON_GetObjectItem(o, "entities"))
+	    printf("entity %s: %s\n", m->string, m->valuestring);
+	printf("transcript:\n");
+	cJSON_ArrayForEach(m, cJSON_GetObjectItem(o, "transcript"))
+	{
+		when(n_of(m, "ts"), at, sizeof(at));
+		printf("  %s %-8s %s\n", at, s_of(m, "from"), s_of(m, "text"));
+	}
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {"owner", required_argument, NULL, 'o'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *path = getenv("KEFU_CONTROL_SOCKET"), *owner = NULL, *cmd;
+	char request[1024];
+	int ch, json = 0, ok;
+	cJSON *o;
+	char *text;
+
+	if (path == NULL || *path == '\0')
+		path = KEFU_CONTROL_SOCKET;
+	while ((ch = getopt_long(argc, argv, "js:o:Vh", longopts, NULL)) != -1)
+		switch (ch) {
+		case 'j':
+			json = 1;
+			break;
+		case 's':
+			path = optarg;
+			break;
+		case 'o':
+			owner = optarg;
+			break;
+		case 'V':
+			printf("kefuctl %s\n", KEFU_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	if (optind >= argc)
+		usage();
+	cmd = argv[optind];
+	if (strcmp(cmd, "show") == 0 || strcmp(cmd, "handback") == 0) {
+		if (optind + 2 != argc || strchr(argv[optind + 1], ' ') != NULL)
+			usage();
+		snprintf(request, sizeof(request), "%s %s", cmd,
+		    argv[optind + 1]);
+	} else if (strcmp(cmd, "conversations") == 0) {
+		if (optind + 1 != argc)
+			usage();
+		snprintf(request, sizeof(request), "conversations%s%s",
+		    owner != NULL ? " " : "", owner != NULL ? owner : "");
+	} else if (strcmp(cmd, "status") == 0 || strcmp(cmd, "reload") == 0 ||
+	    strcmp(cmd, "stats") == 0) {
+		if (optind + 1 != argc)
+			usage();
+		snprintf(request, sizeof(request), "%s", cmd);
+	} else
+		usage();
+
+	o = ask(path, request);
+	ok = cJSON_IsTrue(cJSON_GetObjectItem(o, "ok"));
+	if (json) {
+		text = cJSON_Print(o);
+		printf("%s\n", text);
+		free(text);
+	} else if (!ok) {
+		const cJSON *m;
+
+		fprintf(stderr, "kefuctl: %s%s\n",
+		    strcmp(cmd, "reload") == 0 ? "reload failed: " : "",
+		    s_of(o, "error"));
+		cJSON_ArrayForEach(m, cJSON_GetObjectItem(o, "messages"))
+		    fprintf(stderr, "  %s\n", m->valuestring);
+	} else if (strcmp(cmd, "status") == 0)
+		print_status(o);
+	else if (strcmp(cmd, "reload") == 0) {
+		printf("reload ok: generation %.0f\n", n_of(o, "generation"));
+		print_plugins(o);
+	} else if (strcmp(cmd, "stats") == 0)
+		print_stats(o);
+	else if (strcmp(cmd, "conversations") == 0)
+		print_conversations(o);
+	else if (strcmp(cmd, "show") == 0)
+		print_show(o);
+	else
+		printf("%s: %s -> %s\n", argv[optind + 1], s_of(o, "was"),
+		    s_of(o, "owner"));
+	cJSON_Delete(o);
+	return ok ? 0 : 1;
+}

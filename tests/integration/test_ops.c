@@ -1,0 +1,352 @@
+/*
+ * Operations: kefuctl against a running kefud (the shipped configuration,
+ * the sandbox platform), the Prometheus endpoint read line by line, and
+ * the systemd unit checked by systemd-analyze.
+ */
+#include "../sandbox.h"
+
+#include <dirent.h>
+#include <netinet/in.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+TestSuite(ops, .init = sb_setup, .fini = sb_teardown, .timeout = 300);
+
+static int metrics_port;
+
+static void
+start(void)
+{
+	char extra[256];
+
+	metrics_port = sb_free_port();
+	snprintf(extra, sizeof(extra),
+	    "control_socket = \"kefud.sock\";\nmetrics_listen = \"127.0.0.1:%d\";\n",
+	    metrics_port);
+	sb_config_shipped(&sb, NULL, extra);
+	sb_start_kefud(&sb);
+	h_wait_log(sb.klog, "link: ready", 0);
+}
+
+/* kefuctl's output (stdout and stderr) and exit status. */
+static int
+kefuctl(char **out, const char *args)
+{
+	char *cmd, buf[4096];
+	size_t n = 0, cap = 0;
+	FILE *p;
+	int st;
+
+	cr_assert(asprintf(&cmd, "%s/kefuctl -s %s/kefud.sock %s 2>&1",
+	              KEFU_BUILD, sb.dir, args) > 0);
+	cr_assert_not_null(p = popen(cmd, "r"));
+	*out = NULL;
+	while (fgets(buf, sizeof(buf), p) != NULL) {
+		size_t l = strlen(buf);
+
+		if (n + l + 1 > cap)
+			*out = realloc(*out, cap = (n + l + 1) * 2);
+		memcpy(*out + n, buf, l + 1);
+		n += l;
+	}
+	if (*out == NULL)
+		*out = strdup("");
+	st = pclose(p);
+	free(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void
+expect_line(const char *out, const char *line)
+{
+	char *want;
+
+	cr_assert(asprintf(&want, "\n%s\n", line) > 0);
+	cr_expect(strncmp(out, line, strlen(line)) == 0 ||
+	        strstr(out, want) != NULL,
+	    "no line \"%s\" in:\n%s", line, out);
+	free(want);
+}
+
+static int
+open_fds(void)
+{
+	char path[64];
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)sb.kefud);
+	cr_assert_not_null(d = opendir(path));
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+Test(ops, kefuctl_status_stats_conversations_show_handback)
+{
+	char *out, *m;
+	cJSON *j;
+	int fds, i;
+
+	start();
+	cr_expect_eq(kefuctl(&out, "status"), 0, "%s", out);
+	expect_line(out, "link: ready");
+	expect_line(out, "shop: 暖衣小铺");
+	expect_line(out, "plugins: greeting 1.0.0, faq 1.0.0, escalate 1.0.0");
+	expect_line(out, "last reload: none");
+	expect_line(out, "conversations: bot 0, waiting 0, agent 0, closed 0");
+	expect_line(out, "store: ok");
+	free(out);
+
+	/* A scripted conversation: hello, an FAQ, a request for a person. */
+	m = sb_say(&sb, "c-1", "你好");
+	sb_expect_one_reply(&sb, m);
+	free(m);
+	m = sb_say(&sb, "c-1", "有优惠券吗");
+	sb_expect_one_reply(&sb, m);
+	free(m);
+	m = sb_say(&sb, "c-1", "转人工");
+	sb_wait_ids(&sb, "h:", 1);
+	sb_settle(&sb);
+	free(m);
+
+	cr_expect_eq(kefuctl(&out, "stats"), 0, "%s", out);
+	expect_line(out, "messages_in 3");
+	expect_line(out, "replies_out 3");
+	expect_line(out, "conversations 1");
+	expect_line(out, "conversations_handed_off 1");
+	expect_line(out, "handoffs 1");
+	expect_line(out, "handoffs_by_reason.human_request 1");
+	expect_line(out, "deflection_rate 0");
+	expect_line(out, "first_response.count 3");
+	expect_line(out, "first_response.under_10s 1");
+	free(out);
+	cr_expect_eq(kefuctl(&out, "--json stats"), 0);
+	cr_assert_not_null(j = cJSON_Parse(out), "%s", out);
+	cr_expect_eq(cJSON_GetObjectItem(j, "messages_in")->valueint, 3);
+	cJSON_Delete(j);
+	free(out);
+
+	cr_expect_eq(kefuctl(&out, "conversations --owner waiting"), 0);
+	cr_expect(strstr(out, "\nc-1\twaiting\tu-c-1\t") != NULL, "%s", out);
+	free(out);
+	cr_expect_eq(kefuctl(&out, "conversations --owner agent"), 0);
+	cr_expect_str_eq(out, "ID\tOWNER\tCUSTOMER\tLAST ACTIVE\tLINES\n");
+	free(out);
+	cr_expect_eq(kefuctl(&out, "conversations --owner nobody"), 1);
+	cr_expect(strstr(out, "unknown owner") != NULL, "%s", out);
+	free(out);
+
+	cr_expect_eq(kefuctl(&out, "show c-1"), 0, "%s", out);
+	expect_line(out, "owner: waiting");
+	expect_line(out, "intents: human_request");
+	cr_expect(strstr(out, " customer 转人工\n") != NULL, "%s", out);
+	cr_expect(strstr(out, " customer 有优惠券吗\n") != NULL, "%s", out);
+	free(out);
+	cr_expect_eq(kefuctl(&out, "show c-404"), 1);
+	expect_line(out, "kefuctl: no conversation \"c-404\"");
+	free(out);
+
+	cr_expect_eq(kefuctl(&out, "handback c-1"), 0, "%s", out);
+	expect_line(out, "c-1: waiting -> bot");
+	free(out);
+	cr_expect_eq(kefuctl(&out, "handback c-1"), 1);
+	expect_line(out, "kefuctl: conversation c-1 is bot, not with an agent");
+	free(out);
+	/* Back with the bot: it answers. */
+	m = sb_say(&sb, "c-1", "有优惠券吗");
+	sb_expect_one_reply(&sb, m);
+	free(m);
+
+	/* Requests leave no descriptor behind. */
+	fds = open_fds();
+	for (i = 0; i < 30; i++) {
+		cr_assert_eq(kefuctl(&out, "status"), 0);
+		free(out);
+	}
+	cr_expect_eq(open_fds(), fds, "kefuctl requests leak descriptors");
+
+	cr_expect_eq(kefuctl(&out, "bogus"), 2);
+	free(out);
+}
+
+Test(ops, kefuctl_reload_says_what_went_wrong)
+{
+	char *out, *conf;
+	FILE *fp;
+
+	start();
+	cr_expect_eq(kefuctl(&out, "reload"), 0, "%s", out);
+	expect_line(out, "reload ok: generation 2");
+	free(out);
+
+	conf = h_path(sb.dir, "kefud.conf");
+	cr_assert_not_null(fp = fopen(conf, "a"));
+	fprintf(fp, "bogus_key = 1;\n");
+	fclose(fp);
+	cr_expect_eq(kefuctl(&out, "reload"), 1, "%s", out);
+	cr_expect(strstr(out, "kefuctl: reload failed: ") != NULL, "%s", out);
+	cr_expect(strstr(out, "kefud.conf:") != NULL &&
+	        strstr(out, ": bogus_key: unknown key") != NULL,
+	    "the exact error is missing:\n%s", out);
+	free(out);
+	cr_expect_eq(kefuctl(&out, "status"), 0);
+	cr_expect(strstr(out, "\nlast reload: ") != NULL &&
+	        strstr(out, " failed: ") != NULL,
+	    "%s", out);
+	free(out);
+	free(conf);
+	h_wait_log(sb.klog, "still serving generation 2", 0);
+}
+
+/* The metrics endpoint, every line parsed. */
+Test(ops, prometheus_endpoint)
+{
+	char req[] = "GET /metrics HTTP/1.0\r\n\r\n", buf[65536], *line,
+	     *save = NULL, *body, *m;
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	double prev = -1, v;
+	int fd, n = 0, samples = 0;
+	ssize_t r;
+
+	start();
+	m = sb_say(&sb, "c-9", "你好");
+	sb_expect_one_reply(&sb, m);
+	free(m);
+
+	sin.sin_port = htons(metrics_port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	cr_assert_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	while ((r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+		n += r;
+	close(fd);
+	buf[n] = '\0';
+	cr_assert(strncmp(buf, "HTTP/1.0 200 OK\r\n", 17) == 0, "%s", buf);
+	cr_assert_not_null(body = strstr(buf, "\r\n\r\n"));
+	for (line = strtok_r(body + 4, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char name[128], *sp;
+
+		if (line[0] == '#') {
+			cr_expect(strncmp(line, "# HELP kefu_", 12) == 0 ||
+			        strncmp(line, "# TYPE kefu_", 12) == 0,
+			    "%s", line);
+			continue;
+		}
+		sp = strrchr(line, ' ');
+		cr_assert_not_null(sp, "no value: %s", line);
+		v = strtod(sp + 1, &m);
+		cr_expect(*m == '\0' && v >= 0, "bad value: %s", line);
+		snprintf(name, sizeof(name), "%.*s", (int)(sp - line), line);
+		cr_expect(strncmp(name, "kefu_", 5) == 0, "%s", line);
+		samples++;
+		if (strcmp(name, "kefu_messages_in_total") == 0)
+			cr_expect_eq(v, 1);
+		if (strcmp(name, "kefu_replies_out_total") == 0)
+			cr_expect_eq(v, 1);
+		if (strcmp(name, "kefu_conversations{owner=\"bot\"}") == 0)
+			cr_expect_eq(v, 1);
+		/* Histogram buckets are cumulative. */
+		if (strncmp(name, "kefu_first_response_seconds_bucket", 34) ==
+		    0) {
+			cr_expect_geq(v, prev, "%s", line);
+			prev = v;
+		}
+	}
+	cr_expect_eq(prev, 1, "+Inf bucket");
+	cr_expect_gt(samples, 20);
+
+	cr_assert((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	cr_assert_gt(write(fd, "GET / HTTP/1.0\r\n\r\n", 18), 0);
+	n = 0;
+	while ((r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+		n += r;
+	close(fd);
+	buf[n] = '\0';
+	cr_expect(strncmp(buf, "HTTP/1.0 404", 12) == 0, "%s", buf);
+}
+
+/* The unit as shipped, with the paths of this build. */
+Test(ops, systemd_unit_verifies)
+{
+	char *cmd, *unit;
+	int st;
+
+	unit = h_path(sb.dir, "kefud.service");
+	cr_assert(asprintf(&cmd,
+	              "sed 's#@SBINDIR@#%s#g' %s/systemd/kefud.service > %s && "
+	              "systemd-analyze verify --man=no %s",
+	              KEFU_BUILD, KEFU_SRC, unit, unit) > 0);
+	st = system(cmd);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "systemd-analyze verify failed");
+	free(cmd);
+	free(unit);
+}
+
+/* Datagrams kefud sent to NOTIFY_SOCKET within ms, joined with '|'. */
+static void
+notified(int fd, char *out, size_t len, int ms)
+{
+	double end = h_now() + ms / 1000.0;
+	char buf[1024];
+	ssize_t r;
+
+	out[0] = '\0';
+	while (h_now() < end) {
+		if ((r = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) > 0) {
+			buf[r] = '\0';
+			strncat(out, buf, len - strlen(out) - 2);
+			strcat(out, "|");
+		} else
+			h_sleep_ms(10);
+	}
+}
+
+/*
+ * Type=notify: READY=1 once live, STATUS= with the link, RELOADING=1 and
+ * MONOTONIC_USEC around a reload, and WATCHDOG=1 only while the loop
+ * turns (none while the process is stopped).
+ */
+Test(ops, service_manager_notifications)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	char got[16384];
+	int fd;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/notify", sb.dir);
+	cr_assert((fd = socket(AF_UNIX, SOCK_DGRAM, 0)) >= 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	setenv("NOTIFY_SOCKET", sun.sun_path, 1);
+	setenv("WATCHDOG_USEC", "400000", 1);
+	sb_config_shipped(&sb, NULL, "");
+	sb_start_kefud(&sb);
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	h_wait_log(sb.klog, "link: ready", 0);
+	notified(fd, got, sizeof(got), 1500);
+	cr_expect(strstr(got, "READY=1|") != NULL, "%s", got);
+	cr_expect(strstr(got, "WATCHDOG=1|") != NULL, "%s", got);
+	cr_expect(strstr(got, "STATUS=link ") != NULL, "%s", got);
+
+	kill(sb.kefud, SIGHUP);
+	h_wait_log(sb.klog, "reload ok", 0);
+	notified(fd, got, sizeof(got), 300);
+	cr_expect(strstr(got, "RELOADING=1\nMONOTONIC_USEC=") != NULL, "%s",
+	    got);
+	cr_expect(strstr(strstr(got, "RELOADING=1"), "READY=1") != NULL, "%s",
+	    got);
+
+	kill(sb.kefud, SIGSTOP);
+	notified(fd, got, sizeof(got), 100); /* what was under way */
+	notified(fd, got, sizeof(got), 1000);
+	cr_expect_str_eq(got, "", "notified while stopped");
+	kill(sb.kefud, SIGCONT);
+	notified(fd, got, sizeof(got), 1000);
+	cr_expect(strstr(got, "WATCHDOG=1|") != NULL, "%s", got);
+	close(fd);
+}
