@@ -19,11 +19,13 @@ rm -rf "$run/state"
 # The example configuration as it is, with the plugins of this build and
 # the sandbox as its platform.
 {
-	printf '# Made by make run from etc/kefu/kefud.conf.\nplugin_dir = "%s";\nstate_dir = "state";\n' "$top/build/plugins"
+	printf '# Made by make run from etc/kefu/kefud.conf.\nplugin_dir = "%s";\nstate_dir = "state";\ncontrol_socket = "kefud.sock";\n' "$top/build/plugins"
 	cat "$top/etc/kefu/kefud.conf"
 } >"$run/kefud.conf"
 cp "$top/etc/kefu/holidays-cn.conf" "$top/etc/kefu/faq.conf" \
-    "$top/etc/kefu/synonyms.conf" "$run/"
+    "$top/etc/kefu/synonyms.conf" "$top/etc/kefu/escalate.conf" "$run/"
+rm -rf "$run/lexicons"
+cp -r "$top/etc/kefu/lexicons" "$run/"
 cat >"$run/platform.conf" <<CONF
 # Made by make run: the sandbox platform on this machine.
 platform = {
@@ -62,5 +64,6 @@ until grep -q "link: ready" "$run/kefud.log"; do
 	sleep 0.1
 done
 echo "kefud is up (pid $kefud) against the sandbox at wss://localhost:$port/bot"
+echo "in another terminal: $top/build/kefuctl -s $run/kefud.sock status"
 /usr/bin/python3 "$top/tests/sandbox/chat.py" --control "$run/control.sock" \
     --kefud-log "$run/kefud.log"
