@@ -24,6 +24,11 @@ ifeq ($(SAN),1)
 SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 endif
+# make fuzz: clang's libFuzzer instruments the core as well.
+ifeq ($(SAN),fuzz)
+SANFLAGS = -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-sanitize-recover=all -fno-omit-frame-pointer
+endif
 PKGS = libwebsockets libconfig libcjson sqlite3 libsystemd
 KCFLAGS = -std=c11 -D_DEFAULT_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude
 # Plugins reach the core only through the host table: -z defs makes any
@@ -43,10 +48,18 @@ TEST_BIN = $(patsubst %.c,$(B)/tests/%,$(notdir $(TEST_SRC)))
 TEST_PLUGINS = good second badabi nodesc initfail versioned-1 versioned-2
 TEST_SO = $(TEST_PLUGINS:%=$(B)/tests/plugins/%.so)
 
+# Fuzz targets (tests/fuzz/): libFuzzer runs them (make fuzz); make check
+# replays each saved corpus (corpus/, minimised by make fuzz) and each
+# past finding (regress/) once through the same code.
+FUZZ = frame conf norm guard kb answer escalate
+FUZZ_REPLAY = $(FUZZ:%=$(B)/fuzz/%-replay)
+FUZZ_SECONDS ?= 60
+
 FMT_SRC = $(wildcard daemon/*.[ch] include/kefu/*.h plugins/*/*.[ch] \
 	tests/*.h tests/*/*.[ch])
 
-.PHONY: all build check test format-check install clean deps run bench eval FORCE
+.PHONY: all build check test format-check install clean deps run bench eval \
+	fuzz fuzz-run FORCE
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -84,12 +97,44 @@ format-check:
 
 # A sanitizer report in a Criterion worker does not fail its test: look
 # for one in the output and fail the run.
-test: build $(TEST_BIN) $(TEST_SO)
+test: build $(TEST_BIN) $(TEST_SO) $(FUZZ_REPLAY)
 	@for t in $(TEST_BIN); do \
 	    echo "== $$t"; $$t > $$t.out 2>&1; rc=$$?; cat $$t.out; \
 	    [ $$rc -eq 0 ] || exit 1; \
 	    if grep -q "Sanitizer\|runtime error:" $$t.out; then \
 	        echo "$$t: sanitizer report above"; exit 1; fi; \
+	done
+	@for t in $(FUZZ); do \
+	    LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp \
+	    $(B)/fuzz/$$t-replay tests/fuzz/corpus/$$t \
+	        $$(ls -d tests/fuzz/regress/$$t 2>/dev/null) > $(B)/fuzz/$$t.out 2>&1; \
+	    rc=$$?; cat $(B)/fuzz/$$t.out; [ $$rc -eq 0 ] || exit 1; \
+	    if grep -q "Sanitizer\|runtime error:" $(B)/fuzz/$$t.out; then \
+	        echo "$$t: sanitizer report above"; exit 1; fi; \
+	done
+
+# Each fuzz target for FUZZ_SECONDS, then its corpus minimised in place.
+fuzz:
+	@./.ci/deps fuzz
+	@$(MAKE) --no-print-directory B=build/libfuzzer CC=clang SAN=fuzz fuzz-run
+
+fuzz-run: $(FUZZ:%=$(B)/fuzz/%)
+	@for t in $(FUZZ); do \
+	    echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	    rm -rf $(B)/fuzz/new-$$t $(B)/fuzz/merged-$$t; \
+	    mkdir -p tests/fuzz/corpus/$$t $(B)/fuzz/new-$$t $(B)/fuzz/merged-$$t; \
+	    LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp \
+	    $(B)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	        -print_final_stats=1 -artifact_prefix=$(B)/fuzz/$$t- \
+	        $(B)/fuzz/new-$$t tests/fuzz/corpus/$$t > $(B)/fuzz/$$t.log 2>&1; \
+	    rc=$$?; grep -E "^stat::(number_of_executed_units|new_units_added)|^SUMMARY" \
+	        $(B)/fuzz/$$t.log; \
+	    [ $$rc -eq 0 ] || { echo "$$t: a finding, see $(B)/fuzz/$$t.log"; exit 1; }; \
+	    $(B)/fuzz/$$t -merge=1 $(B)/fuzz/merged-$$t tests/fuzz/corpus/$$t \
+	        $(B)/fuzz/new-$$t > $(B)/fuzz/$$t-merge.log 2>&1 && \
+	    rm -rf tests/fuzz/corpus/$$t && \
+	    mv $(B)/fuzz/merged-$$t tests/fuzz/corpus/$$t && \
+	    echo "corpus: $$(ls tests/fuzz/corpus/$$t | wc -l) inputs"; \
 	done
 
 # Installed paths compiled in; rewritten only when they change, so that
@@ -134,6 +179,19 @@ $(B)/tests/test_%: test_%.c tests/harness.h tests/sandbox.h tests/generation.h $
 	    -DKEFU_SRC='"$(CURDIR)"' $(shell pkg-config --cflags $(PKGS)) \
 	    -o $@ $< $(CORE_OBJ) $(shell pkg-config --libs $(PKGS)) -ldl -lm \
 	    -lcriterion
+
+$(B)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c tests/fuzz/fuzz.h \
+    $(CORE_OBJ) $(wildcard plugins/*/*.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(KCFLAGS) -Idaemon -DKEFU_SRC='"$(CURDIR)"' \
+	    $(shell pkg-config --cflags $(PKGS)) -o $@ $< tests/fuzz/replay.c \
+	    $(CORE_OBJ) $(shell pkg-config --libs $(PKGS)) -ldl -lm
+
+$(B)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(CORE_OBJ) $(wildcard plugins/*/*.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(KCFLAGS) -fsanitize=fuzzer -Idaemon -DKEFU_SRC='"$(CURDIR)"' \
+	    $(shell pkg-config --cflags $(PKGS)) -o $@ $< \
+	    $(CORE_OBJ) $(shell pkg-config --libs $(PKGS)) -ldl -lm
 
 $(B)/bench/%: tests/bench/%.c $(CORE_OBJ)
 	@mkdir -p $(dir $@)

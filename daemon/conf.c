@@ -172,6 +172,9 @@ conf_file_of(const config_setting_t *s)
 	return f != NULL ? f : "(configuration)";
 }
 
+static void conf_vsay(int pri, const config_setting_t *s, const char *name,
+    const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
 static void
 conf_vsay(int pri, const config_setting_t *s, const char *name, const char *fmt,
     va_list ap)

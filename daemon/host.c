@@ -19,6 +19,9 @@
 #define HC(c) ((const config_setting_t *)(c))
 #define KC(c) ((const struct kefu_conf *)(c))
 
+static void host_log(int prio, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static void
 host_log(int prio, const char *fmt, ...)
 {
@@ -75,6 +78,9 @@ host_conf_path(const struct kefu_conf *c, const char *name, char *buf,
 {
 	return conf_get_path(HC(c), name, buf, len);
 }
+
+static void host_conf_error(const struct kefu_conf *c, const char *name,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void
 host_conf_error(const struct kefu_conf *c, const char *name, const char *fmt,

@@ -129,6 +129,9 @@ log_emit(int pri, const char *fmt, ...)
 	va_end(ap);
 }
 
+static void log_errno(int pri, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 log_errno(int pri, const char *fmt, va_list ap)
 {

@@ -65,12 +65,18 @@ struct escalate {
 	long long order_raise;
 };
 
+/* Bytes of the character at s; a truncated sequence ends at the first
+ * byte that does not continue it, so the end of the string is never
+ * passed. */
 static size_t
 es_char(const char *s)
 {
 	unsigned char c = (unsigned char)*s;
+	size_t n = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4, i;
 
-	return c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+	for (i = 1; i < n && ((unsigned char)s[i] & 0xc0) == 0x80; i++)
+		;
+	return i;
 }
 
 /* -- loading ------------------------------------------------------------ */
