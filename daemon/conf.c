@@ -82,6 +82,13 @@ static const struct conf_key conf_conversation_keys[] = {
         60000, NULL},
     {"backlog_apology", CONF_T_STRING, 0, CONV_OFF(backlog_apology), NULL, 0, 0,
         0, NULL},
+    {"flood_per_minute", CONF_T_INT, 0, CONV_OFF(flood_per_minute), NULL, 0,
+        10000, 30, NULL},
+    {"flood_cooldown_ms", CONF_T_INT, 0, CONV_OFF(flood_cooldown_ms), NULL,
+        1000, DAY_MS, 60000, NULL},
+    {"flood_text", CONF_T_STRING, 0, CONV_OFF(flood_text), NULL, 0, 0, 0, NULL},
+    {"max_live", CONF_T_INT, 0, CONV_OFF(max_live), NULL, 10, 10000000, 200000,
+        NULL},
     {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL},
 };
 

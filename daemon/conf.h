@@ -34,6 +34,10 @@ struct conf_conversations {
 	int idle_evict_ms;
 	int backlog_ms;
 	char *backlog_apology;
+	int flood_per_minute; /* 0: no limit */
+	int flood_cooldown_ms;
+	char *flood_text;
+	int max_live; /* conversations in memory, the oldest idle evicted */
 };
 
 /* Handoff priorities, as the protocol names them. */

@@ -44,6 +44,10 @@ struct conv {
 	int64_t wait_due;
 	unsigned wait_updates;
 	int64_t asked_ms; /* the bot asked and the customer has not answered */
+	/* Flood control, in memory only: messages in the minute from
+	 * flood_start, and the end of a cool-down. */
+	int64_t flood_start, flood_until;
+	unsigned flood_n;
 	unsigned followups;
 	/* The last lines, a ring of conv_history() entries. */
 	struct conv_line *hist;

@@ -442,12 +442,52 @@ event_handle(const struct frame *f)
 	store_soon();
 }
 
+/*
+ * More than flood_per_minute messages in a minute: one polite line, then
+ * a cool-down in which messages are kept in the transcript but get no
+ * answer.  Returns 1 when the plugins should not see this message (t is
+ * begun when there is the line to send).
+ */
+static int
+ev_flood(const struct gen *g, struct conv *c, const struct kefu_event *ev,
+    struct kefu_turn *t, int64_t now)
+{
+	const struct conf_conversations *cv = &g->conf->conversations;
+
+	if (ev->type != KEFU_EV_MESSAGE || cv->flood_per_minute == 0)
+		return 0;
+	if (now - c->flood_start >= 60000) {
+		c->flood_start = now;
+		c->flood_n = 0;
+	}
+	c->flood_n++;
+	if (now < c->flood_until)
+		return 1;
+	if (c->flood_n <= (unsigned)cv->flood_per_minute)
+		return 0;
+	c->flood_until = now + cv->flood_cooldown_ms;
+	metric_inc(M_FLOODS);
+	log_warnx("conversation %s: more than %d messages a minute; quiet for "
+	          "%d s",
+	    c->id, cv->flood_per_minute, cv->flood_cooldown_ms / 1000);
+	if (cv->flood_text != NULL) {
+		turn_begin(t, c, ev);
+		turn_reply(t, cv->flood_text);
+	}
+	return 1;
+}
+
 int
 event_decide(struct gen *g, struct conv *c, const struct kefu_event *ev,
     struct kefu_turn *t)
 {
-	if (!conv_apply(c, ev, clock_wall_ms()) || g == NULL)
+	int64_t now = clock_wall_ms();
+
+	if (!conv_apply(c, ev, now) || g == NULL)
 		return 0;
+	memset(t, 0, sizeof(*t));
+	if (ev_flood(g, c, ev, t, now))
+		return t->conv != NULL; /* the line, if any */
 	turn_begin(t, c, ev);
 	gen_dispatch(g, t, ev);
 	return 1;

@@ -20,7 +20,7 @@ gen_guard(struct gen *g)
 	const config_setting_t *cv = conf_member(root, "conversations"), *e;
 	const config_setting_t *ho = conf_member(root, "handoff");
 	static const char *const texts[] = {"wait_update_text", "close_text",
-	    "backlog_apology", NULL};
+	    "backlog_apology", "flood_text", NULL};
 	static const char *const ho_texts[] = {"no_agents_text",
 	    "no_agents_update_text", NULL};
 	int i;

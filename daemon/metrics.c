@@ -27,6 +27,8 @@ static const struct {
     {"reconnects", "times the platform link came back"},
     {"reloads_ok", "reloads that went live"},
     {"reloads_failed", "reloads that failed"},
+    {"floods", "customers cooled down for sending too fast"},
+    {"evictions", "conversations moved out of memory over max_live"},
 };
 
 /* First-response buckets, ms; the seeds ask for an answer within 10 s. */

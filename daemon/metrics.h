@@ -19,6 +19,8 @@ enum metric {
 	M_RECONNECTS,    /* the link came back after being up */
 	M_RELOADS_OK,
 	M_RELOADS_FAILED,
+	M_FLOODS,    /* customers who sent more than flood_per_minute */
+	M_EVICTIONS, /* conversations moved out of memory over max_live */
 	M_NMETRICS,
 };
 

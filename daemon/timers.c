@@ -16,6 +16,7 @@
 #include "outbox.h"
 #include "store.h"
 #include "timers.h"
+#include "xmalloc.h"
 
 #define TIMERS_TICK_MS 1000
 
@@ -182,12 +183,63 @@ timers_conv(struct conv *c, void *arg)
 	}
 }
 
+static int
+timers_by_last(const void *a, const void *b)
+{
+	int64_t x = (*(struct conv *const *)a)->last_ms,
+	        y = (*(struct conv *const *)b)->last_ms;
+
+	return x < y ? -1 : x > y;
+}
+
+struct timers_idle {
+	struct conv **c;
+	unsigned n;
+};
+
+static void
+timers_idle_one(struct conv *c, void *arg)
+{
+	struct timers_idle *l = arg;
+
+	if (!c->dirty && c->asked_ms == 0 && c->waiting_since == 0 &&
+	    (c->owner == CONV_BOT || c->owner == CONV_CLOSED))
+		l->c[l->n++] = c;
+}
+
+/* Over max_live: the longest idle conversations leave memory (they are
+ * in the store and come back with their next event). */
+static void
+timers_cap(void)
+{
+	unsigned n = conv_count(), i, over;
+	struct timers_idle l;
+
+	if (n <= (unsigned)T->max_live || !store_ok())
+		return;
+	over = n - (unsigned)T->max_live;
+	l.c = xcalloc(n, sizeof(*l.c));
+	l.n = 0;
+	conv_foreach(timers_idle_one, &l);
+	qsort(l.c, l.n, sizeof(*l.c), timers_by_last);
+	for (i = 0; i < l.n && i < over; i++) {
+		conv_forget(l.c[i]);
+		metric_inc(M_EVICTIONS);
+	}
+	if (i < over)
+		log_warnx("%u conversations in memory, over max_live %d: the "
+		          "rest are busy",
+		    conv_count(), T->max_live);
+	free(l.c);
+}
+
 void
 timers_run(int64_t now)
 {
 	if (T == NULL || H == NULL)
 		return;
 	conv_foreach(timers_conv, &now);
+	timers_cap();
 	store_soon();
 }
 

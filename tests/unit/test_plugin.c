@@ -98,6 +98,19 @@ Test(plugin, world_writable_plugin_is_refused)
 	free(so);
 }
 
+/* The directory counts too: anybody could swap the file in it. */
+Test(plugin, plugin_in_a_world_writable_directory_is_refused)
+{
+	struct plugin p;
+
+	h_plugin(dir, "good", "good");
+	cr_assert(chmod(dir, 0777) == 0);
+	cr_expect_eq(plugin_open(&p, dir, "good"), -1);
+	cr_expect_not_null(logged(": refused: writable by others (mode 0777)"),
+	    "%s", h_log());
+	cr_assert(chmod(dir, 0700) == 0);
+}
+
 /* A configuration listing plugins, each replying with its name. */
 static struct gen *
 build(const char *plugins, const char *sections)
