@@ -73,6 +73,7 @@ bench: deps
 	$(B)/bench/conv 10000
 	$(B)/bench/match $(abspath $(B)) 1000 20000
 	/usr/bin/python3 tests/bench/link.py $(B)
+	/usr/bin/python3 tests/bench/load.py $(B)
 
 # The answers on the labelled set (tests/eval/): prints the figures.
 eval: deps
@@ -112,6 +113,7 @@ test: build $(TEST_BIN) $(TEST_SO) $(FUZZ_REPLAY)
 	    if grep -q "Sanitizer\|runtime error:" $(B)/fuzz/$$t.out; then \
 	        echo "$$t: sanitizer report above"; exit 1; fi; \
 	done
+	/usr/bin/python3 tests/bench/load.py $(B) --smoke
 
 # Each fuzz target for FUZZ_SECONDS, then its corpus minimised in place.
 fuzz:

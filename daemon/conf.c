@@ -57,7 +57,7 @@ static const struct conf_key conf_platform_keys[] = {
     {"allow_plain_ws", CONF_T_BOOL, 0, CONF_OFF(platform.allow_plain_ws), NULL,
         0, 1, 0, NULL},
     {"actions_per_second", CONF_T_INT, 0, CONF_OFF(platform.actions_per_second),
-        NULL, 1, 19, 15, NULL},
+        NULL, 1, 100000, 15, NULL},
     {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL},
 };
 

@@ -25,7 +25,7 @@
  * Changes are gathered this long into one transaction: under load one
  * commit (and one fsync) covers many events.  Their acks wait for it.
  */
-#define STORE_BATCH_MS 5
+#define STORE_BATCH_MS 25
 #define STORE_RETRY_MIN_MS 1000
 #define STORE_RETRY_MAX_MS 30000
 

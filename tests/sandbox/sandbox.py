@@ -26,6 +26,10 @@ Control commands ({"cmd": ...}); each gets one JSON line back:
   agents      on: true|false                           on duty or not
   state                                                counters and flags
   subscribe                                            stream of applied actions
+  load        conversations rate seconds texts [escalate_texts]
+              [escalate_share] [grace]                 open-loop load: messages
+              at a fixed rate over many conversations; answers with the
+              first-reply latency of each (see tests/bench/load.py)
 """
 
 import argparse
@@ -57,6 +61,8 @@ class Platform:
         self.accepted = collections.deque()  # times of accepted actions
         self.fail = []  # forced results: [code, count, retry, op]
         self.agents_on_duty = True
+        self.load_sent = {}  # message id -> time sent, until its first reply
+        self.load_lat = []   # first-reply latencies, ms
         self.conversations = {}  # id -> "open" | "closed"
         self.bot = None
         self.muted = False
@@ -202,7 +208,7 @@ class Platform:
         while self.accepted and t - self.accepted[0] >= 1.0:
             self.accepted.popleft()
         code, retry = self.forced(f["op"])
-        if code is None and len(self.accepted) >= RATE:
+        if code is None and len(self.accepted) >= self.args.rate:
             code = "rate_limited"
             retry = int((1.0 - (t - self.accepted[0])) * 1000) + 1
         if code == "rate_limited":
@@ -233,6 +239,10 @@ class Platform:
         res = {"ok": True}
         self.results[aid] = res
         self.stats["applied"] += 1
+        if f["op"] == "send" and self.load_sent:
+            sent = self.load_sent.pop(f.get("reply_to"), None)
+            if sent is not None:
+                self.load_lat.append((time.monotonic() - sent) * 1000)
         entry = dict(f, applied_ms=now_ms())
         self.log.write(json.dumps(entry, ensure_ascii=False) + "\n")
         for q in list(self.subscribers):
@@ -317,6 +327,8 @@ class Platform:
                                              "kind": "text", "text": c.get("text", "在吗"),
                                              "ts": now_ms()}})
             return {"ok": True, "first": first, "last": self.seq}
+        if cmd == "load":
+            return await self.load(c)
         if cmd == "fail_clear":
             self.fail = []
             return {"ok": True}
@@ -382,6 +394,50 @@ class Platform:
             return {"ok": False, "error": "unknown fault %r" % kind}
         return {"ok": True}
 
+    async def load(self, c):
+        """Open-loop arrivals: message i goes out at start + i / rate,
+        whatever the bot does.  Escalating texts go to conversations of
+        their own, so the others stay with the bot."""
+        import random
+        rnd = random.Random(c.get("seed", 1))
+        convs, rate = int(c["conversations"]), float(c["rate"])
+        n = int(rate * float(c["seconds"]))
+        texts, esc = c["texts"], c.get("escalate_texts") or []
+        share = float(c.get("escalate_share", 0)) if esc else 0
+        self.load_lat = []
+        self.load_sent = {}
+        all_ids = []
+        t0 = time.monotonic()
+        for i in range(n):
+            delay = t0 + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.msgno += 1
+            mid = "l-%d-%d" % (os.getpid(), self.msgno)
+            if rnd.random() < share:
+                conv, text = "c-esc-%d" % self.msgno, rnd.choice(esc)
+            else:
+                conv, text = "c-load-%d" % (i % convs), rnd.choice(texts)
+            self.conversations.setdefault(conv, "open")
+            self.load_sent[mid] = time.monotonic()
+            all_ids.append(mid)
+            await self.emit({"type": "message", "conversation": conv,
+                             "customer": self.customer(None, conv),
+                             "message": {"id": mid, "kind": "text", "text": text,
+                                         "ts": now_ms()}})
+        sent_for = time.monotonic() - t0
+        end = time.monotonic() + float(c.get("grace", 10))
+        while self.load_sent and time.monotonic() < end:
+            await asyncio.sleep(0.01)
+        lat = sorted(self.load_lat)
+        pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else None
+        lost = sorted(self.load_sent)
+        self.load_sent = {}
+        return {"ok": True, "sent": n, "answered": len(lat), "lost": len(lost),
+                "lost_ids": lost[:20], "seconds": sent_for,
+                "p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99),
+                "max": lat[-1] if lat else None, "first": all_ids[0] if all_ids else None}
+
     async def control(self, reader, writer):
         try:
             while line := await reader.readline():
@@ -409,6 +465,8 @@ async def main():
     ap.add_argument("--action-log", required=True)
     ap.add_argument("--heartbeat-ms", type=int, default=15000)
     ap.add_argument("--shop-name", default="暖衣小铺")
+    ap.add_argument("--rate", type=int, default=RATE,
+                    help="actions per second the platform accepts (load benchmarks lift it)")
     args = ap.parse_args()
 
     import websockets

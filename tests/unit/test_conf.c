@@ -328,14 +328,14 @@ Test(conf, platform_errors)
 	cr_expect_null(load("plugin_dir = \"plugins\";\nplugins = [];\n"
 	                    "platform = {\n"
 	                    "  url = \"ws://127.0.0.1:9/bot\";\n"
-	                    "  actions_per_second = 50;\n"
+	                    "  actions_per_second = 0;\n"
 	                    "  tokenfile = \"t\";\n"
 	                    "};\n",
 	    &path));
 	expect(path,
 	    ":4: platform.url: plain ws:// is only for tests: use wss://, or set platform.allow_plain_ws = true");
 	expect(path,
-	    ":5: platform.actions_per_second: 50 is out of range (1 to 19)");
+	    ":5: platform.actions_per_second: 0 is out of range (1 to 100000)");
 	expect(path, ":6: platform.tokenfile: unknown key");
 	free(path);
 	cr_expect_null(load("plugin_dir = \"plugins\";\nplugins = [];\n"

@@ -41,6 +41,7 @@ setup(void)
 	cv.close_after_ms = S(600);
 	cv.close_text = "感谢您的咨询,祝您购物愉快!";
 	cv.idle_evict_ms = S(1800);
+	cv.max_live = 100000;
 	memset(&ho, 0, sizeof(ho));
 	ho.queue = "default";
 	ho.no_agents_retry_ms = S(300);
@@ -333,4 +334,18 @@ Test(timers, no_agents_keeps_the_bot_and_asks_again_at_duty_start)
 	cJSON_Delete(h);
 	calendar_use(NULL);
 	calendar_free(cal);
+}
+
+/* The wall clock jumps back an hour (an NTP step) and forward again:
+ * nothing fires twice, nothing is skipped for good. */
+Test(timers, a_clock_jump_fires_nothing_twice)
+{
+	struct conv *c = conv_insert("c-j");
+
+	conv_handoff(c, T0);
+	cr_expect_eq(at(S(180)), 1);
+	cr_expect_eq(at(S(180) - S(3600)), 1, "fired again after a jump back");
+	cr_expect_eq(at(S(200)), 1);
+	cr_expect_eq(at(S(360)), 2);
+	cr_expect_eq(at(S(7200)), 3, "a jump forward: one update, not a burst");
 }
