@@ -7,7 +7,10 @@ thanks, plus bargaining and complaints in conversations of their own.  For
 each scenario: first-reply latency (p50/p90/p99/max, from the platform
 sending the message to the platform applying the reply), the bot's CPU time
 per message (from /proc), peak RSS, messages without a reply, and replies a
-customer would have seen twice (from the sandbox's action log).
+customer would have seen twice (from the sandbox's action log).  Messages
+to a conversation an agent has (kefud hands over repeated questions,
+bargaining and complaints) get no bot reply by design: they are counted
+apart ("after a handoff"), not as lost.
 
   steady   kefud, then the reference bot (refbot.py) under the same load
   reload   kefud with a SIGHUP every second
@@ -128,9 +131,10 @@ class Kefud:
 
 def report(name, r, cpu, rss, doubled):
     print("%-8s %6d msgs %5.0f/s  first reply ms p50 %6.2f p90 %6.2f p99 %7.2f max %7.1f"
-          "  CPU %5.1f us/msg  RSS %6d kB  lost %d  doubled %d"
+          "  CPU %5.1f us/msg  RSS %6d kB  lost %d  doubled %d  (%d after a handoff)"
           % (name, r["sent"], r["sent"] / r["seconds"], r["p50"] or 0, r["p90"] or 0,
-             r["p99"] or 0, r["max"] or 0, cpu / max(r["sent"], 1), rss, r["lost"], doubled))
+             r["p99"] or 0, r["max"] or 0, cpu / max(r["sent"], 1), rss, r["lost"], doubled,
+             r["with_agent"]))
     return r["lost"] == 0 and doubled == 0
 
 

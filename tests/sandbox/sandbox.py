@@ -63,6 +63,8 @@ class Platform:
         self.agents_on_duty = True
         self.load_sent = {}  # message id -> time sent, until its first reply
         self.load_lat = []   # first-reply latencies, ms
+        self.load_conv = {}  # message id -> conversation
+        self.load_handed = set()  # conversations handed to an agent
         self.conversations = {}  # id -> "open" | "closed"
         self.bot = None
         self.muted = False
@@ -243,6 +245,8 @@ class Platform:
             sent = self.load_sent.pop(f.get("reply_to"), None)
             if sent is not None:
                 self.load_lat.append((time.monotonic() - sent) * 1000)
+        if f["op"] == "handoff":
+            self.load_handed.add(f["conversation"])
         entry = dict(f, applied_ms=now_ms())
         self.log.write(json.dumps(entry, ensure_ascii=False) + "\n")
         for q in list(self.subscribers):
@@ -406,6 +410,8 @@ class Platform:
         share = float(c.get("escalate_share", 0)) if esc else 0
         self.load_lat = []
         self.load_sent = {}
+        self.load_conv = {}
+        self.load_handed = set()
         all_ids = []
         t0 = time.monotonic()
         for i in range(n):
@@ -420,6 +426,7 @@ class Platform:
                 conv, text = "c-load-%d" % (i % convs), rnd.choice(texts)
             self.conversations.setdefault(conv, "open")
             self.load_sent[mid] = time.monotonic()
+            self.load_conv[mid] = conv
             all_ids.append(mid)
             await self.emit({"type": "message", "conversation": conv,
                              "customer": self.customer(None, conv),
@@ -431,9 +438,15 @@ class Platform:
             await asyncio.sleep(0.01)
         lat = sorted(self.load_lat)
         pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else None
-        lost = sorted(self.load_sent)
+        # Unanswered because an agent has the conversation (the bot is
+        # silent then by design), or lost.
+        waiting = [m for m in self.load_sent if self.load_conv[m] in self.load_handed]
+        lost = sorted(m for m in self.load_sent if self.load_conv[m] not in self.load_handed)
         self.load_sent = {}
+        self.load_conv = {}
+        self.load_handed = set()
         return {"ok": True, "sent": n, "answered": len(lat), "lost": len(lost),
+                "with_agent": len(waiting),
                 "lost_ids": lost[:20], "seconds": sent_for,
                 "p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99),
                 "max": lat[-1] if lat else None, "first": all_ids[0] if all_ids else None}
