@@ -14,7 +14,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libconfig.h>
+
+#include "conv.h"
+#include "host.h"
 #include "log.h"
+#include "turn.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -67,6 +72,59 @@ fuzz_file(const char *name, const uint8_t *data, size_t size)
 	fwrite(data, 1, size, fp);
 	fclose(fp);
 	return path;
+}
+
+/* A plugin's state from its section in the configuration text conf;
+ * aborts when it refuses. */
+static inline void *
+fuzz_plugin(const char *conf, const char *section,
+    int (*init)(const struct kefu_host *, const struct kefu_conf *, void **))
+{
+	static config_t cfg; /* the plugin may keep pointers into it */
+	void *state;
+
+	config_init(&cfg);
+	if (!config_read_string(&cfg, conf) ||
+	    init(host_table(),
+	        (const struct kefu_conf *)config_lookup(&cfg, section),
+	        &state) < 0)
+		abort();
+	return state;
+}
+
+/*
+ * The first four lines of data as customer messages to one conversation,
+ * each in the transcript and through handle; every other one after a
+ * note that the FAQ plugin missed, when missed is set.
+ */
+static inline void
+fuzz_turns(const uint8_t *data, size_t size, void *state,
+    enum kefu_verdict (
+        *handle)(void *, struct kefu_turn *, const struct kefu_event *),
+    int missed)
+{
+	struct kefu_event ev = {.type = KEFU_EV_MESSAGE,
+	    .conversation = "c-fuzz",
+	    .customer_id = "u-fuzz",
+	    .message_kind = "text"};
+	char *text = fuzz_string(data, size), *line, *save = NULL;
+	struct kefu_turn t;
+	struct conv *c;
+	int n = 0;
+
+	for (line = strtok_r(text, "\n", &save); line != NULL && n < 4;
+	     line = strtok_r(NULL, "\n", &save), n++) {
+		ev.text = line;
+		c = conv_get("c-fuzz", 1);
+		conv_add_line(c, 'c', line, 0);
+		turn_begin(&t, c, &ev);
+		if (missed && n % 2)
+			turn_note_set(&t, "faq.unanswered", "1");
+		handle(state, &t, &ev);
+		turn_end(&t);
+	}
+	conv_free_all();
+	free(text);
 }
 
 #endif

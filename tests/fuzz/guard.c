@@ -1,8 +1,6 @@
 /* The style guard of the shipped configuration on any reply text. */
 #include "fuzz.h"
 
-#include <libconfig.h>
-
 #include "guard.h"
 
 int

@@ -1,10 +1,7 @@
 /* Knowledge base loading: the faq plugin's own validation on any file. */
 #include "fuzz.h"
 
-#include <libconfig.h>
-
 #include "../../plugins/faq/faq.c"
-#include "host.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
