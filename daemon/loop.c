@@ -8,12 +8,33 @@
 #include <errno.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "loop.h"
+
+/*
+ * Timers: our own heap, behind one lws timer for the earliest.  lws waits
+ * in poll() for its next timer in whole milliseconds rounded down, then
+ * polls with a zero timeout until the timer is due; under load, with an
+ * ack or a store batch always a few milliseconds off, that spin was most
+ * of kefud's CPU.  So before each wait the loop fires the timers due
+ * within the next millisecond itself, and sleeps instead of spinning.  A
+ * timer fires up to 1 ms early, or a quarter of its delay when that is
+ * shorter (a 1 ms timer does not fire at once).
+ */
+#define LOOP_EARLY_US 1000
+
+static struct {
+	struct loop_timer **heap;
+	unsigned n, cap;
+	uint64_t seq;
+	lws_sorted_usec_list_t sul;
+	int64_t sul_due; /* what the lws timer is set for; 0: not set */
+} LT;
 
 static struct lws_context *loop_ctx;
 static const struct loop_hooks *loop_hk;
@@ -173,12 +194,16 @@ loop_init(const struct loop_hooks *hooks)
 	return 0;
 }
 
+static void loop_timers_run(void);
+
 int
 loop_run(void)
 {
-	while (!loop_stopping)
+	while (!loop_stopping) {
+		loop_timers_run();
 		if (lws_service(loop_ctx, 0) < 0)
 			break;
+	}
 	return loop_code;
 }
 
@@ -194,9 +219,15 @@ loop_stop(int code)
 void
 loop_fini(void)
 {
+	unsigned i;
+
 	if (loop_ctx != NULL)
 		lws_context_destroy(loop_ctx);
 	loop_ctx = NULL;
+	for (i = 0; i < LT.n; i++)
+		LT.heap[i]->slot = 0;
+	free(LT.heap);
+	memset(&LT, 0, sizeof(LT));
 	loop_sigfd = -1;
 }
 
@@ -206,12 +237,112 @@ loop_context(void)
 	return loop_ctx;
 }
 
-static void
-loop_timer_fire(lws_sorted_usec_list_t *sul)
-{
-	struct loop_timer *t = lws_container_of(sul, struct loop_timer, sul);
+/* -- timers ------------------------------------------------------------- */
 
-	t->fn(t->arg);
+/* The heap is ordered by the earliest each timer may fire. */
+static int
+loop_before(const struct loop_timer *a, const struct loop_timer *b)
+{
+	int64_t x = a->due - a->early, y = b->due - b->early;
+
+	return x < y || (x == y && a->seq < b->seq);
+}
+
+static void
+loop_heap_put(unsigned i, struct loop_timer *t)
+{
+	LT.heap[i] = t;
+	t->slot = i + 1;
+}
+
+static void
+loop_heap_up(unsigned i)
+{
+	struct loop_timer *t = LT.heap[i];
+
+	while (i > 0 && loop_before(t, LT.heap[(i - 1) / 2])) {
+		loop_heap_put(i, LT.heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	loop_heap_put(i, t);
+}
+
+static void
+loop_heap_down(unsigned i)
+{
+	struct loop_timer *t = LT.heap[i];
+	unsigned c;
+
+	while ((c = 2 * i + 1) < LT.n) {
+		if (c + 1 < LT.n && loop_before(LT.heap[c + 1], LT.heap[c]))
+			c++;
+		if (!loop_before(LT.heap[c], t))
+			break;
+		loop_heap_put(i, LT.heap[c]);
+		i = c;
+	}
+	loop_heap_put(i, t);
+}
+
+static void
+loop_heap_del(struct loop_timer *t)
+{
+	unsigned i = t->slot - 1;
+	struct loop_timer *last = LT.heap[--LT.n];
+
+	t->slot = 0;
+	if (i == LT.n)
+		return;
+	loop_heap_put(i, last);
+	loop_heap_up(i);
+	loop_heap_down(last->slot - 1);
+}
+
+static void loop_sul_fire(lws_sorted_usec_list_t *sul);
+
+/* The lws timer follows the earliest of ours. */
+static void
+loop_sul_follow(void)
+{
+	int64_t due = LT.n > 0 ? LT.heap[0]->due : 0, now;
+
+	if (due == LT.sul_due || loop_ctx == NULL)
+		return;
+	LT.sul_due = due;
+	if (due == 0) {
+		lws_sul_cancel(&LT.sul);
+		return;
+	}
+	now = lws_now_usecs();
+	lws_sul_schedule(loop_ctx, 0, &LT.sul, loop_sul_fire,
+	    due > now ? due - now : 0);
+}
+
+/*
+ * Fires the timers due (give or take their early), but none armed while
+ * this runs: a timer re-arming itself for now waits for the next turn.
+ */
+static void
+loop_timers_run(void)
+{
+	int64_t now = lws_now_usecs();
+	uint64_t limit = LT.seq;
+	struct loop_timer *t;
+
+	while (LT.n > 0 && (t = LT.heap[0])->due <= now + LOOP_EARLY_US &&
+	    t->seq <= limit) {
+		loop_heap_del(t);
+		t->fn(t->arg);
+	}
+	loop_sul_follow();
+}
+
+static void
+loop_sul_fire(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+	LT.sul_due = 0;
+	loop_timers_run();
 }
 
 void
@@ -220,14 +351,31 @@ loop_timer_set(struct loop_timer *t, int64_t delay_ms, void (*fn)(void *),
 {
 	t->fn = fn;
 	t->arg = arg;
-	if (loop_ctx != NULL)
-		lws_sul_schedule(loop_ctx, 0, &t->sul, loop_timer_fire,
-		    delay_ms * LWS_US_PER_MS);
+	if (loop_ctx == NULL)
+		return;
+	if (t->slot != 0)
+		loop_heap_del(t);
+	if (LT.n == LT.cap) {
+		LT.cap = LT.cap > 0 ? LT.cap * 2 : 64;
+		if ((LT.heap = reallocarray(LT.heap, LT.cap,
+		         sizeof(*LT.heap))) == NULL)
+			fatal("loop");
+	}
+	t->due = lws_now_usecs() + delay_ms * LWS_US_PER_MS;
+	t->early = delay_ms * LWS_US_PER_MS / 4;
+	if (t->early > LOOP_EARLY_US)
+		t->early = LOOP_EARLY_US;
+	t->seq = ++LT.seq;
+	loop_heap_put(LT.n++, t);
+	loop_heap_up(LT.n - 1);
+	loop_sul_follow();
 }
 
 void
 loop_timer_cancel(struct loop_timer *t)
 {
-	if (loop_ctx != NULL)
-		lws_sul_cancel(&t->sul);
+	if (t->slot == 0)
+		return;
+	loop_heap_del(t);
+	loop_sul_follow();
 }

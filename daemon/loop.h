@@ -5,7 +5,10 @@
 #include <libwebsockets.h>
 
 struct loop_timer {
-	lws_sorted_usec_list_t sul;
+	int64_t due;   /* monotonic microseconds */
+	int64_t early; /* it may fire this much before due */
+	uint64_t seq;  /* when it was armed, in arming order */
+	unsigned slot; /* in the loop's heap, from 1; 0: not armed */
 	void (*fn)(void *);
 	void *arg;
 };
@@ -28,7 +31,11 @@ struct lws_context *loop_context(void);
  */
 int loop_watch(int fd, int (*fn)(int fd, void *arg), void *arg);
 
-/* One-shot timers on the loop thread; re-arming replaces the due time. */
+/*
+ * One-shot timers on the loop thread; re-arming replaces the due time.  A
+ * timer may fire up to a quarter of its delay early, at most 1 ms (see
+ * loop.c).
+ */
 void loop_timer_set(struct loop_timer *t, int64_t delay_ms, void (*fn)(void *),
     void *arg);
 void loop_timer_cancel(struct loop_timer *t);
