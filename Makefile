@@ -153,7 +153,7 @@ $(B)/obj/%.o: %.c $(wildcard daemon/*.h include/kefu/*.h) $(B)/paths.h
 
 $(B)/kefud: $(DAEMON_OBJ)
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $(DAEMON_OBJ) \
-	    $(shell pkg-config --libs $(PKGS)) -ldl -lm
+	    $(shell pkg-config --libs $(PKGS)) -ldl -lm -pthread
 
 $(B)/kefuctl: $(B)/obj/daemon/kefuctl.o
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $< $(shell pkg-config --libs libcjson)
@@ -179,7 +179,7 @@ $(B)/tests/test_%: test_%.c tests/harness.h tests/sandbox.h tests/generation.h $
 	@mkdir -p $(dir $@)
 	$(CC) $(KCFLAGS) -Idaemon -DKEFU_BUILD='"$(abspath $(B))"' \
 	    -DKEFU_SRC='"$(CURDIR)"' $(shell pkg-config --cflags $(PKGS)) \
-	    -o $@ $< $(CORE_OBJ) $(shell pkg-config --libs $(PKGS)) -ldl -lm \
+	    -o $@ $< $(CORE_OBJ) $(shell pkg-config --libs $(PKGS)) -ldl -lm -pthread \
 	    -lcriterion
 
 $(B)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c tests/fuzz/fuzz.h \
@@ -187,18 +187,18 @@ $(B)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay.c tests/fuzz/fuzz.h \
 	@mkdir -p $(dir $@)
 	$(CC) $(KCFLAGS) -Idaemon -DKEFU_SRC='"$(CURDIR)"' \
 	    $(shell pkg-config --cflags $(PKGS)) -o $@ $< tests/fuzz/replay.c \
-	    $(CORE_OBJ) $(shell pkg-config --libs $(PKGS)) -ldl -lm
+	    $(CORE_OBJ) $(shell pkg-config --libs $(PKGS)) -ldl -lm -pthread
 
 $(B)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(CORE_OBJ) $(wildcard plugins/*/*.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(KCFLAGS) -fsanitize=fuzzer -Idaemon -DKEFU_SRC='"$(CURDIR)"' \
 	    $(shell pkg-config --cflags $(PKGS)) -o $@ $< \
-	    $(CORE_OBJ) $(shell pkg-config --libs $(PKGS)) -ldl -lm
+	    $(CORE_OBJ) $(shell pkg-config --libs $(PKGS)) -ldl -lm -pthread
 
 $(B)/bench/%: tests/bench/%.c $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(KCFLAGS) -Idaemon $(shell pkg-config --cflags $(PKGS)) \
-	    -o $@ $< $(CORE_OBJ) $(shell pkg-config --libs $(PKGS)) -ldl -lm
+	    -o $@ $< $(CORE_OBJ) $(shell pkg-config --libs $(PKGS)) -ldl -lm -pthread
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PLUGINDIR) \

@@ -58,6 +58,7 @@ struct conv {
 	struct kv entities;
 	struct kv intents; /* intent -> "" (a set, in order of arrival) */
 	int dirty;
+	int writing;             /* in a batch the store is writing */
 	struct conv *next;       /* hash chain */
 	struct conv *dirty_next; /* list of changed conversations */
 };

@@ -1,14 +1,26 @@
 /*
- * The store: SQLite in WAL mode, one transaction per loop turn.  Nothing is
- * acknowledged to the platform before the transaction holding its effects
- * is committed (event_durable()).
+ * The store: SQLite in WAL mode, one transaction per batch of changes.
+ * Nothing is acknowledged to the platform before the transaction holding
+ * its effects is committed (event_durable()).
+ *
+ * Two connections: the loop reads (start-up, conversations coming back to
+ * memory) on its own, and a writer thread commits.  The loop copies what
+ * changed into a batch (no SQL, no I/O), hands it over and goes on
+ * serving, so a commit and its fsync never hold up a reply.  One batch is
+ * in flight at a time; its result comes back to the loop through an
+ * eventfd, and only then are its events acknowledged.  A conversation in
+ * a batch stays in memory until the batch is done.  Without a loop (the
+ * unit tests) batches are written in place.
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
@@ -51,10 +63,66 @@ struct store_op {
 	struct store_op *next;
 };
 
+/* A conversation as the writer writes it: copies, so the loop can go on
+ * changing the conversation meanwhile. */
+struct store_line {
+	unsigned n;
+	int64_t ts;
+	char who[2];
+	char *text;
+};
+
+struct store_row {
+	char *id, *customer_id, *customer_name, *product;
+	char *js[3]; /* store, entities, intents */
+	int owner, vip;
+	int64_t v[9]; /* events .. lines: columns 7 to 15 */
+	struct store_line *lines;
+	unsigned nlines;
+	unsigned upto; /* the conversation's lines when copied */
+};
+
+struct store_batch {
+	struct store_row *rows;
+	size_t nrows;
+	struct store_op *ops;
+	uint64_t seq;
+	int failed;
+	char err[256];
+};
+
+/* Statements prepared once per connection. */
+enum { R_CONV, R_LINES, R_N };
+enum { W_BEGIN, W_COMMIT, W_CONV, W_LINE, W_OUT_PUT, W_OUT_DEL, W_META, W_N };
+
+static const char store_conv_cols[] =
+    "SELECT id, owner, customer_id, customer_name, vip, product, events,"
+    " bot_turns, last_ms, waiting_since, wait_due, wait_updates, asked_ms,"
+    " followups, lines, store, entities, intents FROM conv";
+
+static const char *const store_rsql[R_N] = {
+    NULL, /* store_conv_cols WHERE id = ?, put together at open */
+    "SELECT ts, who, text FROM (SELECT n, ts, who, text FROM line WHERE"
+    " conv = ? ORDER BY n DESC LIMIT ?) ORDER BY n",
+};
+
+static const char *const store_wsql[W_N] = {
+    "BEGIN IMMEDIATE",
+    "COMMIT",
+    "INSERT OR REPLACE INTO conv VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    "INSERT OR REPLACE INTO line VALUES(?,?,?,?,?)",
+    "INSERT OR REPLACE INTO outbox VALUES(?,?,?)",
+    "DELETE FROM outbox WHERE id = ?",
+    "INSERT OR REPLACE INTO meta VALUES('last_seq', ?)",
+};
+
 static struct {
 	char *dir, *path;
 	int move_corrupt;
-	sqlite3 *db;
+	sqlite3 *db; /* the loop's: reading */
+	sqlite3
+	    *wdb; /* the writer's; the loop's only while none is in flight */
+	sqlite3_stmt *rst[R_N], *wst[W_N];
 	int restored;     /* the first open restored state */
 	uint64_t written; /* the seq the last commit holds */
 	int failing;
@@ -63,10 +131,23 @@ static struct {
 	struct log_throttle fail_log;
 	struct loop_timer timer;
 	int armed;
+	int busy;  /* a batch is with the writer */
+	int again; /* changes waited for it */
 	struct store_op *ops, **ops_tail;
 } S = {.ops_tail = &S.ops};
 
+/* The writer thread; the eventfd outlives store_close() (the loop owns it). */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv, done_cv;
+	pthread_t tid;
+	int running, quit, efd;
+	struct store_batch *job, *done;
+} W = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+    PTHREAD_COND_INITIALIZER, 0, 0, 0, -1, NULL, NULL};
+
 static void store_flush_cb(void *arg);
+static void store_thread_start(void);
 
 int
 store_ok(void)
@@ -98,6 +179,44 @@ store_prep(const char *sql)
 		return NULL;
 	}
 	return st;
+}
+
+/* A cached statement of the loop's connection, reset for use. */
+static sqlite3_stmt *
+store_r(int i)
+{
+	char sql[512];
+	const char *q = store_rsql[i];
+
+	if (S.rst[i] == NULL) {
+		if (i == R_CONV) {
+			snprintf(sql, sizeof(sql), "%s WHERE id = ?",
+			    store_conv_cols);
+			q = sql;
+		}
+		if ((S.rst[i] = store_prep(q)) == NULL)
+			return NULL;
+	}
+	sqlite3_reset(S.rst[i]);
+	sqlite3_clear_bindings(S.rst[i]);
+	return S.rst[i];
+}
+
+static void
+store_db_close(void)
+{
+	int i;
+
+	for (i = 0; i < R_N; i++)
+		sqlite3_finalize(S.rst[i]);
+	for (i = 0; i < W_N; i++)
+		sqlite3_finalize(S.wst[i]);
+	memset(S.rst, 0, sizeof(S.rst));
+	memset(S.wst, 0, sizeof(S.wst));
+	sqlite3_close(S.wdb);
+	sqlite3_close(S.db);
+	S.wdb = NULL;
+	S.db = NULL;
 }
 
 /* -- conversations <-> rows ------------------------------------------ */
@@ -139,69 +258,63 @@ store_text(sqlite3_stmt *st, int col, const char *v)
 		sqlite3_bind_null(st, col);
 }
 
-static int
-store_put_conv(struct conv *c)
+static void
+store_row_copy(struct store_row *r, struct conv *c)
 {
-	static const char sql[] =
-	    "INSERT OR REPLACE INTO conv VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-	sqlite3_stmt *st, *ln;
-	char *js[3];
 	unsigned n, first;
-	int i, r;
 
-	if ((st = store_prep(sql)) == NULL)
-		return -1;
-	js[0] = store_kv_json(&c->store);
-	js[1] = store_kv_json(&c->entities);
-	js[2] = store_kv_json(&c->intents);
-	store_text(st, 1, c->id);
-	sqlite3_bind_int(st, 2, c->owner);
-	store_text(st, 3, c->customer_id);
-	store_text(st, 4, c->customer_name);
-	sqlite3_bind_int(st, 5, c->vip);
-	store_text(st, 6, c->product);
-	sqlite3_bind_int64(st, 7, c->events);
-	sqlite3_bind_int64(st, 8, c->bot_turns);
-	sqlite3_bind_int64(st, 9, c->last_ms);
-	sqlite3_bind_int64(st, 10, c->waiting_since);
-	sqlite3_bind_int64(st, 11, c->wait_due);
-	sqlite3_bind_int64(st, 12, c->wait_updates);
-	sqlite3_bind_int64(st, 13, c->asked_ms);
-	sqlite3_bind_int64(st, 14, c->followups);
-	sqlite3_bind_int64(st, 15, c->lines);
-	for (i = 0; i < 3; i++)
-		store_text(st, 16 + i, js[i]);
-	r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	for (i = 0; i < 3; i++)
-		free(js[i]);
-	if (r != SQLITE_DONE)
-		return -1;
+	r->id = xstrdup(c->id);
+	r->customer_id = c->customer_id ? xstrdup(c->customer_id) : NULL;
+	r->customer_name = c->customer_name ? xstrdup(c->customer_name) : NULL;
+	r->product = c->product ? xstrdup(c->product) : NULL;
+	r->js[0] = store_kv_json(&c->store);
+	r->js[1] = store_kv_json(&c->entities);
+	r->js[2] = store_kv_json(&c->intents);
+	r->owner = c->owner;
+	r->vip = c->vip;
+	r->v[0] = c->events;
+	r->v[1] = c->bot_turns;
+	r->v[2] = c->last_ms;
+	r->v[3] = c->waiting_since;
+	r->v[4] = c->wait_due;
+	r->v[5] = c->wait_updates;
+	r->v[6] = c->asked_ms;
+	r->v[7] = c->followups;
+	r->v[8] = c->lines;
+	r->upto = c->lines;
 	/* The lines added since the last write (those still in memory). */
 	first = c->lines - c->hist_len;
 	if (c->saved_lines > first)
 		first = c->saved_lines;
-	if (first >= c->lines)
-		return 0;
-	if ((ln = store_prep(
-	         "INSERT OR REPLACE INTO line VALUES(?,?,?,?,?)")) == NULL)
-		return -1;
+	if (first < c->lines)
+		r->lines = xcalloc(c->lines - first, sizeof(*r->lines));
 	for (n = first; n < c->lines; n++) {
 		const struct conv_line *l =
 		    conv_line(c, n - (c->lines - c->hist_len));
-		char who[2] = {l->from, '\0'};
+		struct store_line *sl = &r->lines[r->nlines++];
 
-		sqlite3_reset(ln);
-		store_text(ln, 1, c->id);
-		sqlite3_bind_int64(ln, 2, n);
-		sqlite3_bind_int64(ln, 3, l->ts);
-		store_text(ln, 4, who);
-		store_text(ln, 5, l->text);
-		if ((r = sqlite3_step(ln)) != SQLITE_DONE)
-			break;
+		sl->n = n;
+		sl->ts = l->ts;
+		sl->who[0] = l->from;
+		sl->text = xstrdup(l->text);
 	}
-	sqlite3_finalize(ln);
-	return r == SQLITE_DONE ? 0 : -1;
+	c->writing = 1;
+}
+
+static void
+store_row_free(struct store_row *r)
+{
+	unsigned i;
+
+	for (i = 0; i < r->nlines; i++)
+		free(r->lines[i].text);
+	free(r->lines);
+	for (i = 0; i < 3; i++)
+		free(r->js[i]);
+	free(r->id);
+	free(r->customer_id);
+	free(r->customer_name);
+	free(r->product);
 }
 
 static struct conv *
@@ -231,9 +344,7 @@ store_row_conv(sqlite3_stmt *st)
 	store_json_kv(sqlite3_column_text(st, 16), &c->entities);
 	store_json_kv(sqlite3_column_text(st, 17), &c->intents);
 #undef COLS
-	ln = store_prep(
-	    "SELECT ts, who, text FROM (SELECT n, ts, who, text FROM line WHERE conv = ? ORDER BY n DESC LIMIT ?) ORDER BY n");
-	if (ln != NULL) {
+	if ((ln = store_r(R_LINES)) != NULL) {
 		store_text(ln, 1, id);
 		sqlite3_bind_int(ln, 2, conv_history());
 		while (sqlite3_step(ln) == SQLITE_ROW)
@@ -241,7 +352,7 @@ store_row_conv(sqlite3_stmt *st)
 			    *(const char *)sqlite3_column_text(ln, 1),
 			    (const char *)sqlite3_column_text(ln, 2),
 			    sqlite3_column_int64(ln, 0));
-		sqlite3_finalize(ln);
+		sqlite3_reset(ln);
 	}
 	c->lines = lines;
 	c->saved_lines = lines;
@@ -249,27 +360,18 @@ store_row_conv(sqlite3_stmt *st)
 	return c;
 }
 
-static const char store_conv_cols[] =
-    "SELECT id, owner, customer_id, customer_name, vip, product, events,"
-    " bot_turns, last_ms, waiting_since, wait_due, wait_updates, asked_ms,"
-    " followups, lines, store, entities, intents FROM conv";
-
 struct conv *
 store_load_conv(const char *id)
 {
-	char sql[512];
 	sqlite3_stmt *st;
 	struct conv *c = NULL;
 
-	if (S.db == NULL)
-		return NULL;
-	snprintf(sql, sizeof(sql), "%s WHERE id = ?", store_conv_cols);
-	if ((st = store_prep(sql)) == NULL)
+	if (S.db == NULL || (st = store_r(R_CONV)) == NULL)
 		return NULL;
 	store_text(st, 1, id);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		c = store_row_conv(st);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return c;
 }
 
@@ -352,15 +454,13 @@ store_try_open(void)
 	    SQLITE_OK) {
 		log_warnx("store: cannot open %s: %s", S.path,
 		    sqlite3_errstr(r));
-		sqlite3_close(S.db);
-		S.db = NULL;
+		store_db_close();
 		return -1;
 	}
 	if (store_exec("PRAGMA quick_check") < 0 ||
 	    store_exec(store_schema) < 0) {
 		r = sqlite3_errcode(S.db);
-		sqlite3_close(S.db);
-		S.db = NULL;
+		store_db_close();
 		if (r == SQLITE_CORRUPT || r == SQLITE_NOTADB) {
 			char aside[PATH_MAX];
 
@@ -383,6 +483,18 @@ store_try_open(void)
 		}
 		return -1;
 	}
+	/* The writer's connection; synchronous is a connection's setting. */
+	if ((r = sqlite3_open_v2(S.path, &S.wdb, SQLITE_OPEN_READWRITE,
+	         NULL)) != SQLITE_OK ||
+	    (r = sqlite3_exec(S.wdb, "PRAGMA synchronous=FULL", NULL, NULL,
+	         NULL)) != SQLITE_OK) {
+		log_warnx("store: cannot open %s for writing: %s", S.path,
+		    sqlite3_errstr(r));
+		store_db_close();
+		return -1;
+	}
+	/* Readers in WAL mode wait only out the writer's rare recovery. */
+	sqlite3_busy_timeout(S.db, 200);
 	return 0;
 }
 
@@ -395,9 +507,10 @@ store_open(const char *state_dir, int move_corrupt)
 	S.dir = xstrdup(state_dir);
 	S.path = xstrdup(path);
 	S.move_corrupt = move_corrupt;
+	S.retry_ms = STORE_RETRY_MIN_MS;
+	store_thread_start();
 	if (store_try_open() < 0) {
 		S.failing = 1;
-		S.retry_ms = STORE_RETRY_MIN_MS;
 		loop_timer_set(&S.timer, S.retry_ms, store_flush_cb, NULL);
 		return -1;
 	}
@@ -433,112 +546,196 @@ store_outbox_del(const char *id)
 	store_op_add(id, 0, NULL);
 }
 
-static int
-store_write_ops(void)
-{
-	sqlite3_stmt *put, *del;
-	struct store_op *op;
-	int r = SQLITE_DONE;
-
-	put = store_prep("INSERT OR REPLACE INTO outbox VALUES(?,?,?)");
-	del = store_prep("DELETE FROM outbox WHERE id = ?");
-	for (op = S.ops;
-	     op != NULL && put != NULL && del != NULL && r == SQLITE_DONE;
-	     op = op->next) {
-		sqlite3_stmt *st = op->frame != NULL ? put : del;
-
-		sqlite3_reset(st);
-		store_text(st, 1, op->id);
-		if (op->frame != NULL) {
-			sqlite3_bind_int64(st, 2, op->seq);
-			store_text(st, 3, op->frame);
-		}
-		r = sqlite3_step(st);
-	}
-	sqlite3_finalize(put);
-	sqlite3_finalize(del);
-	return put != NULL && del != NULL && r == SQLITE_DONE ? 0 : -1;
-}
-
 static void
-store_ops_clear(void)
+store_ops_free(struct store_op *op)
 {
-	struct store_op *op, *next;
+	struct store_op *next;
 
-	for (op = S.ops; op != NULL; op = next) {
+	for (; op != NULL; op = next) {
 		next = op->next;
 		free(op->id);
 		free(op->frame);
 		free(op);
 	}
+}
+
+static void
+store_ops_clear(void)
+{
+	store_ops_free(S.ops);
 	S.ops = NULL;
 	S.ops_tail = &S.ops;
 }
 
+/* -- the writer's side: SQL only, no logging ----------------------------- */
+
+static sqlite3_stmt *
+store_w(int i)
+{
+	if (S.wst[i] == NULL &&
+	    sqlite3_prepare_v2(S.wdb, store_wsql[i], -1, &S.wst[i], NULL) !=
+	        SQLITE_OK)
+		return NULL;
+	sqlite3_reset(S.wst[i]);
+	sqlite3_clear_bindings(S.wst[i]);
+	return S.wst[i];
+}
+
 static int
-store_write(struct conv *dirty, uint64_t seq)
+store_w_step(sqlite3_stmt *st)
+{
+	return st != NULL && sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+}
+
+static int
+store_put_row(const struct store_row *r)
 {
 	sqlite3_stmt *st;
-	struct conv *c;
-	int r;
+	unsigned i;
 
-	if (store_exec("BEGIN IMMEDIATE") < 0)
+	if ((st = store_w(W_CONV)) == NULL)
 		return -1;
-	for (c = dirty; c != NULL; c = c->dirty_next)
-		if (store_put_conv(c) < 0)
-			goto fail;
-	if (store_write_ops() < 0)
-		goto fail;
-	if ((st = store_prep(
-	         "INSERT OR REPLACE INTO meta VALUES('last_seq', ?)")) == NULL)
-		goto fail;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
-	r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (r != SQLITE_DONE || store_exec("COMMIT") < 0)
-		goto fail;
+	store_text(st, 1, r->id);
+	sqlite3_bind_int(st, 2, r->owner);
+	store_text(st, 3, r->customer_id);
+	store_text(st, 4, r->customer_name);
+	sqlite3_bind_int(st, 5, r->vip);
+	store_text(st, 6, r->product);
+	for (i = 0; i < 9; i++)
+		sqlite3_bind_int64(st, 7 + (int)i, r->v[i]);
+	for (i = 0; i < 3; i++)
+		store_text(st, 16 + (int)i, r->js[i]);
+	if (store_w_step(st) < 0)
+		return -1;
+	for (i = 0; i < r->nlines; i++) {
+		if ((st = store_w(W_LINE)) == NULL)
+			return -1;
+		store_text(st, 1, r->id);
+		sqlite3_bind_int64(st, 2, r->lines[i].n);
+		sqlite3_bind_int64(st, 3, r->lines[i].ts);
+		store_text(st, 4, r->lines[i].who);
+		store_text(st, 5, r->lines[i].text);
+		if (store_w_step(st) < 0)
+			return -1;
+	}
 	return 0;
-fail:
-	log_debug("store: write failed: %s", sqlite3_errmsg(S.db));
-	sqlite3_exec(S.db, "ROLLBACK", NULL, NULL, NULL);
-	return -1;
 }
 
 static void
-store_failed(struct conv *dirty)
+store_batch_write(struct store_batch *b)
 {
-	struct conv *c, *next;
+	struct store_op *op;
+	sqlite3_stmt *st;
+	size_t i;
 
-	/* Keep everything for the next try. */
-	for (c = dirty; c != NULL; c = next) {
-		next = c->dirty_next;
-		conv_touch(c);
+	if (store_w_step(store_w(W_BEGIN)) < 0)
+		goto fail;
+	for (i = 0; i < b->nrows; i++)
+		if (store_put_row(&b->rows[i]) < 0)
+			goto fail;
+	for (op = b->ops; op != NULL; op = op->next) {
+		if ((st = store_w(op->frame != NULL ? W_OUT_PUT : W_OUT_DEL)) ==
+		    NULL)
+			goto fail;
+		store_text(st, 1, op->id);
+		if (op->frame != NULL) {
+			sqlite3_bind_int64(st, 2, op->seq);
+			store_text(st, 3, op->frame);
+		}
+		if (store_w_step(st) < 0)
+			goto fail;
 	}
+	if ((st = store_w(W_META)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)b->seq);
+	if (store_w_step(st) < 0 || store_w_step(store_w(W_COMMIT)) < 0)
+		goto fail;
+	b->failed = 0;
+	return;
+fail:
+	snprintf(b->err, sizeof(b->err), "%s", sqlite3_errmsg(S.wdb));
+	for (i = 0; i < W_N; i++)
+		if (S.wst[i] != NULL)
+			sqlite3_reset(S.wst[i]);
+	sqlite3_exec(S.wdb, "ROLLBACK", NULL, NULL, NULL);
+	b->failed = 1;
+}
+
+static void *
+store_thread(void *arg)
+{
+	struct store_batch *b;
+	uint64_t one = 1;
+
+	(void)arg;
+	pthread_mutex_lock(&W.mu);
+	for (;;) {
+		while (W.job == NULL && !W.quit)
+			pthread_cond_wait(&W.cv, &W.mu);
+		if ((b = W.job) == NULL)
+			break;
+		pthread_mutex_unlock(&W.mu);
+		store_batch_write(b);
+		pthread_mutex_lock(&W.mu);
+		W.job = NULL;
+		W.done = b;
+		pthread_cond_signal(&W.done_cv);
+		if (write(W.efd, &one, sizeof(one)) < 0) {
+			/* The counter is full: the loop has a wake-up due. */
+		}
+	}
+	pthread_mutex_unlock(&W.mu);
+	return NULL;
+}
+
+/* -- the loop's side ----------------------------------------------------- */
+
+static void
+store_batch_free(struct store_batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->nrows; i++)
+		store_row_free(&b->rows[i]);
+	free(b->rows);
+	store_ops_free(b->ops);
+	free(b);
+}
+
+static void
+store_failed(const char *why)
+{
 	S.failures++;
 	if (log_throttle_pass(&S.fail_log, clock_mono_ms()))
 		log_emit(LOG_PRI_ERR,
 		    "store: cannot write %s: %s; serving from memory, acknowledging nothing new; retrying in %lld s",
-		    S.path, S.db != NULL ? sqlite3_errmsg(S.db) : "not open",
-		    (long long)S.retry_ms / 1000);
+		    S.path, why, (long long)S.retry_ms / 1000);
 	S.failing = 1;
 	loop_timer_set(&S.timer, S.retry_ms, store_flush_cb, NULL);
 	S.retry_ms = S.retry_ms * 2 > STORE_RETRY_MAX_MS ? STORE_RETRY_MAX_MS
 	                                                 : S.retry_ms * 2;
 }
 
-int
-store_flush(void)
+/*
+ * What changed since the last batch, copied; NULL with *r set when there
+ * is nothing to write (0: all durable) or the database is not open (-1).
+ */
+static struct store_batch *
+store_batch_take(int *r)
 {
 	uint64_t seq = event_handled();
+	struct store_batch *b;
 	struct conv *dirty, *c;
+	size_t n = 0;
 
 	S.armed = 0;
+	*r = -1;
 	if (S.dir == NULL)
-		return -1;
+		return NULL;
 	if (S.db == NULL) {
 		if (store_try_open() < 0) {
-			store_failed(NULL);
-			return -1;
+			store_failed("not open");
+			return NULL;
 		}
 		if (!S.restored) {
 			store_restore();
@@ -550,33 +747,182 @@ store_flush(void)
 	/* Nothing new (the timers ask every second): no transaction. */
 	if (dirty == NULL && S.ops == NULL && seq == S.written && !S.failing) {
 		event_durable(seq);
-		return 0;
-	}
-	if (store_write(dirty, seq) < 0) {
-		store_failed(dirty);
-		return -1;
+		*r = 0;
+		return NULL;
 	}
 	for (c = dirty; c != NULL; c = c->dirty_next)
-		c->saved_lines = c->lines;
-	S.written = seq;
-	store_ops_clear();
-	if (S.failing) {
-		log_info("store: writing %s again after %u failed attempts",
-		    S.path, S.failures);
-		log_throttle_clear(&S.fail_log);
-		S.failing = 0;
-		S.failures = 0;
+		n++;
+	b = xcalloc(1, sizeof(*b));
+	b->rows = xcalloc(n > 0 ? n : 1, sizeof(*b->rows));
+	for (c = dirty; c != NULL; c = c->dirty_next)
+		store_row_copy(&b->rows[b->nrows++], c);
+	b->ops = S.ops;
+	S.ops = NULL;
+	S.ops_tail = &S.ops;
+	b->seq = seq;
+	return b;
+}
+
+/* A batch is back from the writer: acknowledge, or keep it all for the
+ * next try. */
+static int
+store_batch_done(struct store_batch *b)
+{
+	struct store_op **tail;
+	struct conv *c;
+	size_t i;
+	int r = b->failed ? -1 : 0;
+
+	for (i = 0; i < b->nrows; i++) {
+		if ((c = conv_get(b->rows[i].id, 0)) == NULL)
+			continue;
+		c->writing = 0;
+		if (b->failed)
+			conv_touch(c);
+		else if (c->saved_lines < b->rows[i].upto)
+			c->saved_lines = b->rows[i].upto;
 	}
-	S.retry_ms = STORE_RETRY_MIN_MS;
-	event_durable(seq);
+	if (b->failed) {
+		/* Its actions are older than those queued since. */
+		for (tail = &b->ops; *tail != NULL; tail = &(*tail)->next)
+			;
+		*tail = S.ops;
+		if (S.ops == NULL)
+			S.ops_tail = tail;
+		S.ops = b->ops;
+		b->ops = NULL;
+		store_failed(b->err);
+	} else {
+		S.written = b->seq;
+		if (S.failing) {
+			log_info("store: writing %s again after %u failed "
+			         "attempts",
+			    S.path, S.failures);
+			log_throttle_clear(&S.fail_log);
+			S.failing = 0;
+			S.failures = 0;
+		}
+		S.retry_ms = STORE_RETRY_MIN_MS;
+		event_durable(b->seq);
+	}
+	store_batch_free(b);
+	return r;
+}
+
+/* Waits for the batch in flight, if any, and takes its result. */
+static void
+store_wait(void)
+{
+	struct store_batch *b;
+
+	if (!S.busy)
+		return;
+	pthread_mutex_lock(&W.mu);
+	while (W.done == NULL)
+		pthread_cond_wait(&W.done_cv, &W.mu);
+	b = W.done;
+	W.done = NULL;
+	pthread_mutex_unlock(&W.mu);
+	S.busy = 0;
+	store_batch_done(b);
+}
+
+int
+store_flush(void)
+{
+	struct store_batch *b;
+	int r;
+
+	store_wait();
+	if ((b = store_batch_take(&r)) == NULL)
+		return r;
+	store_batch_write(b);
+	return store_batch_done(b);
+}
+
+/* The timer: hand the batch to the writer and go on serving. */
+static void
+store_flush_cb(void *arg)
+{
+	struct store_batch *b;
+	int r;
+
+	(void)arg;
+	if (!W.running) {
+		store_flush();
+		return;
+	}
+	if (S.busy) {
+		S.armed = 0;
+		S.again = 1;
+		return;
+	}
+	if ((b = store_batch_take(&r)) == NULL)
+		return;
+	S.busy = 1;
+	pthread_mutex_lock(&W.mu);
+	W.job = b;
+	pthread_cond_signal(&W.cv);
+	pthread_mutex_unlock(&W.mu);
+}
+
+static int
+store_wake(int fd, void *arg)
+{
+	struct store_batch *b;
+	uint64_t n;
+
+	(void)arg;
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return 0;
+	pthread_mutex_lock(&W.mu);
+	b = W.done;
+	W.done = NULL;
+	pthread_mutex_unlock(&W.mu);
+	if (b == NULL) /* store_wait() took it */
+		return 0;
+	S.busy = 0;
+	store_batch_done(b);
+	if (S.again && !S.failing) {
+		S.again = 0;
+		store_flush_cb(NULL);
+	}
 	return 0;
 }
 
 static void
-store_flush_cb(void *arg)
+store_thread_start(void)
 {
-	(void)arg;
-	store_flush();
+	if (W.efd < 0) {
+		if ((W.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+			return;
+		if (loop_context() == NULL ||
+		    loop_watch(W.efd, store_wake, NULL) < 0) {
+			/* No loop: batches are written in place. */
+			close(W.efd);
+			W.efd = -1;
+			return;
+		}
+	}
+	W.quit = 0;
+	if (pthread_create(&W.tid, NULL, store_thread, NULL) != 0) {
+		log_warnx("store: no writer thread; writing in the loop");
+		return;
+	}
+	W.running = 1;
+}
+
+static void
+store_thread_stop(void)
+{
+	if (!W.running)
+		return;
+	pthread_mutex_lock(&W.mu);
+	W.quit = 1;
+	pthread_cond_signal(&W.cv);
+	pthread_mutex_unlock(&W.mu);
+	pthread_join(W.tid, NULL);
+	W.running = 0;
 }
 
 void
@@ -591,12 +937,13 @@ store_soon(void)
 void
 store_close(void)
 {
+	store_wait();
 	if (S.dir != NULL && !S.failing)
 		store_flush();
+	store_thread_stop();
 	loop_timer_cancel(&S.timer);
 	store_ops_clear();
-	if (S.db != NULL)
-		sqlite3_close(S.db);
+	store_db_close();
 	free(S.dir);
 	free(S.path);
 	memset(&S, 0, sizeof(S));

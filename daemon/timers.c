@@ -174,7 +174,7 @@ timers_conv(struct conv *c, void *arg)
 		timers_pending(c, now);
 	}
 	/* Idle and safely stored: out of memory. */
-	if (!c->dirty && store_ok() && c->asked_ms == 0 &&
+	if (!c->dirty && !c->writing && store_ok() && c->asked_ms == 0 &&
 	    c->waiting_since == 0 &&
 	    (c->owner == CONV_BOT || c->owner == CONV_CLOSED) &&
 	    now - c->last_ms > T->idle_evict_ms) {
@@ -202,7 +202,8 @@ timers_idle_one(struct conv *c, void *arg)
 {
 	struct timers_idle *l = arg;
 
-	if (!c->dirty && c->asked_ms == 0 && c->waiting_since == 0 &&
+	if (!c->dirty && !c->writing && c->asked_ms == 0 &&
+	    c->waiting_since == 0 &&
 	    (c->owner == CONV_BOT || c->owner == CONV_CLOSED))
 		l->c[l->n++] = c;
 }

@@ -1,13 +1,16 @@
 /*
  * The store, with a real database file: what survives a restart, and what
- * happens when the disk fills up (a VFS shim fails writes on demand).
+ * happens when the disk fills up (a VFS shim fails writes on demand) or
+ * is slow (the shim holds fsync until the test lets it go).
  */
 #include "../harness.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include "conv.h"
 #include "event.h"
+#include "loop.h"
 #include "outbox.h"
 #include "store.h"
 
@@ -45,10 +48,32 @@ shim_truncate(sqlite3_file *f, sqlite3_int64 n)
 {
 	return REAL(f)->pMethods->xTruncate(REAL(f), n);
 }
+/* While the gate is closed, fsync waits (on the writer thread). */
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static int gate_closed, gate_waited;
+
+static void
+gate_set(int closed)
+{
+	pthread_mutex_lock(&gate_mu);
+	gate_closed = closed;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mu);
+}
+
 static int
 shim_sync(sqlite3_file *f, int fl)
 {
-	return disk_full ? SQLITE_FULL : REAL(f)->pMethods->xSync(REAL(f), fl);
+	if (disk_full)
+		return SQLITE_FULL;
+	pthread_mutex_lock(&gate_mu);
+	while (gate_closed) {
+		gate_waited = 1;
+		pthread_cond_wait(&gate_cv, &gate_mu);
+	}
+	pthread_mutex_unlock(&gate_mu);
+	return REAL(f)->pMethods->xSync(REAL(f), fl);
 }
 static int
 shim_size(sqlite3_file *f, sqlite3_int64 *n)
@@ -148,6 +173,7 @@ setup(void)
 	dir = h_tmpdir();
 	conv_configure(20);
 	disk_full = 0;
+	gate_closed = gate_waited = 0;
 	shim_install();
 }
 
@@ -163,7 +189,7 @@ teardown(void)
 	free(dir);
 }
 
-TestSuite(store, .init = setup, .fini = teardown);
+TestSuite(store, .init = setup, .fini = teardown, .timeout = H_TIMEOUT_S);
 
 static struct conv *
 talk(const char *id, int lines)
@@ -356,4 +382,126 @@ Test(store, nothing_new_writes_nothing)
 	cr_assert_eq(stat(wal, &b), 0);
 	cr_expect_gt(b.st_size, a.st_size);
 	free(wal);
+}
+
+/* -- with the loop: batches go to the writer thread ---------------------- */
+
+static const struct loop_hooks hooks;
+static struct loop_timer probe_t, until_t, limit_t;
+static struct {
+	int fired, waited, writing;
+	uint64_t durable;
+} probe;
+static uint64_t until_seq;
+
+/* The commit is stuck in fsync: look, then let it go. */
+static void
+probe_fn(void *arg)
+{
+	struct conv *c = conv_get("c-1", 0);
+
+	(void)arg;
+	probe.fired = 1;
+	pthread_mutex_lock(&gate_mu);
+	probe.waited = gate_waited;
+	pthread_mutex_unlock(&gate_mu);
+	probe.durable = event_durable_seq();
+	probe.writing = c != NULL && c->writing;
+	gate_set(0);
+}
+
+static void
+until_fn(void *arg)
+{
+	(void)arg;
+	if (event_durable_seq() >= until_seq && !disk_full)
+		loop_stop(0);
+	else
+		loop_timer_set(&until_t, 5, until_fn, NULL);
+}
+
+static void
+limit_fn(void *arg)
+{
+	(void)arg;
+	loop_stop(1);
+}
+
+static int
+run_until_durable(uint64_t seq)
+{
+	until_seq = seq;
+	loop_timer_set(&until_t, 5, until_fn, NULL);
+	loop_timer_set(&limit_t, H_TIMEOUT_S * 1000 / 2, limit_fn, NULL);
+	return loop_run();
+}
+
+Test(store, a_slow_disk_does_not_hold_up_the_loop)
+{
+	struct conv *c;
+
+	cr_assert_eq(loop_init(&hooks), 0);
+	cr_assert_eq(store_open(dir, 0), 0, "%s", h_log());
+	event_restore(1);
+	gate_set(1);
+	feed(2, "c-1", "在吗");
+	loop_timer_set(&probe_t, 300, probe_fn, NULL);
+	cr_assert_eq(run_until_durable(2), 0, "never durable: %s", h_log());
+	cr_expect(probe.fired, "the loop stood still while the disk was slow");
+	cr_expect(probe.waited, "the commit never reached fsync");
+	cr_expect_eq(probe.durable, 1, "acknowledged before the commit");
+	cr_expect(probe.writing,
+	    "a conversation being written was not marked so (it could leave "
+	    "memory)");
+	c = conv_get("c-1", 0);
+	cr_assert_not_null(c);
+	cr_expect(!c->writing);
+	cr_expect_eq(c->saved_lines, c->lines);
+	store_close();
+	loop_fini();
+	restart();
+	c = store_load_conv("c-1");
+	cr_assert_not_null(c, "not written");
+	cr_expect_str_eq(conv_line(c, 0)->text, "在吗");
+	cr_expect_eq(event_durable_seq(), 2);
+}
+
+static void
+disk_back(void *arg)
+{
+	(void)arg;
+	if (strstr(h_log(), "store: cannot write") != NULL)
+		disk_full = 0;
+	else
+		loop_timer_set(&probe_t, 5, disk_back, NULL);
+}
+
+/* A failed batch on the writer thread keeps its rows and actions, in
+ * order, for the next try. */
+Test(store, a_failed_batch_is_written_again_when_the_disk_is_back)
+{
+	struct conv *c;
+
+	cr_assert_eq(loop_init(&hooks), 0);
+	cr_assert_eq(store_open(dir, 0), 0, "%s", h_log());
+	event_restore(1);
+	disk_full = 1;
+	feed(2, "c-3", "有货吗");
+	outbox_add("r:m-2:0", 2, strdup("{\"op\":\"send\"}"));
+	store_outbox_put("r:m-2:0", 2, "{\"op\":\"send\"}");
+	store_outbox_del("r:m-2:0");
+	store_outbox_put("r:m-2:1", 2, "{\"op\":\"send\",\"n\":1}");
+	loop_timer_set(&probe_t, 5, disk_back, NULL);
+	cr_assert_eq(run_until_durable(2), 0, "never durable: %s", h_log());
+	cr_expect_not_null(strstr(h_log(), "again after 1 failed attempts"),
+	    "%s", h_log());
+	store_close();
+	loop_fini();
+	outbox_clear();
+	restart();
+	c = store_load_conv("c-3");
+	cr_assert_not_null(c, "lost with the failed batch");
+	cr_expect_str_eq(conv_line(c, 0)->text, "有货吗");
+	/* The put, its delete, then another put: only the last is left. */
+	cr_expect_eq(outbox_pending(), 1);
 }
