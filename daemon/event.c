@@ -382,7 +382,7 @@ ev_actions(const struct kefu_turn *t, struct conv *c,
 			    ev->ts_ms != 0)
 				metric_response(now - ev->ts_ms);
 			free(safe);
-			log_info("conversation %s: reply from %s (%s)",
+			log_debug("conversation %s: reply from %s (%s)",
 			    ev->conversation, a->plugin, id);
 		} else {
 			ev_action_id(id, sizeof(id), 'h', ev, i);

@@ -351,31 +351,46 @@ link_receive(struct lws *wsi, const char *in, size_t len)
 	return 0;
 }
 
+/*
+ * Frames queued since the last writable callback all go out now: one
+ * service turn (and one poll) for a burst of replies and acks, not one per
+ * frame.  lws buffers what the kernel does not take; the rest waits for the
+ * next callback.
+ */
+#define LINK_WRITE_BURST 64
+
 static int
 link_write(struct lws *wsi)
 {
-	unsigned char *buf;
-	struct link_tx *t = L.tx;
-	size_t n;
-	int r;
+	unsigned char *buf = NULL;
+	size_t cap = 0, n;
+	struct link_tx *t;
+	int r, sent = 0;
 
-	if (t == NULL)
-		return 0;
-	n = strlen(t->frame);
-	if ((buf = malloc(LWS_PRE + n)) == NULL)
-		fatal("link");
-	memcpy(buf + LWS_PRE, t->frame, n);
-	r = lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_TEXT);
-	free(buf);
-	if (r < (int)n) {
-		log_warnx("link: write failed");
-		return -1;
+	while ((t = L.tx) != NULL && sent < LINK_WRITE_BURST) {
+		n = strlen(t->frame);
+		if (LWS_PRE + n > cap) {
+			cap = LWS_PRE + n;
+			if ((buf = realloc(buf, cap)) == NULL)
+				fatal("link");
+		}
+		memcpy(buf + LWS_PRE, t->frame, n);
+		r = lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_TEXT);
+		if (r < (int)n) {
+			free(buf);
+			log_warnx("link: write failed");
+			return -1;
+		}
+		L.tx = t->next;
+		if (L.tx == NULL)
+			L.tx_tail = &L.tx;
+		free(t->frame);
+		free(t);
+		sent++;
+		if (lws_partial_buffered(wsi))
+			break;
 	}
-	L.tx = t->next;
-	if (L.tx == NULL)
-		L.tx_tail = &L.tx;
-	free(t->frame);
-	free(t);
+	free(buf);
 	if (L.tx != NULL)
 		lws_callback_on_writable(wsi);
 	return 0;
