@@ -154,16 +154,24 @@ conv_count(void)
 }
 
 void
-conv_foreach(void (*fn)(struct conv *, void *), void *arg)
+conv_foreach_part(unsigned part, unsigned parts,
+    void (*fn)(struct conv *, void *), void *arg)
 {
+	size_t i = (size_t)part * CONV_BUCKETS / parts,
+	       end = (size_t)(part + 1) * CONV_BUCKETS / parts;
 	struct conv *c, *next;
-	size_t i;
 
-	for (i = 0; i < CONV_BUCKETS; i++)
+	for (; i < end; i++)
 		for (c = conv_table[i]; c != NULL; c = next) {
 			next = c->next; /* fn may forget c */
 			fn(c, arg);
 		}
+}
+
+void
+conv_foreach(void (*fn)(struct conv *, void *), void *arg)
+{
+	conv_foreach_part(0, 1, fn, arg);
 }
 
 static void

@@ -75,6 +75,10 @@ void conv_free_all(void);
 unsigned conv_count(void);
 unsigned conv_count_owner(enum conv_owner o);
 void conv_foreach(void (*fn)(struct conv *, void *), void *arg);
+/* Part `part` of `parts` of them: a whole pass in `parts` calls, so that
+ * work over many conversations is spread over time. */
+void conv_foreach_part(unsigned part, unsigned parts,
+    void (*fn)(struct conv *, void *), void *arg);
 
 /*
  * Applies an event to the owner state machine and the transcript; returns

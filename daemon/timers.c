@@ -18,7 +18,8 @@
 #include "timers.h"
 #include "xmalloc.h"
 
-#define TIMERS_TICK_MS 1000
+#define TIMERS_TICK_MS 100
+#define TIMERS_PARTS 10 /* a whole pass every second */
 
 static const struct conf_conversations *T;
 static const struct conf_handoff *H;
@@ -234,21 +235,35 @@ timers_cap(void)
 	free(l.c);
 }
 
-void
-timers_run(int64_t now)
+static void
+timers_run_part(int64_t now, unsigned part, unsigned parts)
 {
 	if (T == NULL || H == NULL)
 		return;
-	conv_foreach(timers_conv, &now);
+	conv_foreach_part(part, parts, timers_conv, &now);
 	timers_cap();
 	store_soon();
 }
 
+void
+timers_run(int64_t now)
+{
+	timers_run_part(now, 0, 1);
+}
+
+/*
+ * Each tick looks at a tenth of the conversations, so each is still looked
+ * at every second, but the loop never stops for a pass over all of them
+ * (2 to 3 ms with 5,000 in memory: the replies due meanwhile waited).
+ */
 static void
 timers_fire(void *arg)
 {
+	static unsigned part;
+
 	(void)arg;
-	timers_run(clock_wall_ms());
+	timers_run_part(clock_wall_ms(), part, TIMERS_PARTS);
+	part = (part + 1) % TIMERS_PARTS;
 	loop_timer_set(&timers_tick, TIMERS_TICK_MS, timers_fire, NULL);
 }
 
