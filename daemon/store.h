@@ -8,10 +8,11 @@
 /*
  * State that survives restarts, in SQLite (WAL) under state_dir: the last
  * handled seq, conversations with owner and timers, transcripts, and the
- * outbox of actions without results.  Changes are written once per loop
- * turn in one transaction; only then are the events they came from
- * acknowledged.  When writing fails (disk full, read-only, locked) kefud
- * keeps serving from memory, acknowledges nothing new, and retries.
+ * outbox of actions without results.  Changes are gathered for a few
+ * milliseconds and committed in one transaction on a writer thread; only
+ * then are the events they came from acknowledged.  When writing fails (disk
+ * full, read-only, locked) kefud keeps serving from memory, acknowledges
+ * nothing new, and retries.
  */
 
 /* Opens (creating) state_dir/kefu.db and restores what it holds. */
@@ -19,7 +20,7 @@ int store_open(const char *state_dir, int move_corrupt);
 void store_close(void);
 int store_ok(void); /* open and the last write succeeded */
 
-/* Something changed: write it at the end of this loop turn. */
+/* Something changed: write it with the next batch. */
 void store_soon(void);
 /* Writes now; 0 when everything is durable. */
 int store_flush(void);
