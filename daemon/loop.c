@@ -319,7 +319,7 @@ loop_sul_follow(void)
 }
 
 /*
- * Fires the timers due (give or take their early), but none armed while
+ * Fires the timers due, less their early margin, but none armed while
  * this runs: a timer re-arming itself for now waits for the next turn.
  */
 static void
@@ -329,8 +329,10 @@ loop_timers_run(void)
 	uint64_t limit = LT.seq;
 	struct loop_timer *t;
 
-	while (LT.n > 0 && (t = LT.heap[0])->due <= now + LOOP_EARLY_US &&
-	    t->seq <= limit) {
+	while (LT.n > 0) {
+		t = LT.heap[0];
+		if (t->due - t->early > now || t->seq > limit)
+			break;
 		loop_heap_del(t);
 		t->fn(t->arg);
 	}

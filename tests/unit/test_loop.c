@@ -72,6 +72,21 @@ Test(loop, timers_fire_in_due_order_rearmed_and_cancelled)
 	    (long long)rec.at_us[2]);
 }
 
+/* Early by at most a quarter of the delay: a 2 ms timer not before 1.5 ms. */
+Test(loop, a_short_timer_fires_at_most_a_quarter_early)
+{
+	struct loop_timer a = {0}, end = {0};
+
+	memset(&rec, 0, sizeof(rec));
+	t0_us = clock_mono_us();
+	loop_timer_set(&a, 2, mark, "a");
+	loop_timer_set(&end, 20, stop, NULL);
+	cr_assert_eq(loop_run(), 0);
+	cr_assert_eq(rec.n, 1);
+	cr_expect_geq(rec.at_us[0], 1500, "a 2 ms timer fired at %lld us",
+	    (long long)rec.at_us[0]);
+}
+
 static struct loop_timer again;
 static int again_n;
 
