@@ -792,8 +792,9 @@ store_batch_done(struct store_batch *b)
 		else if (c->saved_lines < b->rows[i].upto)
 			c->saved_lines = b->rows[i].upto;
 	}
-	if (b->failed) {
-		/* Its actions are older than those queued since. */
+	if (b->failed && b->ops != NULL) {
+		/* Its actions are older than those queued since.  (The tail
+		 * is in the batch's last action, never in the batch.) */
 		for (tail = &b->ops; *tail != NULL; tail = &(*tail)->next)
 			;
 		*tail = S.ops;
@@ -801,8 +802,10 @@ store_batch_done(struct store_batch *b)
 			S.ops_tail = tail;
 		S.ops = b->ops;
 		b->ops = NULL;
+	}
+	if (b->failed)
 		store_failed(b->err);
-	} else {
+	else {
 		S.written = b->seq;
 		if (S.failing) {
 			log_info("store: writing %s again after %u failed "

@@ -334,6 +334,23 @@ Test(store, corrupt_file_is_reported_and_moved_aside_only_when_allowed)
 	free(db);
 }
 
+/* A failed write with no outbox changes in it, then an action queued:
+ * the action is written with the next batch. */
+Test(store, an_action_queued_after_a_failed_write_is_kept)
+{
+	cr_assert_eq(store_open(dir, 0), 0, "%s", h_log());
+	event_restore(1);
+	disk_full = 1;
+	talk("c-5", 2);
+	cr_expect_eq(store_flush(), -1);
+	disk_full = 0;
+	store_outbox_put("r:m-5:0", 1, "{\"op\":\"send\"}");
+	cr_expect_eq(store_flush(), 0, "%s", h_log());
+	restart();
+	cr_expect_eq(outbox_pending(), 1, "the action was lost");
+	cr_expect_not_null(store_load_conv("c-5"));
+}
+
 /* Another process holds the database: like a full disk, kefud waits it
  * out without acknowledging and catches up. */
 Test(store, locked_database_keeps_serving_and_recovers)
