@@ -41,8 +41,8 @@
  */
 #define STORE_BATCH_MS 25
 #define STORE_RETRY_MIN_MS 1000
-#define STORE_WRITER_NICE 10
 #define STORE_RETRY_MAX_MS 30000
+#define STORE_WRITER_NICE 10
 
 static const char store_schema[] =
     "PRAGMA journal_mode=WAL;"
@@ -82,8 +82,9 @@ struct store_row {
 	int64_t v[9]; /* events .. lines: columns 7 to 15 */
 	struct store_line *lines;
 	unsigned nlines;
-	unsigned upto; /* the conversation's lines when copied */
 };
+
+#define STORE_V_LINES 8 /* v[]: the conversation's lines when copied */
 
 struct store_batch {
 	struct store_row *rows;
@@ -98,13 +99,13 @@ struct store_batch {
 enum { R_CONV, R_LINES, R_N };
 enum { W_BEGIN, W_COMMIT, W_CONV, W_LINE, W_OUT_PUT, W_OUT_DEL, W_META, W_N };
 
-static const char store_conv_cols[] =
-    "SELECT id, owner, customer_id, customer_name, vip, product, events,"
-    " bot_turns, last_ms, waiting_since, wait_due, wait_updates, asked_ms,"
-    " followups, lines, store, entities, intents FROM conv";
+#define STORE_CONV_COLS                                                         \
+	"SELECT id, owner, customer_id, customer_name, vip, product, events,"   \
+	" bot_turns, last_ms, waiting_since, wait_due, wait_updates, asked_ms," \
+	" followups, lines, store, entities, intents FROM conv"
 
 static const char *const store_rsql[R_N] = {
-    NULL, /* store_conv_cols WHERE id = ?, put together at open */
+    STORE_CONV_COLS " WHERE id = ?",
     "SELECT ts, who, text FROM (SELECT n, ts, who, text FROM line WHERE"
     " conv = ? ORDER BY n DESC LIMIT ?) ORDER BY n",
 };
@@ -123,8 +124,8 @@ static struct {
 	char *dir, *path;
 	int move_corrupt;
 	sqlite3 *db; /* the loop's: reading */
-	sqlite3
-	    *wdb; /* the writer's; the loop's only while none is in flight */
+	/* The writer's; the loop's only while no batch is in flight. */
+	sqlite3 *wdb;
 	sqlite3_stmt *rst[R_N], *wst[W_N];
 	int restored;     /* the first open restored state */
 	uint64_t written; /* the seq the last commit holds */
@@ -139,7 +140,10 @@ static struct {
 	struct store_op *ops, **ops_tail;
 } S = {.ops_tail = &S.ops};
 
-/* The writer thread; the eventfd outlives store_close() (the loop owns it). */
+/*
+ * The writer thread, and the eventfd it signals the loop with: one per
+ * store_open(), owned by the loop once watched (it closes it when it ends).
+ */
 static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t cv, done_cv;
@@ -188,18 +192,8 @@ store_prep(const char *sql)
 static sqlite3_stmt *
 store_r(int i)
 {
-	char sql[512];
-	const char *q = store_rsql[i];
-
-	if (S.rst[i] == NULL) {
-		if (i == R_CONV) {
-			snprintf(sql, sizeof(sql), "%s WHERE id = ?",
-			    store_conv_cols);
-			q = sql;
-		}
-		if ((S.rst[i] = store_prep(q)) == NULL)
-			return NULL;
-	}
+	if (S.rst[i] == NULL && (S.rst[i] = store_prep(store_rsql[i])) == NULL)
+		return NULL;
 	sqlite3_reset(S.rst[i]);
 	sqlite3_clear_bindings(S.rst[i]);
 	return S.rst[i];
@@ -283,8 +277,7 @@ store_row_copy(struct store_row *r, struct conv *c)
 	r->v[5] = c->wait_updates;
 	r->v[6] = c->asked_ms;
 	r->v[7] = c->followups;
-	r->v[8] = c->lines;
-	r->upto = c->lines;
+	r->v[STORE_V_LINES] = c->lines;
 	/* The lines added since the last write (those still in memory). */
 	first = c->lines - c->hist_len;
 	if (c->saved_lines > first)
@@ -405,7 +398,7 @@ store_restore(void)
 	snprintf(sql, sizeof(sql),
 	    "%s WHERE owner IN (%d, %d) OR (owner = %d AND (asked_ms > 0 OR "
 	    "waiting_since > 0))",
-	    store_conv_cols, CONV_WAITING, CONV_AGENT, CONV_BOT);
+	    STORE_CONV_COLS, CONV_WAITING, CONV_AGENT, CONV_BOT);
 	if ((st = store_prep(sql)) != NULL) {
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			store_row_conv(st);
@@ -789,8 +782,8 @@ store_batch_done(struct store_batch *b)
 		c->writing = 0;
 		if (b->failed)
 			conv_touch(c);
-		else if (c->saved_lines < b->rows[i].upto)
-			c->saved_lines = b->rows[i].upto;
+		else if (c->saved_lines < b->rows[i].v[STORE_V_LINES])
+			c->saved_lines = (unsigned)b->rows[i].v[STORE_V_LINES];
 	}
 	if (b->failed && b->ops != NULL) {
 		/* Its actions are older than those queued since.  (The tail
@@ -822,22 +815,34 @@ store_batch_done(struct store_batch *b)
 	return r;
 }
 
-/* Waits for the batch in flight, if any, and takes its result. */
-static void
-store_wait(void)
+/*
+ * Takes the result of the batch in flight, if any, waiting for it when
+ * `wait`; 1 when there was one.
+ */
+static int
+store_take_result(int wait)
 {
 	struct store_batch *b;
 
 	if (!S.busy)
-		return;
+		return 0;
 	pthread_mutex_lock(&W.mu);
-	while (W.done == NULL)
+	while (wait && W.done == NULL)
 		pthread_cond_wait(&W.done_cv, &W.mu);
 	b = W.done;
 	W.done = NULL;
 	pthread_mutex_unlock(&W.mu);
+	if (b == NULL)
+		return 0;
 	S.busy = 0;
 	store_batch_done(b);
+	return 1;
+}
+
+static void
+store_wait(void)
+{
+	store_take_result(1);
 }
 
 int
@@ -882,21 +887,13 @@ store_flush_cb(void *arg)
 static int
 store_wake(int fd, void *arg)
 {
-	struct store_batch *b;
 	uint64_t n;
 
 	(void)arg;
 	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		return 0;
-	pthread_mutex_lock(&W.mu);
-	b = W.done;
-	W.done = NULL;
-	pthread_mutex_unlock(&W.mu);
-	if (b == NULL) /* store_wait() took it */
-		return 0;
-	S.busy = 0;
-	store_batch_done(b);
-	if (S.again && !S.failing) {
+	/* None when store_wait() took it already. */
+	if (store_take_result(0) && S.again && !S.failing) {
 		S.again = 0;
 		store_flush_cb(NULL);
 	}
@@ -906,16 +903,13 @@ store_wake(int fd, void *arg)
 static void
 store_thread_start(void)
 {
-	if (W.efd < 0) {
-		if ((W.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
-			return;
-		if (loop_context() == NULL ||
-		    loop_watch(W.efd, store_wake, NULL) < 0) {
-			/* No loop: batches are written in place. */
-			close(W.efd);
-			W.efd = -1;
-			return;
-		}
+	if ((W.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+		return;
+	if (loop_context() == NULL || loop_watch(W.efd, store_wake, NULL) < 0) {
+		/* No loop: batches are written in place. */
+		close(W.efd);
+		W.efd = -1;
+		return;
 	}
 	W.quit = 0;
 	if (pthread_create(&W.tid, NULL, store_thread, NULL) != 0) {
@@ -928,14 +922,15 @@ store_thread_start(void)
 static void
 store_thread_stop(void)
 {
-	if (!W.running)
-		return;
-	pthread_mutex_lock(&W.mu);
-	W.quit = 1;
-	pthread_cond_signal(&W.cv);
-	pthread_mutex_unlock(&W.mu);
-	pthread_join(W.tid, NULL);
-	W.running = 0;
+	if (W.running) {
+		pthread_mutex_lock(&W.mu);
+		W.quit = 1;
+		pthread_cond_signal(&W.cv);
+		pthread_mutex_unlock(&W.mu);
+		pthread_join(W.tid, NULL);
+		W.running = 0;
+	}
+	W.efd = -1; /* the loop's now */
 }
 
 void
