@@ -163,6 +163,19 @@ timers_pending(struct conv *c, int64_t now)
 	cJSON_Delete(o);
 }
 
+/*
+ * Whether a conversation may leave memory: all of it in the store (nothing
+ * changed since, nothing being written) and nothing due without a new
+ * event.
+ */
+static int
+timers_may_leave(const struct conv *c)
+{
+	return !c->dirty && !c->writing && c->asked_ms == 0 &&
+	    c->waiting_since == 0 &&
+	    (c->owner == CONV_BOT || c->owner == CONV_CLOSED);
+}
+
 static void
 timers_conv(struct conv *c, void *arg)
 {
@@ -175,9 +188,7 @@ timers_conv(struct conv *c, void *arg)
 		timers_pending(c, now);
 	}
 	/* Idle and safely stored: out of memory. */
-	if (!c->dirty && !c->writing && store_ok() && c->asked_ms == 0 &&
-	    c->waiting_since == 0 &&
-	    (c->owner == CONV_BOT || c->owner == CONV_CLOSED) &&
+	if (store_ok() && timers_may_leave(c) &&
 	    now - c->last_ms > T->idle_evict_ms) {
 		log_debug("conversation %s: idle; out of memory", c->id);
 		conv_forget(c);
@@ -203,9 +214,7 @@ timers_idle_one(struct conv *c, void *arg)
 {
 	struct timers_idle *l = arg;
 
-	if (!c->dirty && !c->writing && c->asked_ms == 0 &&
-	    c->waiting_since == 0 &&
-	    (c->owner == CONV_BOT || c->owner == CONV_CLOSED))
+	if (timers_may_leave(c))
 		l->c[l->n++] = c;
 }
 
