@@ -147,6 +147,16 @@ $(B)/paths.h: FORCE
 	    '$(PLUGINDIR)' '$(SYSCONFDIR)/kefu/kefud.conf' '$(RUNDIR)/kefu/kefud.sock' > $@.tmp
 	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
+# Traditional -> simplified characters, from OpenCC's data in Debian's
+# libopencc1.1, turned into text by opencc_dict (package opencc).
+OPENCC_TS ?= /usr/share/opencc/TSCharacters.ocd2
+$(B)/t2s.h: tools/gen-t2s.py
+	@mkdir -p $(B)
+	opencc_dict -i $(OPENCC_TS) -f ocd2 -t text -o $(B)/t2s.txt
+	/usr/bin/python3 tools/gen-t2s.py $(B)/t2s.txt > $@.tmp && mv $@.tmp $@
+
+$(B)/obj/daemon/norm.o: $(B)/t2s.h
+
 $(B)/obj/%.o: %.c $(wildcard daemon/*.h include/kefu/*.h) $(B)/paths.h
 	@mkdir -p $(dir $@)
 	$(CC) $(KCFLAGS) -I$(B) $(shell pkg-config --cflags $(PKGS)) -c -o $@ $<

@@ -28,6 +28,7 @@ struct cal_day {
 	int ymd; /* 20261001 */
 	enum cal_kind kind;
 	char *name;
+	int greet; /* a festive day: greeted with its name */
 };
 
 struct calendar {
@@ -91,12 +92,13 @@ cal_date(const config_setting_t *s, const char *name, int *ymd)
 }
 
 static void
-cal_add(struct calendar *c, int ymd, enum cal_kind kind, const char *name)
+cal_add(struct calendar *c, int ymd, enum cal_kind kind, const char *name,
+    int greet)
 {
 	c->days = realloc(c->days, (c->ndays + 1) * sizeof(*c->days));
 	if (c->days == NULL)
 		fatal("calendar");
-	c->days[c->ndays++] = (struct cal_day){ymd, kind, xstrdup(name)};
+	c->days[c->ndays++] = (struct cal_day){ymd, kind, xstrdup(name), greet};
 }
 
 /* The next calendar day after ymd. */
@@ -117,7 +119,7 @@ cal_file(struct calendar *c, const char *path)
 {
 	const config_setting_t *root, *list, *e;
 	const char *name;
-	int i, from, to, bad = 0, days;
+	int i, from, to, bad = 0, days, greet;
 
 	if ((root = conf_load_file(path)) == NULL)
 		return -1;
@@ -137,9 +139,15 @@ cal_file(struct calendar *c, const char *path)
 			bad = -1;
 			continue;
 		}
+		/* 清明节 is a day off but no day to wish anyone joy. */
+		greet = 1;
+		if (conf_get_bool(e, "greet", &greet) < 0) {
+			bad = -1;
+			continue;
+		}
 		for (days = 0; from <= to && days < 60;
 		     from = cal_next_day(from), days++)
-			cal_add(c, from, CAL_HOLIDAY, name);
+			cal_add(c, from, CAL_HOLIDAY, name, greet);
 	}
 	list = conf_member(root, "workdays");
 	for (i = 0; (e = conf_elem(list, i)) != NULL; i++) {
@@ -149,7 +157,7 @@ cal_file(struct calendar *c, const char *path)
 		}
 		if (conf_get_string(e, "name", &name) != 1)
 			name = "";
-		cal_add(c, from, CAL_WORKDAY, name);
+		cal_add(c, from, CAL_WORKDAY, name, 0);
 	}
 	conf_free_file(root);
 	return bad;
@@ -380,5 +388,5 @@ calendar_holiday(int64_t now)
 	cal_local(now, &tm);
 	d = cal_find(cal_live,
 	    (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday);
-	return d != NULL && d->kind == CAL_HOLIDAY ? d->name : NULL;
+	return d != NULL && d->kind == CAL_HOLIDAY && d->greet ? d->name : NULL;
 }

@@ -17,7 +17,8 @@ void calendar_use(const struct calendar *c);
 int calendar_on_duty(int64_t now);
 int64_t calendar_next_duty(int64_t now);   /* now when on duty; 0: never */
 const char *calendar_daypart(int64_t now); /* 早上, 中午, 下午, 晚上 */
-const char *calendar_holiday(int64_t now); /* its name, or NULL */
+/* Today's festive holiday (greet = true in the file): its name, or NULL. */
+const char *calendar_holiday(int64_t now);
 /* at as a customer reads it from now: 今天14:00, 明天09:00, 10月8日09:00. */
 void calendar_when(int64_t now, int64_t at, char *buf, size_t len);
 

@@ -1,7 +1,7 @@
 /*
  * Normalising what customers write, before anything matches it: full
- * width to half width, letters to lower case, common traditional
- * characters to simplified ones, punctuation and emoji to single spaces,
+ * width to half width, letters to lower case, traditional characters to
+ * simplified ones (all of OpenCC's), punctuation and emoji to single spaces,
  * circled and full-width digits to ASCII.  Chinese numerals stay as they
  * are: 一 is a number in 一件 but not in 一下.
  */
@@ -11,20 +11,16 @@
 
 #include "norm.h"
 
-/* Traditional -> simplified: the characters of shopping chats. */
-static const char norm_trad[] =
-    "這这們们個个麼么嗎吗貨货發发買买賣卖價价錢钱費费運运號号碼码說说請请"
-    "問问還还沒没時时間间會会來来過过東东車车國国頭头點点幫帮給给讓让對对"
-    "裡里裏里為为無无現现寶宝貝贝單单張张條条雙双雜杂顏颜衣衣褲裤襪袜鞋鞋"
-    "紅红綠绿藍蓝黃黄長长寬宽準准規规尺尺價价優优惠惠劵券贈赠郵邮遞递寄寄"
-    "轉转換换退退貨货款款質质量量壞坏破破髒脏縮缩褪褪洗洗滌涤燙烫乾干濕湿"
-    "謝谢您您親亲愛爱們们嗨嗨哈哈聯联繫系電电話话郵邮箱箱網网頁页訂订單单"
-    "帳账戶户簽签收收貼贴補补額额減减滿满實实際际氣气溫温厚厚薄薄輕轻較较"
-    "選选擇择適适合合穿穿試试樣样圖图片片顯显示示差差異异無无聲声響响應应"
-    "該该處处理理態态度度專专員员負负責责認认證证標标識识務务業业達达從从"
-    "與与產产廠厂開开關关門门區区縣县鎮镇歲岁興兴樂乐覺觉後后邊边麵面髮发"
-    "鐘钟錶表臺台灣湾傳传遠远近近慢慢趕赶緊紧急急聽听見见觀观記记憶忆習习"
-    "給给寫写讀读學学師师書书據据總总統统極极熱热冷冷舊旧新新盒盒紙纸層层";
+/*
+ * Traditional -> simplified: every character of OpenCC's TSCharacters,
+ * generated at build time (tools/gen-t2s.py), sorted by code point.
+ */
+#include "t2s.h"
+
+/* Variants customers type that OpenCC leaves alone (劵 for 券). */
+static const uint32_t norm_variants[][2] = {
+    {0x52b5, 0x5238}, /* 劵 -> 券 */
+};
 
 /* UTF-8 decode of one code point; returns its length, 0 at the end. */
 static size_t
@@ -78,28 +74,30 @@ norm_encode(uint32_t cp, char *out)
 	return 4;
 }
 
+static uint32_t
+norm_lookup(const uint32_t (*t)[2], size_t n, uint32_t cp)
+{
+	size_t lo = 0, hi = n, mid;
+
+	while (lo < hi) {
+		mid = (lo + hi) / 2;
+		if (t[mid][0] < cp)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && t[lo][0] == cp ? t[lo][1] : cp;
+}
+
 /* The simplified form of a traditional character, or cp itself. */
 static uint32_t
 norm_simplify(uint32_t cp)
 {
-	static uint32_t from[sizeof(norm_trad) / 6 + 1],
-	    to[sizeof(norm_trad) / 6 + 1];
-	static size_t n;
-	const unsigned char *p;
-	size_t i;
-
-	if (n == 0) /* the table, decoded once */
-		for (p = (const unsigned char *)norm_trad; *p != 0;) {
-			p += norm_decode(p, &from[n]);
-			p += norm_decode(p, &to[n]);
-			n++;
-		}
-	if (cp < 0x4e00)
+	if (cp < 0x3400)
 		return cp;
-	for (i = 0; i < n; i++)
-		if (from[i] == cp)
-			return to[i];
-	return cp;
+	cp = norm_lookup(norm_variants,
+	    sizeof(norm_variants) / sizeof(*norm_variants), cp);
+	return norm_lookup(norm_t2s, sizeof(norm_t2s) / sizeof(*norm_t2s), cp);
 }
 
 /* What a code point becomes: another one, a space (0x20), or nothing (0). */

@@ -192,7 +192,8 @@ struct kefu_host {
 	int (*on_duty)(int64_t now_ms);          /* are agents working now? */
 	int64_t (*next_duty_ms)(int64_t now_ms); /* now when on duty */
 	const char *(*daypart)(int64_t now_ms); /* 早上 中午 下午 晚上 */
-	const char *(*holiday)(int64_t now_ms); /* "国庆节", or NULL */
+	/* A festive holiday to greet ("国庆节"), or NULL: 清明节 is not. */
+	const char *(*holiday)(int64_t now_ms);
 	/*
 	 * The style guard: NULL when text may go to a customer as it is,
 	 * else the word that breaks a rule.  Every reply passes the guard

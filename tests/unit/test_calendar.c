@@ -99,6 +99,9 @@ Test(calendar, duty_hours_holidays_and_makeup_days)
 	cr_expect(calendar_on_duty(sh(2026, 10, 10, 17, 30)));
 	cr_expect_str_eq(calendar_holiday(sh(2026, 2, 17, 12, 0)), "春节");
 	cr_expect_null(calendar_holiday(sh(2026, 11, 23, 12, 0)));
+	/* 清明节 is a day off, but nobody is wished a happy one. */
+	cr_expect(!calendar_on_duty(sh(2026, 4, 5, 10, 0)));
+	cr_expect_null(calendar_holiday(sh(2026, 4, 5, 10, 0)));
 }
 
 Test(calendar, dayparts)

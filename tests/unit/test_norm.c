@@ -12,7 +12,11 @@ static const struct {
     {"今天能到吗？？？", "今天能到吗"},
     {"在嗎？", "在吗"},                       /* traditional */
     {"這個貨什麼時候發", "这个货什么时候发"}, /* traditional */
-    {"ＸＬ码有吗", "xl码有吗"},               /* full width, case */
+    /* Beyond shopping words: the whole of OpenCC's character table. */
+    {"我要投訴,差評!騙子,錯了幾次", "我要投诉 差评 骗子 错了几次"},
+    {"太貴了 機器壞了 找老闆", "太贵了 机器坏了 找老板"},
+    {"優惠劵", "优惠券"},       /* a variant customers type */
+    {"ＸＬ码有吗", "xl码有吗"}, /* full width, case */
     {"Ｈｅｌｌｏ", "hello"},
     {"HELLO Hi", "hello hi"},
     {"１２３元", "123元"},
