@@ -224,8 +224,8 @@ install: all
 	install -m 644 man/kefud.8 man/kefuctl.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 man/kefud.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 $(PLUGIN_SO) $(DESTDIR)$(PLUGINDIR)/
-	install -d $(DESTDIR)$(SYSCONFDIR)/kefu/lexicons
-	install -m 644 etc/kefu/lexicons/* $(DESTDIR)$(SYSCONFDIR)/kefu/lexicons/
+	install -d $(DESTDIR)$(SYSCONFDIR)/kefu/lang
+	install -m 644 etc/kefu/lang/* $(DESTDIR)$(SYSCONFDIR)/kefu/lang/
 	for f in kefud.conf platform.conf holidays-cn.conf faq.conf synonyms.conf \
 	    escalate.conf; do \
 	    install -m 644 etc/kefu/$$f $(DESTDIR)$(SYSCONFDIR)/kefu/$$f.example; \

@@ -38,6 +38,9 @@ struct conf_conversations {
 	int flood_cooldown_ms;
 	char *flood_text;
 	int max_live; /* conversations in memory, the oldest idle evicted */
+	/* Questions the bot could not answer: kept this long, this many. */
+	int unanswered_keep_days;
+	int unanswered_max;
 };
 
 /* Handoff priorities, as the protocol names them. */

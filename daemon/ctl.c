@@ -28,6 +28,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "plugin.h"
+#include "questions.h"
 #include "reload.h"
 #include "store.h"
 #include "version.h"
@@ -281,6 +282,27 @@ ctl_handback(const char *id)
 	return o;
 }
 
+/* What the bot could not answer in the last days, grouped. */
+static cJSON *
+ctl_unanswered(int days)
+{
+	cJSON *o, *q;
+	cJSON *m;
+
+	if (days < 1)
+		return ctl_error("unanswered: days must be 1 or more");
+	q = questions_json(clock_wall_ms() - (int64_t)days * 86400000, 100);
+	if (q == NULL)
+		return ctl_error("the store is not open: nothing kept");
+	o = ctl_ok();
+	while ((m = q->child) != NULL) {
+		cJSON_DetachItemViaPointer(q, m);
+		cJSON_AddItemToObject(o, m->string, m);
+	}
+	cJSON_Delete(q);
+	return o;
+}
+
 static cJSON *
 ctl_handle(char *line)
 {
@@ -308,6 +330,8 @@ ctl_handle(char *line)
 		return ctl_show(argc > 1 ? argv[1] : NULL);
 	if (strcmp(argv[0], "handback") == 0)
 		return ctl_handback(argc > 1 ? argv[1] : NULL);
+	if (strcmp(argv[0], "unanswered") == 0)
+		return ctl_unanswered(argc > 1 ? atoi(argv[1]) : 30);
 	return ctl_error("unknown request \"%s\"", argv[0]);
 }
 

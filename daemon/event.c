@@ -403,6 +403,9 @@ ev_actions(const struct kefu_turn *t, struct conv *c,
 		c->asked_ms = now;
 		c->followups = 0;
 	}
+	/* What the bot could not answer, for the shop to add. */
+	if (t->unanswered_set && ev->text != NULL && *ev->text != '\0')
+		store_question(c->id, ev->text, t->unanswered, now);
 }
 
 void

@@ -10,6 +10,7 @@
 #include "timers.h"
 #include "event.h"
 #include "log.h"
+#include "store.h"
 
 /* The style guard, and the configured texts it would change. */
 static int
@@ -130,6 +131,8 @@ gen_use(struct gen *g)
 	guard_use(g->guard);
 	timers_configure(&g->conf->conversations, &g->conf->handoff);
 	event_configure(&g->conf->handoff);
+	store_questions_keep(g->conf->conversations.unanswered_keep_days,
+	    g->conf->conversations.unanswered_max);
 }
 
 void

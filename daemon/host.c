@@ -14,6 +14,7 @@
 #include "host.h"
 #include "link.h"
 #include "log.h"
+#include "plugin.h"
 #include "turn.h"
 
 #define HC(c) ((const config_setting_t *)(c))
@@ -175,6 +176,10 @@ static const struct kefu_host host = {
     .live_conversations = host_live,
     .retract = turn_retract,
     .raise = turn_raise,
+    .claim = turn_claim,
+    .claimed = turn_claimed,
+    .unanswered = turn_unanswered,
+    .info_set = plugin_info_set,
 };
 
 const struct kefu_host *

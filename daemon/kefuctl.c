@@ -33,6 +33,7 @@ usage(void)
 	    "  conversations [--owner bot|waiting|agent|closed]\n"
 	    "  show CONVERSATION          state and transcript\n"
 	    "  handback CONVERSATION      give a conversation stuck with an agent back to the bot\n"
+	    "  unanswered [--days N]      what the bot could not answer, grouped, most asked first\n"
 	    "socket: -s, or $KEFU_CONTROL_SOCKET, or %s\n",
 	    KEFU_CONTROL_SOCKET);
 	exit(2);
@@ -237,26 +238,54 @@ print_show(const cJSON *o)
 	}
 }
 
+/* The groups, most asked first: count, when last, what was asked. */
+static void
+print_unanswered(const cJSON *o, int days)
+{
+	const cJSON *g, *t;
+	char at[64];
+
+	printf("%.0f questions in %.0f groups over the last %d days\n",
+	    n_of(o, "questions"), n_of(o, "groups"), days);
+	cJSON_ArrayForEach(g, cJSON_GetObjectItem(o, "unanswered"))
+	{
+		when(n_of(g, "last_ms"), at, sizeof(at));
+		printf("\n%.0f×  last %s", n_of(g, "count"), at);
+		if (*s_of(g, "candidates"))
+			printf("  (closest entries: %s)",
+			    s_of(g, "candidates"));
+		printf("\n");
+		cJSON_ArrayForEach(t, cJSON_GetObjectItem(g, "texts"))
+		    printf("    %s\n", t->valuestring);
+	}
+}
+
 int
 main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 	    {"json", no_argument, NULL, 'j'},
 	    {"owner", required_argument, NULL, 'o'},
+	    {"days", required_argument, NULL, 'd'},
 	    {"socket", required_argument, NULL, 's'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *path = getenv("KEFU_CONTROL_SOCKET"), *owner = NULL, *cmd;
 	char request[1024];
-	int ch, json = 0, ok;
+	int ch, json = 0, ok, days = 30;
 	cJSON *o;
 	char *text;
 
 	if (path == NULL || *path == '\0')
 		path = KEFU_CONTROL_SOCKET;
-	while ((ch = getopt_long(argc, argv, "js:o:Vh", longopts, NULL)) != -1)
+	while (
+	    (ch = getopt_long(argc, argv, "js:o:d:Vh", longopts, NULL)) != -1)
 		switch (ch) {
+		case 'd':
+			if ((days = atoi(optarg)) < 1)
+				usage();
+			break;
 		case 'j':
 			json = 1;
 			break;
@@ -285,6 +314,10 @@ main(int argc, char *argv[])
 			usage();
 		snprintf(request, sizeof(request), "conversations%s%s",
 		    owner != NULL ? " " : "", owner != NULL ? owner : "");
+	} else if (strcmp(cmd, "unanswered") == 0) {
+		if (optind + 1 != argc)
+			usage();
+		snprintf(request, sizeof(request), "unanswered %d", days);
 	} else if (strcmp(cmd, "status") == 0 || strcmp(cmd, "reload") == 0 ||
 	    strcmp(cmd, "stats") == 0) {
 		if (optind + 1 != argc)
@@ -318,6 +351,8 @@ main(int argc, char *argv[])
 		print_conversations(o);
 	else if (strcmp(cmd, "show") == 0)
 		print_show(o);
+	else if (strcmp(cmd, "unanswered") == 0)
+		print_unanswered(o, days);
 	else
 		printf("%s: %s -> %s\n", argv[optind + 1], s_of(o, "was"),
 		    s_of(o, "owner"));

@@ -21,19 +21,27 @@
 #include "host.h"
 #include "log.h"
 #include "plugin.h"
+#include "turn.h"
 
-static const char *plugin_running;
+static struct plugin *plugin_running;
 
 const char *
 plugin_current(void)
 {
-	return plugin_running;
+	return plugin_running != NULL ? plugin_running->name : NULL;
+}
+
+void
+plugin_info_set(const char *key, const char *value)
+{
+	if (plugin_running != NULL && key != NULL)
+		kv_set(&plugin_running->info, key, value);
 }
 
 static void
-plugin_enter(const struct plugin *p)
+plugin_enter(struct plugin *p)
 {
-	plugin_running = p->name;
+	plugin_running = p;
 	log_set_tag(p->name);
 }
 
@@ -42,6 +50,15 @@ plugin_leave(void)
 {
 	plugin_running = NULL;
 	log_set_tag(NULL);
+}
+
+/* The plugin's detect, when its descriptor is of ABI 1.3 or later. */
+static int
+plugin_has_detect(const struct plugin *p)
+{
+	return p->desc->size >=
+	    offsetof(struct kefu_plugin, detect) + sizeof(p->desc->detect) &&
+	    p->desc->detect != NULL;
 }
 
 /*
@@ -218,6 +235,7 @@ plugin_close(struct plugin *p)
 		log_warnx("%s: dlclose: %s", p->file, dlerror());
 	if (p->memfd >= 0)
 		close(p->memfd);
+	kv_free(&p->info);
 	free(p->name);
 	free(p->file);
 	memset(p, 0, sizeof(*p));
@@ -252,11 +270,32 @@ void
 plugin_chain_run(struct plugin *set, int n, struct kefu_turn *t,
     const struct kefu_event *ev)
 {
+	const char *who = NULL;
 	enum kefu_verdict v;
-	int i;
+	int i, first = -1;
 
+	t->detecting = 1;
 	for (i = 0; i < n; i++) {
-		if (set[i].desc->handle == NULL)
+		if (!plugin_has_detect(&set[i]))
+			continue;
+		plugin_enter(&set[i]);
+		set[i].desc->detect(set[i].state, t, ev);
+		plugin_leave();
+	}
+	t->detecting = 0;
+	if (turn_claimed(t, &who) != NULL)
+		for (i = 0; i < n && strcmp(set[i].name, who) != 0; i++)
+			;
+	if (who != NULL && i < n && set[i].desc->handle != NULL) {
+		first = i;
+		plugin_enter(&set[i]);
+		v = set[i].desc->handle(set[i].state, t, ev);
+		plugin_leave();
+		if (v == KEFU_STOP)
+			return;
+	}
+	for (i = 0; i < n; i++) {
+		if (i == first || set[i].desc->handle == NULL)
 			continue;
 		plugin_enter(&set[i]);
 		v = set[i].desc->handle(set[i].state, t, ev);

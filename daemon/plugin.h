@@ -4,6 +4,7 @@
 #include <libconfig.h>
 
 #include "kefu/plugin.h"
+#include "kv.h"
 #include "loop.h"
 
 struct plugin {
@@ -15,6 +16,7 @@ struct plugin {
 	void *state;
 	int inited;
 	struct loop_timer timer;
+	struct kv info; /* host->info_set(): its calibration, for ops */
 };
 
 /* Loads a private copy of dir/name.so and checks its descriptor. */
@@ -26,11 +28,17 @@ void plugin_close(struct plugin *p);
 void plugin_timer_start(struct plugin *p);
 void plugin_timer_stop(struct plugin *p);
 
-/* Runs the chain in order until a plugin says KEFU_STOP. */
+/*
+ * The detection pass (every plugin's detect), then the chain: the plugin
+ * that claimed the turn first, then the others in order, until one says
+ * KEFU_STOP.
+ */
 void plugin_chain_run(struct plugin *set, int n, struct kefu_turn *t,
     const struct kefu_event *ev);
 
 /* The name of the plugin whose code runs now, or NULL. */
 const char *plugin_current(void);
+/* host->info_set(): a figure of the running plugin's own. */
+void plugin_info_set(const char *key, const char *value);
 
 #endif

@@ -69,6 +69,18 @@ replay_print(FILE *out, unsigned n, const struct gen *g, struct conv *c,
 		cJSON_AddStringToObject(o, "faq", v);
 	if (ran && (v = turn_note_get(t, "faq.score")) != NULL)
 		cJSON_AddNumberToObject(o, "score", atof(v));
+	if (ran && (v = turn_note_get(t, "faq.candidates")) != NULL) {
+		cJSON *cand = cJSON_AddArrayToObject(o, "candidates");
+		size_t len;
+
+		for (; *v != '\0'; v += len + (v[len] == '\n')) {
+			char id[256];
+
+			len = strcspn(v, "\n");
+			snprintf(id, sizeof(id), "%.*s", (int)len, v);
+			cJSON_AddItemToArray(cand, cJSON_CreateString(id));
+		}
+	}
 	if (ran && (v = turn_note_get(t, "faq.unanswered")) != NULL)
 		cJSON_AddNumberToObject(o, "unanswered", atoi(v));
 	if (reason != NULL ||

@@ -57,12 +57,17 @@ static const char store_schema[] =
     "CREATE TABLE IF NOT EXISTS line(conv TEXT, n INTEGER, ts INTEGER,"
     " who TEXT, text TEXT, PRIMARY KEY(conv, n)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS outbox(id TEXT PRIMARY KEY, seq INTEGER,"
-    " frame TEXT);";
+    " frame TEXT);"
+    "CREATE TABLE IF NOT EXISTS unanswered(id INTEGER PRIMARY KEY, ts INTEGER,"
+    " conv TEXT, text TEXT, candidates TEXT);";
 
+/* An outbox change, or a question the bot could not answer. */
 struct store_op {
-	char *id; /* put when frame != NULL, else delete */
-	uint64_t seq;
-	char *frame;
+	char *id; /* put when frame != NULL, else delete; the conversation */
+	uint64_t seq; /* the time of a question */
+	char *frame;  /* the question's text */
+	char *candidates;
+	int question;
 	struct store_op *next;
 };
 
@@ -91,13 +96,25 @@ struct store_batch {
 	size_t nrows;
 	struct store_op *ops;
 	uint64_t seq;
+	int64_t questions_now; /* the wall clock, for their retention */
 	int failed;
 	char err[256];
 };
 
 /* Statements prepared once per connection. */
 enum { R_CONV, R_LINES, R_N };
-enum { W_BEGIN, W_COMMIT, W_CONV, W_LINE, W_OUT_PUT, W_OUT_DEL, W_META, W_N };
+enum {
+	W_BEGIN,
+	W_COMMIT,
+	W_CONV,
+	W_LINE,
+	W_OUT_PUT,
+	W_OUT_DEL,
+	W_META,
+	W_Q_PUT,
+	W_Q_PRUNE,
+	W_N
+};
 
 #define STORE_CONV_COLS                                                         \
 	"SELECT id, owner, customer_id, customer_name, vip, product, events,"   \
@@ -118,6 +135,9 @@ static const char *const store_wsql[W_N] = {
     "INSERT OR REPLACE INTO outbox VALUES(?,?,?)",
     "DELETE FROM outbox WHERE id = ?",
     "INSERT OR REPLACE INTO meta VALUES('last_seq', ?)",
+    "INSERT INTO unanswered(ts, conv, text, candidates) VALUES(?,?,?,?)",
+    "DELETE FROM unanswered WHERE ts < ? OR"
+    " id <= (SELECT max(id) FROM unanswered) - ?",
 };
 
 static struct {
@@ -135,10 +155,14 @@ static struct {
 	struct log_throttle fail_log;
 	struct loop_timer timer;
 	int armed;
-	int busy;  /* a batch is with the writer */
-	int again; /* changes waited for it */
+	int64_t keep_ms; /* unanswered questions: kept this long ... */
+	long keep_max;   /* ... and at most this many */
+	int busy;        /* a batch is with the writer */
+	int again;       /* changes waited for it */
 	struct store_op *ops, **ops_tail;
-} S = {.ops_tail = &S.ops};
+} S = {.ops_tail = &S.ops,
+    .keep_ms = (int64_t)90 * 86400000,
+    .keep_max = 10000};
 
 /*
  * The writer thread, and the eventfd it signals the loop with: one per
@@ -517,7 +541,7 @@ store_open(const char *state_dir, int move_corrupt)
 
 /* -- writing ------------------------------------------------------------ */
 
-static void
+static struct store_op *
 store_op_add(const char *id, uint64_t seq, const char *frame)
 {
 	struct store_op *op = xcalloc(1, sizeof(*op));
@@ -528,12 +552,58 @@ store_op_add(const char *id, uint64_t seq, const char *frame)
 	*S.ops_tail = op;
 	S.ops_tail = &op->next;
 	store_soon();
+	return op;
 }
 
 void
 store_outbox_put(const char *id, uint64_t seq, const char *frame)
 {
 	store_op_add(id, seq, frame);
+}
+
+void
+store_question(const char *conv, const char *text, const char *candidates,
+    int64_t ts)
+{
+	struct store_op *op;
+
+	if (S.dir == NULL) /* --replay: nothing is kept */
+		return;
+	op = store_op_add(conv, (uint64_t)ts, text);
+	op->question = 1;
+	op->candidates = candidates != NULL ? xstrdup(candidates) : NULL;
+}
+
+void
+store_questions_keep(int days, long max)
+{
+	S.keep_ms = (int64_t)days * 86400000;
+	S.keep_max = max;
+}
+
+int
+store_questions(int64_t since,
+    void (*fn)(void *arg, int64_t ts, const char *conv, const char *text,
+        const char *candidates),
+    void *arg)
+{
+	sqlite3_stmt *st;
+	int n = 0;
+
+	if (S.db == NULL ||
+	    (st = store_prep("SELECT ts, conv, text, candidates FROM "
+	                     "unanswered WHERE ts >= ? ORDER BY id")) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, since);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		fn(arg, sqlite3_column_int64(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    (const char *)sqlite3_column_text(st, 2),
+		    (const char *)sqlite3_column_text(st, 3));
+		n++;
+	}
+	sqlite3_finalize(st);
+	return n;
 }
 
 void
@@ -551,6 +621,7 @@ store_ops_free(struct store_op *op)
 		next = op->next;
 		free(op->id);
 		free(op->frame);
+		free(op->candidates);
 		free(op);
 	}
 }
@@ -623,6 +694,7 @@ store_batch_write(struct store_batch *b)
 	struct store_op *op;
 	sqlite3_stmt *st;
 	size_t i;
+	int questions = 0;
 
 	if (store_w_step(store_w(W_BEGIN)) < 0)
 		goto fail;
@@ -630,6 +702,18 @@ store_batch_write(struct store_batch *b)
 		if (store_put_row(&b->rows[i]) < 0)
 			goto fail;
 	for (op = b->ops; op != NULL; op = op->next) {
+		if (op->question) {
+			if ((st = store_w(W_Q_PUT)) == NULL)
+				goto fail;
+			sqlite3_bind_int64(st, 1, (sqlite3_int64)op->seq);
+			store_text(st, 2, op->id);
+			store_text(st, 3, op->frame);
+			store_text(st, 4, op->candidates);
+			if (store_w_step(st) < 0)
+				goto fail;
+			questions = 1;
+			continue;
+		}
 		if ((st = store_w(op->frame != NULL ? W_OUT_PUT : W_OUT_DEL)) ==
 		    NULL)
 			goto fail;
@@ -638,6 +722,16 @@ store_batch_write(struct store_batch *b)
 			sqlite3_bind_int64(st, 2, op->seq);
 			store_text(st, 3, op->frame);
 		}
+		if (store_w_step(st) < 0)
+			goto fail;
+	}
+	/* The retention limit, kept as questions come. */
+	if (questions && S.keep_max > 0) {
+		if ((st = store_w(W_Q_PRUNE)) == NULL)
+			goto fail;
+		sqlite3_bind_int64(st, 1,
+		    (sqlite3_int64)(b->questions_now - S.keep_ms));
+		sqlite3_bind_int64(st, 2, S.keep_max);
 		if (store_w_step(st) < 0)
 			goto fail;
 	}
@@ -763,6 +857,7 @@ store_batch_take(int *r)
 	S.ops = NULL;
 	S.ops_tail = &S.ops;
 	b->seq = seq;
+	b->questions_now = clock_wall_ms();
 	return b;
 }
 
@@ -956,4 +1051,6 @@ store_close(void)
 	free(S.path);
 	memset(&S, 0, sizeof(S));
 	S.ops_tail = &S.ops;
+	S.keep_ms = (int64_t)90 * 86400000;
+	S.keep_max = 10000;
 }

@@ -27,6 +27,19 @@ int store_flush(void);
 
 void store_outbox_put(const char *id, uint64_t seq, const char *frame);
 void store_outbox_del(const char *id);
+/*
+ * Questions the bot could not answer, for `kefuctl unanswered`: written
+ * with the next batch, kept for days and at most max rows.
+ */
+void store_question(const char *conv, const char *text, const char *candidates,
+    int64_t ts);
+void store_questions_keep(int days, long max);
+/* Calls fn for each kept since then, oldest first; how many, or -1. */
+int store_questions(int64_t since,
+    void (*fn)(void *arg, int64_t ts, const char *conv, const char *text,
+        const char *candidates),
+    void *arg);
+
 /* A conversation not in memory, from the database, or NULL. */
 struct conv *store_load_conv(const char *id);
 

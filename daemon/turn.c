@@ -28,6 +28,9 @@ turn_end(struct kefu_turn *t)
 		free(t->act[i].summary);
 	}
 	kv_free(&t->notes);
+	free(t->claim);
+	free(t->claim_plugin);
+	free(t->unanswered);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -61,6 +64,19 @@ turn_reply(struct kefu_turn *t, const char *text)
 		log_warnx(
 		    "conversation %s: reply refused: text must be 1 to %d characters of valid UTF-8",
 		    t->conv->id, TURN_TEXT_MAX);
+		return -1;
+	}
+	/* A claimed turn is the claimant's: nobody answers over a hard
+	 * case, whatever the order of the chain. */
+	if (t->detecting ||
+	    (t->claim_plugin != NULL &&
+	        (plugin_current() == NULL ||
+	            strcmp(plugin_current(), t->claim_plugin) != 0))) {
+		log_debug("conversation %s: reply from %s refused: %s",
+		    t->conv->id,
+		    plugin_current() != NULL ? plugin_current() : "core",
+		    t->detecting ? "the detection pass only looks"
+		                 : "the turn is claimed for a hard case");
 		return -1;
 	}
 	if ((a = turn_add(t, TURN_REPLY)) == NULL)
@@ -242,4 +258,33 @@ void
 turn_ask(struct kefu_turn *t)
 {
 	t->asked = 1;
+}
+
+int
+turn_claim(struct kefu_turn *t, const char *reason)
+{
+	const char *who = plugin_current();
+
+	if (!t->detecting || t->claim != NULL || reason == NULL ||
+	    *reason == '\0' || who == NULL)
+		return -1;
+	t->claim = xstrdup(reason);
+	t->claim_plugin = xstrdup(who);
+	return 0;
+}
+
+const char *
+turn_claimed(const struct kefu_turn *t, const char **plugin)
+{
+	if (plugin != NULL)
+		*plugin = t->claim_plugin;
+	return t->claim;
+}
+
+void
+turn_unanswered(struct kefu_turn *t, const char *candidates)
+{
+	free(t->unanswered);
+	t->unanswered = candidates != NULL ? xstrdup(candidates) : NULL;
+	t->unanswered_set = 1;
 }

@@ -29,8 +29,13 @@ struct kefu_turn {
 	int nact;
 	enum kefu_outcome outcome;
 	struct kv notes;
-	int asked; /* a plugin said its reply asks something */
-	int raise; /* levels above the route's priority for a handoff */
+	int asked;     /* a plugin said its reply asks something */
+	int raise;     /* levels above the route's priority for a handoff */
+	int detecting; /* the detection pass runs */
+	char *claim;   /* a hard case: the reason claimed ... */
+	char *claim_plugin; /* ... and the plugin that claimed it */
+	char *unanswered;   /* a plugin could not answer: its candidates */
+	int unanswered_set;
 };
 
 void turn_begin(struct kefu_turn *t, struct conv *c,
@@ -56,5 +61,8 @@ unsigned turn_history_len(const struct kefu_turn *t);
 int turn_history_get(const struct kefu_turn *t, unsigned i, char *from,
     const char **text, int64_t *ts_ms);
 void turn_ask(struct kefu_turn *t);
+int turn_claim(struct kefu_turn *t, const char *reason);
+const char *turn_claimed(const struct kefu_turn *t, const char **plugin);
+void turn_unanswered(struct kefu_turn *t, const char *candidates);
 
 #endif

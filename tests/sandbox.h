@@ -373,13 +373,14 @@ static inline void
 sb_config_shipped(struct sb *s, const char *retry, const char *extra)
 {
 	static const char *const files[] = {"faq.conf", "synonyms.conf",
-	    "escalate.conf", "holidays-cn.conf", "lexicons/profanity-zh.txt",
+	    "escalate.conf", "holidays-cn.conf", "lang/profanity-zh.txt",
+	    "lang/synonyms.conf", "lang/escalate.conf", "lang/stopwords-zh.txt",
 	    NULL};
 	char *conf, *text, path[4096];
 	int i;
 
 	sb_start_sandbox(s, "server", 15000);
-	snprintf(path, sizeof(path), "%s/lexicons", s->dir);
+	snprintf(path, sizeof(path), "%s/lang", s->dir);
 	cr_assert_eq(mkdir(path, 0755), 0);
 	for (i = 0; files[i] != NULL; i++) {
 		snprintf(path, sizeof(path), "%s/etc/kefu/%s", KEFU_SRC,

@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #define KEFU_ABI_MAJOR 1
-#define KEFU_ABI_MINOR 2
+#define KEFU_ABI_MINOR 3
 
 #define KEFU_PLUGIN_SYMBOL "kefu_plugin"
 
@@ -223,6 +223,34 @@ struct kefu_host {
 	 * order.  VIP customers are raised by the core itself.
 	 */
 	void (*raise)(struct kefu_turn *t, int levels);
+
+	/*
+	 * ABI 1.3.  Hard cases decide before answers.  In the detection pass
+	 * (kefu_plugin.detect, run for every plugin before any handler) a
+	 * plugin claims the turn for a case that only a person should take
+	 * (reason: "complaint", "angry", "human_request" ...).  Then the
+	 * claiming plugin's handler runs first, and no other plugin may
+	 * reply in that turn, whatever the order of the chain: a complaint
+	 * about a refund never gets the knowledge base's refund procedure.
+	 * The first claim stands; returns 0, or -1 when the turn was claimed
+	 * already or this is not the detection pass.
+	 */
+	int (*claim)(struct kefu_turn *t, const char *reason);
+	/* The turn's claim: its reason, and who made it; NULL when none. */
+	const char *(*claimed)(const struct kefu_turn *t, const char **plugin);
+	/*
+	 * The customer's question could not be answered, or only with a list
+	 * to choose from: the core keeps it (text, conversation, time and
+	 * these candidates, such as "size-chart 0.62,exchange 0.55") for
+	 * `kefuctl unanswered`, so the shop learns what to add.
+	 */
+	void (*unanswered)(struct kefu_turn *t, const char *candidates);
+	/*
+	 * Figures about the plugin's own state (a calibration), shown by
+	 * `kefud -t` and `kefuctl stats`; a NULL value removes the key.  Only
+	 * from init().
+	 */
+	void (*info_set)(const char *key, const char *value);
 };
 
 struct kefu_plugin {
@@ -245,6 +273,14 @@ struct kefu_plugin {
 	uint32_t timer_ms; /* 0: no timer */
 	void (*timer)(void *state);
 	void (*fini)(void *state); /* cannot fail; may be NULL */
+
+	/*
+	 * ABI 1.3, may be NULL: the detection pass.  Every plugin's detect
+	 * runs, in chain order, before any handler; it may read the event,
+	 * set notes and claim the turn (host->claim), but not reply.
+	 */
+	void (*detect)(void *state, struct kefu_turn *t,
+	    const struct kefu_event *ev);
 };
 
 #define KEFU_PLUGIN_EXPORT                                                     \

@@ -120,10 +120,19 @@ es_add(struct escalate *e, struct es_words *w, const char *word)
 	char norm[256];
 	char *start;
 
+	const char *star = strchr(word, '*');
+	char a[128];
+	size_t n;
+
 	/* Knowledge base ids are names, not words. */
 	if (w == &e->kb_answers)
 		snprintf(norm, sizeof(norm), "%s", word);
-	else
+	else if (star != NULL) { /* A*B: both halves normalised */
+		snprintf(a, sizeof(a), "%.*s", (int)(star - word), word);
+		n = e->host->normalise(a, norm, sizeof(norm) / 2);
+		norm[n++] = '*';
+		e->host->normalise(star + 1, norm + n, sizeof(norm) - n);
+	} else
 		e->host->normalise(word, norm, sizeof(norm));
 	/* The normal form may gain or lose spaces at its ends. */
 	for (start = norm; *start == ' '; start++)
@@ -242,12 +251,14 @@ es_text(struct escalate *e, const struct kefu_conf *c, const char *name,
 		    "holds \"%s\", which the style guard forbids", bad);
 		return -1;
 	}
+	free(*out); /* a later file (the shop's) overrides the layer's */
 	*out = strdup(s);
 	return 0;
 }
 
+/* One rules file; the last of the list says what a reason lacks. */
 static int
-es_rules(struct escalate *e, const char *path)
+es_rules(struct escalate *e, const char *path, int last)
 {
 	static const char *const top[] = {"negations", "allow", "angry",
 	    "complaint", "human_request", "repeated", "bargain", "unanswered",
@@ -275,8 +286,9 @@ es_rules(struct escalate *e, const char *path)
 		if (h->conf_check_keys(g, keys) < 0 ||
 		    es_list(e, g, "words", &r->words) < 0 ||
 		    es_lexicons(e, g, &r->words) < 0 ||
-		    es_text(e, g, "text", &r->text, 1) < 0 ||
-		    es_text(e, g, "summary", &r->summary, 1) < 0)
+		    es_text(e, g, "text", &r->text, r->text == NULL) < 0 ||
+		    es_text(e, g, "summary", &r->summary, r->summary == NULL) <
+		        0)
 			bad = -1;
 		else if (i == ES_BARGAIN &&
 		    (es_text(e, g, "offer", &e->offer, 0) < 0 ||
@@ -288,7 +300,7 @@ es_rules(struct escalate *e, const char *path)
 		else if (i == ES_UNANSWERED &&
 		    es_text(e, g, "not_understood", &e->not_understood, 0) < 0)
 			bad = -1;
-		else if (r->words.n == 0 && i != ES_REPEATED &&
+		else if (last && r->words.n == 0 && i != ES_REPEATED &&
 		    i != ES_UNANSWERED) {
 			h->conf_error(g, "words", "no words to recognise");
 			bad = -1;
@@ -304,12 +316,15 @@ es_init(const struct kefu_host *host, const struct kefu_conf *conf,
 {
 	static const char *const keys[] = {"rules", "unanswered_after",
 	    "repeated_after", "order_id_digits", "order_raise", NULL};
+	const struct kefu_conf *rules, *r;
 	struct escalate *e;
 	char path[4096];
+	int i;
 
-	if (host->size < offsetof(struct kefu_host, raise) + sizeof(void *)) {
+	if (host->size <
+	    offsetof(struct kefu_host, info_set) + sizeof(void *)) {
 		host->log(KEFU_LOG_ERR,
-		    "needs kefud with plugin ABI 1.2 or later");
+		    "needs kefud with plugin ABI 1.3 or later");
 		return -1;
 	}
 	if ((e = calloc(1, sizeof(*e))) == NULL)
@@ -332,13 +347,22 @@ es_init(const struct kefu_host *host, const struct kefu_conf *conf,
 		    "unanswered_after >= 1, repeated_after >= 2, order_id_digits >= 4, order_raise 0 to 2");
 		goto fail;
 	}
-	if (host->conf_path(conf, "rules", path, sizeof(path)) != 1) {
-		if (host->conf_member(conf, "rules") == NULL)
-			host->conf_error(conf, "rules", "missing required key");
+	/* kefu's language layer first, then the shop's own rules, which
+	 * add words and may replace the texts. */
+	if ((rules = host->conf_member(conf, "rules")) == NULL) {
+		host->conf_error(conf, "rules", "missing required key");
 		goto fail;
 	}
-	if (es_rules(e, path) < 0)
-		goto fail;
+	if (host->conf_length(rules) == 0) {
+		if (host->conf_path(conf, "rules", path, sizeof(path)) != 1 ||
+		    es_rules(e, path, 1) < 0)
+			goto fail;
+	} else
+		for (i = 0; (r = host->conf_elem(rules, i)) != NULL; i++)
+			if (host->conf_path(r, NULL, path, sizeof(path)) != 1 ||
+			    es_rules(e, path,
+			        host->conf_elem(rules, i + 1) == NULL) < 0)
+				goto fail;
 	*state = e;
 	return 0;
 fail:
@@ -396,17 +420,61 @@ es_negated(const struct escalate *e, const char *text, const char *at)
 	return 0;
 }
 
+static int
+es_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/*
+ * Where word occurs in text from p on, and its end.  A word in Latin
+ * letters counts only as a whole word (sb is not the sb of usb); "A*B" is A
+ * followed by B within the same clause, at most ES_GAP bytes between them
+ * (退款*没到: 退款一个星期了还没到).
+ */
+#define ES_GAP 24
+
+static const char *
+es_match(const char *text, const char *p, const char *word, const char **end)
+{
+	const char *star = strchr(word, '*'), *b, *q;
+	size_t la = star != NULL ? (size_t)(star - word) : strlen(word);
+	char a[128];
+
+	snprintf(a, sizeof(a), "%.*s", (int)la, word);
+	for (; (p = strstr(p, a)) != NULL; p++) {
+		if (es_alnum(*a) &&
+		    ((p > text && es_alnum(p[-1])) ||
+		        (!star && es_alnum(p[la]))))
+			continue;
+		if (star == NULL) {
+			*end = p + la;
+			return p;
+		}
+		for (q = p + la;
+		     q <= p + la + ES_GAP && *q != '\0' && *q != ' '; q++)
+			if (strncmp(q, star + 1, strlen(star + 1)) == 0) {
+				b = q + strlen(star + 1);
+				if (es_alnum(star[1]) && es_alnum(*b))
+					continue;
+				*end = b;
+				return p;
+			}
+	}
+	return NULL;
+}
+
 /* The first word of w in text that no negation precedes, or NULL. */
 static const char *
 es_find(const struct escalate *e, const char *text, const struct es_words *w,
     const char **where)
 {
-	const char *p;
+	const char *p, *end;
 	int i;
 
 	for (i = 0; i < w->n; i++)
-		for (p = text; (p = strstr(p, w->w[i])) != NULL;
-		     p += strlen(w->w[i]))
+		for (p = text; (p = es_match(text, p, w->w[i], &end)) != NULL;
+		     p = end)
 			if (!es_negated(e, text, p)) {
 				if (where != NULL)
 					*where = p;
@@ -685,10 +753,11 @@ es_handle(void *state, struct kefu_turn *t, const struct kefu_event *ev)
 	memcpy(norm, raw, sizeof(norm));
 	es_blank(norm, &e->allow);
 
-	for (r = ES_ANGRY; r <= ES_HUMAN; r++)
-		if (e->rule[r].on &&
-		    es_find(e, norm, &e->rule[r].words, NULL) != NULL)
-			return es_escalate(e, t, r, ev->text, -1);
+	/* Claimed in the detection pass: a hard case before any answer. */
+	if ((m = h->claimed(t, &faq)) != NULL && strcmp(faq, "escalate") == 0)
+		for (r = ES_ANGRY; r <= ES_HUMAN; r++)
+			if (strcmp(m, es_names[r]) == 0)
+				return es_escalate(e, t, r, ev->text, -1);
 	if (e->rule[ES_REPEATED].on &&
 	    es_repeats(e, t, raw) >= e->repeated_after)
 		return es_escalate(e, t, ES_REPEATED, ev->text, -1);
@@ -748,6 +817,33 @@ es_handle(void *state, struct kefu_turn *t, const struct kefu_event *ev)
 	return KEFU_NEXT;
 }
 
+/*
+ * The detection pass: anger, a complaint or a request for a person claims
+ * the turn before any plugin answers, so that the knowledge base never
+ * answers a complaint that shares its words (a refund that does not
+ * arrive is not a question about the refund procedure).
+ */
+static void
+es_detect(void *state, struct kefu_turn *t, const struct kefu_event *ev)
+{
+	struct escalate *e = state;
+	const struct kefu_host *h = e->host;
+	char norm[ES_TEXT];
+	int r;
+
+	if (ev->type != KEFU_EV_MESSAGE || ev->text == NULL ||
+	    h->owner(t) != KEFU_OWNER_BOT)
+		return;
+	h->normalise(ev->text, norm, sizeof(norm));
+	es_blank(norm, &e->allow);
+	for (r = ES_ANGRY; r <= ES_HUMAN; r++)
+		if (e->rule[r].on &&
+		    es_find(e, norm, &e->rule[r].words, NULL) != NULL) {
+			h->claim(t, es_names[r]);
+			return;
+		}
+}
+
 static void
 es_fini(void *state)
 {
@@ -763,4 +859,5 @@ KEFU_PLUGIN_EXPORT = {
     .init = es_init,
     .handle = es_handle,
     .fini = es_fini,
+    .detect = es_detect,
 };

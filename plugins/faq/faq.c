@@ -23,6 +23,8 @@
 #define FAQ_TEXT 4096
 #define FAQ_TERMS 512
 #define FAQ_CANDIDATES 3
+#define FAQ_CLAUSES 16
+#define FAQ_FOLDS 5
 #define BM25_K1 1.2
 #define BM25_B 0.5
 
@@ -31,6 +33,8 @@ struct faq_entry {
 	char *answer;
 	char *category;
 	char *question;  /* the first example, shown when clarifying */
+	char **examples; /* all, normalised (for the calibration) */
+	int nexamples;
 	char **keywords; /* normalised */
 	int nkeywords;
 	uint32_t *terms; /* sorted term hashes of all its examples */
@@ -70,13 +74,20 @@ struct faq {
 	double avglen;
 	char **syn_from, **syn_to; /* normalised, longest first */
 	int nsyn;
-	const char **ids; /* open-addressed set of the ids, while loading */
+	char **stop; /* stop words without a question in them, longest first */
+	int nstop;
+	int borrowed; /* a calibration fold: words and entries are the parent's
+	               */
+	const char **ids; /* open-addressed set of the ids ... */
+	int *idx;         /* ... and each one's entry */
 	int nids;
 	struct faq_keyword *kw; /* sorted by hash */
 	int nkw;
 	size_t kwmax; /* bytes in the longest */
 	double answer_at, clarify_at, margin, keyword_boost;
-	float *score; /* per entry, zero between texts */
+	int fixed_answer, fixed_clarify; /* set by hand: not calibrated */
+	double target_wrong;             /* the calibration's goal */
+	float *score;                    /* per entry, zero between texts */
 	int *touched;
 	char *clarify_intro, *clarify_outro;
 };
@@ -107,7 +118,56 @@ faq_char(const char *s)
 	return i;
 }
 
-/* Normal form with synonyms rewritten to one word. */
+/*
+ * Words that ask: they decide what a clause is about, so no stop word list
+ * removes them, and a clause holding one is the question in a long message.
+ */
+static const char *const faq_asks[] = {"有没有", "能不能", "可不可以", "是不是",
+    "会不会", "要不要", "行不行", "可以吗", "为什么", "多少", "多久", "怎么",
+    "什么", "哪里", "哪个", "哪些", "如何", "是否", "能否", "可否", "几", "吗",
+    "呢", "么", "啥", "咋", "嘛", "how", "what", "when", "where", "can",
+    "do you", "is it", "are you", NULL};
+
+/* Whether the normal form s asks something. */
+static int
+faq_asking(const char *s)
+{
+	int i;
+
+	for (i = 0; faq_asks[i] != NULL; i++)
+		if (strstr(s, faq_asks[i]) != NULL)
+			return 1;
+	return 0;
+}
+
+/* Blanks the stop words of s, except inside a word that asks: 没有 goes,
+ * the 没有 of 有没有 stays. */
+static void
+faq_unstop(const struct faq *f, char *s)
+{
+	char keep[FAQ_TEXT];
+	size_t n = strlen(s), w, k;
+	const char *p;
+	int i, j;
+
+	if (f->nstop == 0 || n >= sizeof(keep))
+		return;
+	memset(keep, 0, n);
+	for (j = 0; faq_asks[j] != NULL; j++)
+		for (p = s; (p = strstr(p, faq_asks[j])) != NULL; p++)
+			memset(keep + (p - s), 1, strlen(faq_asks[j]));
+	for (i = 0; i < f->nstop; i++) {
+		w = strlen(f->stop[i]);
+		for (p = s; (p = strstr(p, f->stop[i])) != NULL; p += w) {
+			for (k = 0; k < w && !keep[p - s + k]; k++)
+				;
+			if (k == w)
+				memset((char *)p, ' ', w);
+		}
+	}
+}
+
+/* Normal form with synonyms rewritten to one word, stop words blanked. */
 static void
 faq_norm(const struct faq *f, const char *in, char *out, size_t len)
 {
@@ -131,6 +191,7 @@ faq_norm(const struct faq *f, const char *in, char *out, size_t len)
 			snprintf(out, len, "%s", tmp);
 		}
 	}
+	faq_unstop(f, out);
 }
 
 /* Character unigrams and bigrams (a space ends a run). */
@@ -226,25 +287,27 @@ faq_synonyms(struct faq *f, const char *path)
 	return 0;
 }
 
-/* Term counts of one entry from all its examples. */
+/* Term counts of one entry from its examples, but those skip() holds
+ * out (NULL: all of them). */
 static void
-faq_index_entry(struct faq *f, struct faq_entry *e, const struct kefu_conf *qs)
+faq_index_entry(struct faq *f, struct faq_entry *e,
+    int (*skip)(int entry, int example, int n, int fold), int entry, int fold)
 {
 	uint32_t all[FAQ_TERMS * 4];
 	char norm[FAQ_TEXT];
-	const char *q;
 	int i, n = 0, k;
 
-	for (i = 0;
-	     f->host->conf_string(f->host->conf_elem(qs, i), NULL, &q) == 1;
-	     i++) {
-		faq_norm(f, q, norm, sizeof(norm));
+	for (i = 0; i < e->nexamples; i++) {
+		if (skip != NULL && skip(entry, i, e->nexamples, fold))
+			continue;
+		faq_norm(f, e->examples[i], norm, sizeof(norm));
 		n += faq_terms(norm, all + n,
 		    (int)(sizeof(all) / sizeof(*all)) - n);
 	}
 	qsort(all, n, sizeof(*all), faq_cmp_u32);
 	e->terms = calloc(n + 1, sizeof(*e->terms));
 	e->tf = calloc(n + 1, sizeof(*e->tf));
+	e->nterms = 0;
 	for (i = 0; i < n; i = k) {
 		for (k = i; k < n && all[k] == all[i]; k++)
 			;
@@ -339,17 +402,32 @@ faq_index(struct faq *f)
 	qsort(f->kw, f->nkw, sizeof(*f->kw), faq_cmp_keyword);
 }
 
-/* Whether id was seen before in this knowledge base; remembers it. */
-static int
-faq_id_seen(struct faq *f, const char *id)
+/* Remembers the id of entry f->n (not there yet). */
+static void
+faq_id_put(struct faq *f, const char *id)
 {
 	uint32_t i = faq_hash(id, strlen(id)) % (uint32_t)f->nids;
 
-	for (; f->ids[i] != NULL; i = (i + 1) % (uint32_t)f->nids)
-		if (strcmp(f->ids[i], id) == 0)
-			return 1;
+	while (f->ids[i] != NULL)
+		i = (i + 1) % (uint32_t)f->nids;
 	f->ids[i] = id;
-	return 0;
+	f->idx[i] = f->n;
+}
+
+/* The entry with this id, or -1: state kept across reloads names entries
+ * by id, never by position. */
+static int
+faq_by_id(const struct faq *f, const char *id)
+{
+	uint32_t i;
+
+	if (f->nids == 0)
+		return -1;
+	for (i = faq_hash(id, strlen(id)) % (uint32_t)f->nids;
+	     f->ids[i] != NULL; i = (i + 1) % (uint32_t)f->nids)
+		if (strcmp(f->ids[i], id) == 0)
+			return f->idx[i];
+	return -1;
 }
 
 static int
@@ -373,6 +451,7 @@ faq_load(struct faq *f, const char *path)
 	f->e = calloc(h->conf_length(list), sizeof(*f->e));
 	f->ids = calloc(2 * h->conf_length(list), sizeof(*f->ids));
 	f->nids = 2 * h->conf_length(list);
+	f->idx = calloc(2 * h->conf_length(list), sizeof(*f->idx));
 	for (i = 0; (x = h->conf_elem(list, i)) != NULL; i++) {
 		struct faq_entry *e = &f->e[f->n];
 
@@ -387,7 +466,7 @@ faq_load(struct faq *f, const char *path)
 			bad = -1;
 			continue;
 		}
-		if (faq_id_seen(f, id)) {
+		if (faq_by_id(f, id) >= 0) {
 			h->conf_error(x, "id", "\"%s\" is used twice", id);
 			bad = -1;
 			continue;
@@ -408,6 +487,7 @@ faq_load(struct faq *f, const char *path)
 		if (h->conf_string(x, "category", &cat) < 0)
 			cat = NULL;
 		e->id = strdup(id);
+		faq_id_put(f, e->id);
 		e->answer = strdup(answer);
 		e->question = strdup(q);
 		e->category = cat != NULL ? strdup(cat) : NULL;
@@ -419,11 +499,13 @@ faq_load(struct faq *f, const char *path)
 			if (*norm != '\0')
 				e->keywords[e->nkeywords++] = strdup(norm);
 		}
-		faq_index_entry(f, e, qs);
+		e->examples = calloc(h->conf_length(qs) + 1, sizeof(char *));
+		for (j = 0; h->conf_string(h->conf_elem(qs, j), NULL, &q) == 1;
+		     j++)
+			e->examples[e->nexamples++] = strdup(q);
+		faq_index_entry(f, e, NULL, 0, 0);
 		f->n++;
 	}
-	free(f->ids);
-	f->ids = NULL;
 	if (bad == 0)
 		faq_index(f);
 	f->score = calloc(f->n + 1, sizeof(*f->score));
@@ -439,6 +521,10 @@ faq_free(struct faq *f)
 	for (i = 0; i < f->n; i++) {
 		struct faq_entry *e = &f->e[i];
 
+		free(e->terms);
+		free(e->tf);
+		if (f->borrowed)
+			continue; /* the rest is the parent's */
 		free(e->id);
 		free(e->answer);
 		free(e->question);
@@ -446,26 +532,34 @@ faq_free(struct faq *f)
 		for (j = 0; j < e->nkeywords; j++)
 			free(e->keywords[j]);
 		free(e->keywords);
-		free(e->terms);
-		free(e->tf);
+		for (j = 0; j < e->nexamples; j++)
+			free(e->examples[j]);
+		free(e->examples);
 	}
 	for (i = 0; i < f->nterms; i++)
 		free(f->terms[i].post);
-	for (i = 0; i < f->nsyn; i++) {
-		free(f->syn_from[i]);
-		free(f->syn_to[i]);
+	if (!f->borrowed) {
+		for (i = 0; i < f->nsyn; i++) {
+			free(f->syn_from[i]);
+			free(f->syn_to[i]);
+		}
+		for (i = 0; i < f->nstop; i++)
+			free(f->stop[i]);
+		free(f->syn_from);
+		free(f->syn_to);
+		free(f->stop);
+		free(f->clarify_intro);
+		free(f->clarify_outro);
+		if (f->kb != NULL)
+			f->host->conf_free(f->kb);
 	}
-	free(f->syn_from);
-	free(f->syn_to);
+	free(f->ids);
+	free(f->idx);
 	free(f->terms);
 	free(f->kw);
 	free(f->e);
 	free(f->score);
 	free(f->touched);
-	free(f->clarify_intro);
-	free(f->clarify_outro);
-	if (f->kb != NULL)
-		f->host->conf_free(f->kb);
 	free(f);
 }
 
@@ -485,41 +579,126 @@ faq_double(const struct kefu_host *h, const struct kefu_conf *c,
 	return 0;
 }
 
+/* Stop words, one a line; those that ask something are kept (the stop
+ * word list holds 怎么 and 吗, which decide what a customer wants). */
+static int
+faq_stopwords(struct faq *f, const struct kefu_conf *c, const char *path)
+{
+	char line[256], norm[256];
+	FILE *fp;
+	int i, j;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		f->host->conf_error(c, NULL, "cannot read %s", path);
+		return -1;
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		line[strcspn(line, "\r\n")] = '\0';
+		f->host->normalise(line, norm, sizeof(norm));
+		/* Single characters are too often part of a word (一 in 一样
+		 * and in 一件); question words decide intent. */
+		if (norm[0] == '\0' || line[0] == '#' ||
+		    norm[faq_char(norm)] == '\0' || faq_asking(norm) ||
+		    strchr(norm, ' ') != NULL)
+			continue;
+		f->stop = realloc(f->stop, (f->nstop + 1) * sizeof(char *));
+		f->stop[f->nstop++] = strdup(norm);
+	}
+	fclose(fp);
+	for (i = 1; i < f->nstop; i++) /* longest first */
+		for (j = i;
+		     j > 0 && strlen(f->stop[j]) > strlen(f->stop[j - 1]);
+		     j--) {
+			char *x = f->stop[j];
+
+			f->stop[j] = f->stop[j - 1];
+			f->stop[j - 1] = x;
+		}
+	return 0;
+}
+
+/* A file, or a list of files (kefu's language layer first, then the
+ * shop's own), each read by load. */
+static int
+faq_files(struct faq *f, const struct kefu_conf *conf, const char *name,
+    int (*load)(struct faq *, const struct kefu_conf *, const char *))
+{
+	const struct kefu_host *h = f->host;
+	const struct kefu_conf *m = h->conf_member(conf, name), *e;
+	char path[4096];
+	const char *v;
+	int i;
+
+	if (m == NULL)
+		return 0;
+	if (h->conf_length(m) == 0) {
+		if (h->conf_string(m, NULL, &v) != 1)
+			return -1;
+		return h->conf_path(conf, name, path, sizeof(path)) == 1
+		    ? load(f, m, path)
+		    : -1;
+	}
+	for (i = 0; (e = h->conf_elem(m, i)) != NULL; i++)
+		if (h->conf_path(e, NULL, path, sizeof(path)) != 1 ||
+		    load(f, e, path) < 0)
+			return -1;
+	return 0;
+}
+
+static int
+faq_synonyms_file(struct faq *f, const struct kefu_conf *c, const char *path)
+{
+	(void)c;
+	return faq_synonyms(f, path);
+}
+
+static void faq_calibrate(struct faq *f);
+
 static int
 faq_init(const struct kefu_host *host, const struct kefu_conf *conf,
     void **state)
 {
-	static const char *const keys[] = {"kb", "synonyms", "answer_percent",
-	    "clarify_percent", "margin_percent", "keyword_boost_percent",
-	    "clarify_intro", "clarify_outro", NULL};
+	static const char *const keys[] = {"kb", "synonyms", "stopwords",
+	    "answer_percent", "clarify_percent", "margin_percent",
+	    "keyword_boost_percent", "target_wrong_permille", "clarify_intro",
+	    "clarify_outro", NULL};
 	char path[4096];
 	const char *v;
+	long long permille = 10;
 	struct faq *f;
 
 	if (host->size <
-	    offsetof(struct kefu_host, live_conversations) + sizeof(void *)) {
+	    offsetof(struct kefu_host, info_set) + sizeof(void *)) {
 		host->log(KEFU_LOG_ERR,
-		    "needs kefud with plugin ABI 1.1 or later");
+		    "needs kefud with plugin ABI 1.3 or later");
 		return -1;
 	}
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		return -1;
 	f->host = host;
+	f->fixed_answer = host->conf_member(conf, "answer_percent") != NULL;
+	f->fixed_clarify = host->conf_member(conf, "clarify_percent") != NULL;
 	if (host->conf_check_keys(conf, keys) < 0 ||
-	    faq_double(host, conf, "answer_percent", 0.95, &f->answer_at) < 0 ||
-	    faq_double(host, conf, "clarify_percent", 0.85, &f->clarify_at) <
+	    faq_double(host, conf, "answer_percent", 0.80, &f->answer_at) < 0 ||
+	    faq_double(host, conf, "clarify_percent", 0.60, &f->clarify_at) <
 	        0 ||
 	    faq_double(host, conf, "margin_percent", 0.25, &f->margin) < 0 ||
 	    faq_double(host, conf, "keyword_boost_percent", 0.15,
-	        &f->keyword_boost) < 0)
+	        &f->keyword_boost) < 0 ||
+	    host->conf_int(conf, "target_wrong_permille", &permille) < 0)
 		goto fail;
+	if (permille < 1 || permille > 200) {
+		host->conf_error(conf, "target_wrong_permille",
+		    "from 1 to 200 (wrong answers per thousand questions)");
+		goto fail;
+	}
+	f->target_wrong = permille / 1000.0;
 	if (host->conf_string(conf, "clarify_intro", &v) == 1)
 		f->clarify_intro = strdup(v);
 	if (host->conf_string(conf, "clarify_outro", &v) == 1)
 		f->clarify_outro = strdup(v);
-	if (host->conf_member(conf, "synonyms") != NULL &&
-	    (host->conf_path(conf, "synonyms", path, sizeof(path)) != 1 ||
-	        faq_synonyms(f, path) < 0))
+	if (faq_files(f, conf, "synonyms", faq_synonyms_file) < 0 ||
+	    faq_files(f, conf, "stopwords", faq_stopwords) < 0)
 		goto fail;
 	if (host->conf_path(conf, "kb", path, sizeof(path)) != 1) {
 		if (host->conf_member(conf, "kb") == NULL)
@@ -528,8 +707,10 @@ faq_init(const struct kefu_host *host, const struct kefu_conf *conf,
 	}
 	if (faq_load(f, path) < 0)
 		goto fail;
-	host->log(KEFU_LOG_INFO, "%d entries from %s, %d synonyms", f->n, path,
-	    f->nsyn);
+	host->log(KEFU_LOG_INFO,
+	    "%d entries from %s, %d synonyms, %d stop words", f->n, path,
+	    f->nsyn, f->nstop);
+	faq_calibrate(f);
 	*state = f;
 	return 0;
 fail:
@@ -654,6 +835,278 @@ faq_rank(struct faq *f, const char *text, struct faq_hit *best, int *nbest,
 	return *nbest > 0 ? best[0].score : 0;
 }
 
+/*
+ * The question inside a message.  Clauses end at punctuation or a space;
+ * the whole text, each clause and each two neighbouring clauses are
+ * ranked, and the best of them counts.  When a clause asks something (a
+ * question word, or a "?" after it), only the pieces holding an asking
+ * clause count: the context around it (我在成都，上周买的) is not what the
+ * customer wants to know.
+ */
+static double
+faq_best(struct faq *f, const char *text, struct faq_hit *best, int *nbest,
+    const int *only, int nonly)
+{
+	struct {
+		const char *s;
+		size_t n;
+		int asks;
+	} cl[FAQ_CLAUSES];
+	struct faq_hit hits[FAQ_CANDIDATES];
+	char piece[FAQ_TEXT], norm[FAQ_TEXT];
+	const char *p = text, *start = text;
+	int ncl = 0, i, k, nh, asking = 0;
+	double conf, top;
+
+	top = faq_rank(f, text, best, nbest, only, nonly);
+	for (;; p += faq_char(p)) {
+		unsigned char c = (unsigned char)*p;
+		int q = c == '?' || strncmp(p, "？", 3) == 0;
+		int sep = c == '\0' || q || strchr(" \t\n,.;!~", c) != NULL ||
+		    strncmp(p, "，", 3) == 0 || strncmp(p, "。", 3) == 0 ||
+		    strncmp(p, "！", 3) == 0 || strncmp(p, "；", 3) == 0 ||
+		    strncmp(p, "、", 3) == 0 || strncmp(p, "～", 3) == 0 ||
+		    strncmp(p, "…", 3) == 0;
+
+		if (sep && p > start && ncl < FAQ_CLAUSES) {
+			snprintf(piece, sizeof(piece), "%.*s", (int)(p - start),
+			    start);
+			f->host->normalise(piece, norm, sizeof(norm));
+			if (*norm != '\0') {
+				cl[ncl].s = start;
+				cl[ncl].n = (size_t)(p - start);
+				cl[ncl].asks = q || faq_asking(norm);
+				asking |= cl[ncl].asks;
+				ncl++;
+			}
+		}
+		if (q && ncl > 0)
+			cl[ncl - 1].asks = asking = 1;
+		if (sep)
+			start = p + faq_char(p);
+		if (*p == '\0')
+			break;
+	}
+	if (ncl < 2)
+		return top;
+	if (asking)
+		top = -1; /* the whole text counts only as a last resort */
+	for (i = 0; i < ncl; i++)
+		for (k = i; k <= i + 1 && k < ncl; k++) {
+			if (asking && !cl[i].asks && !cl[k].asks)
+				continue;
+			snprintf(piece, sizeof(piece), "%.*s",
+			    (int)(cl[k].s + cl[k].n - cl[i].s), cl[i].s);
+			conf = faq_rank(f, piece, hits, &nh, only, nonly);
+			if (conf > top) {
+				top = conf;
+				memcpy(best, hits, sizeof(hits));
+				*nbest = nh;
+			}
+		}
+	if (top < 0)
+		top = faq_rank(f, text, best, nbest, only, nonly);
+	return top;
+}
+
+/* -- calibration --------------------------------------------------------- */
+
+/* Fold `fold` holds out every example of about one entry in fifteen (as
+ * questions the knowledge base cannot answer) and every fifth example of
+ * the others, never an entry's only one. */
+static int
+faq_absent(int entry, int fold)
+{
+	return entry % FAQ_FOLDS == fold && entry / FAQ_FOLDS % 3 == 0;
+}
+
+static int
+faq_held(int entry, int example, int n, int fold)
+{
+	return faq_absent(entry, fold) ||
+	    (n >= 2 && (entry + example) % FAQ_FOLDS == fold);
+}
+
+struct faq_sample {
+	float conf;
+	char margin_ok, right, in_list, known;
+};
+
+/* The index without the fold's held-out questions, borrowing the rest. */
+static struct faq *
+faq_fold(const struct faq *f, int fold, int *orig)
+{
+	struct faq *c = calloc(1, sizeof(*c));
+	int i;
+
+	*c = (struct faq){.host = f->host,
+	    .syn_from = f->syn_from,
+	    .syn_to = f->syn_to,
+	    .nsyn = f->nsyn,
+	    .stop = f->stop,
+	    .nstop = f->nstop,
+	    .borrowed = 1,
+	    .margin = f->margin,
+	    .keyword_boost = f->keyword_boost};
+	c->e = calloc(f->n + 1, sizeof(*c->e));
+	for (i = 0; i < f->n; i++) {
+		if (faq_absent(i, fold))
+			continue;
+		c->e[c->n] = f->e[i];
+		faq_index_entry(c, &c->e[c->n], faq_held, i, fold);
+		orig[c->n++] = i;
+	}
+	faq_index(c);
+	c->score = calloc(c->n + 1, sizeof(*c->score));
+	c->touched = calloc(c->n + 1, sizeof(*c->touched));
+	return c;
+}
+
+static int
+faq_cmp_sample(const void *a, const void *b)
+{
+	float x = ((const struct faq_sample *)a)->conf,
+	      y = ((const struct faq_sample *)b)->conf;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The knowledge base measured against itself: each held-out example is a
+ * question whose right answer is known (its entry, or none when the whole
+ * entry was held out).  The answer cut-off is the lowest that keeps wrong
+ * answers under the target, counting questions the knowledge base cannot
+ * answer as a fifth of the traffic; the clarify cut-off keeps the right
+ * entry on offer for 95 % of the questions that have it among the best
+ * candidates.
+ */
+static void
+faq_calibrate(struct faq *f)
+{
+	struct faq_sample *sm;
+	struct faq_hit best[FAQ_CANDIDATES];
+	int *orig, fold, i, j, k, nb, n = 0, cap = 0, pos = 0, neg = 0, listed;
+	int stride = f->n > 600 ? f->n / 600 : 1;
+	double t, answer = -1, clarify, wrong, rate, answered, best_u = 0;
+	char buf[64];
+	struct faq *c;
+
+	if (f->n < 2 * FAQ_FOLDS || (f->fixed_answer && f->fixed_clarify))
+		goto report;
+	for (i = 0; i < f->n; i++)
+		cap += i % stride == 0 ? f->e[i].nexamples : 0;
+	sm = calloc(cap + 1, sizeof(*sm));
+	orig = calloc(f->n + 1, sizeof(*orig));
+	for (fold = 0; fold < FAQ_FOLDS; fold++) {
+		c = faq_fold(f, fold, orig);
+		for (i = 0; i < f->n; i += stride)
+			for (j = 0; j < f->e[i].nexamples; j++) {
+				if (!faq_held(i, j, f->e[i].nexamples, fold) ||
+				    n == cap)
+					continue;
+				if (faq_best(c, f->e[i].examples[j], best, &nb,
+				        NULL, 0) < 0)
+					continue;
+				sm[n].conf = nb > 0 ? (float)best[0].score : 0;
+				sm[n].margin_ok = nb < 2 ||
+				    best[0].score - best[1].score >=
+				        f->margin * best[0].score;
+				sm[n].known = !faq_absent(i, fold);
+				sm[n].right =
+				    nb > 0 && orig[best[0].entry] == i;
+				for (k = 0; k < nb && orig[best[k].entry] != i;
+				     k++)
+					;
+				sm[n].in_list = k < nb;
+				pos += sm[n].known;
+				neg += !sm[n].known;
+				n++;
+			}
+		faq_free(c);
+	}
+	free(orig);
+	if (pos == 0 || neg == 0) {
+		free(sm);
+		goto report;
+	}
+	/*
+	 * Each cut-off from 50 to 95 % weighs the right answers it gives
+	 * against the wrong ones, a wrong answer counting as many right ones
+	 * as it takes to keep to the target (a 1 % target: a wrong answer
+	 * costs what a hundred right ones are worth, halved for the pieces
+	 * of the calibration that are harder than a customer's question).
+	 */
+	for (t = 0.95; t >= 0.495; t -= 0.01) {
+		double wp = 0, wn = 0, rp = 0, u;
+
+		for (i = 0; i < n; i++)
+			if (sm[i].conf >= t && sm[i].margin_ok) {
+				wp += sm[i].known && !sm[i].right;
+				rp += sm[i].known && sm[i].right;
+				wn += !sm[i].known;
+			}
+		rate = 0.8 * wp / pos + 0.2 * wn / neg;
+		u = 0.8 * rp / pos - rate / (2 * f->target_wrong) * 0.1;
+		if (answer < 0 || u > best_u) {
+			best_u = u;
+			answer = t;
+		}
+	}
+	/* The clarify cut-off: the 5th percentile of the right entry's
+	 * questions that would list it. */
+	qsort(sm, n, sizeof(*sm), faq_cmp_sample);
+	for (i = listed = 0; i < n; i++)
+		listed += sm[i].known && sm[i].in_list;
+	clarify = answer;
+	for (i = k = 0; i < n; i++)
+		if (sm[i].known && sm[i].in_list && ++k > listed / 20) {
+			clarify = sm[i].conf;
+			break;
+		}
+	if (clarify > answer)
+		clarify = answer;
+	if (clarify < 0.2)
+		clarify = 0.2;
+	if (!f->fixed_answer)
+		f->answer_at = answer;
+	if (!f->fixed_clarify)
+		f->clarify_at = clarify;
+	wrong = answered = 0;
+	for (i = 0; i < n; i++)
+		if (sm[i].known && sm[i].conf >= f->answer_at &&
+		    sm[i].margin_ok) {
+			answered++;
+			wrong += !sm[i].right;
+		}
+	f->host->log(KEFU_LOG_NOTICE,
+	    "calibrated on %d held-out example questions (%d of entries held "
+	    "out whole): answer at %.0f %%%s, clarify at %.0f %%%s; on them "
+	    "%.0f %% answered, %.1f %% of the answers wrong",
+	    pos, neg, f->answer_at * 100,
+	    f->fixed_answer ? " (set by hand)" : "", f->clarify_at * 100,
+	    f->fixed_clarify ? " (set by hand)" : "", 100.0 * answered / pos,
+	    answered ? 100.0 * wrong / answered : 0);
+	snprintf(buf, sizeof(buf), "%d", pos + neg);
+	f->host->info_set("calibration_questions", buf);
+	snprintf(buf, sizeof(buf), "%.1f",
+	    answered ? 100.0 * wrong / answered : 0);
+	f->host->info_set("calibration_wrong_percent", buf);
+	free(sm);
+report:
+	snprintf(buf, sizeof(buf), "%.0f", f->answer_at * 100);
+	f->host->info_set("answer_percent", buf);
+	snprintf(buf, sizeof(buf), "%.0f", f->clarify_at * 100);
+	f->host->info_set("clarify_percent", buf);
+	f->host->info_set("cutoffs",
+	    f->fixed_answer && f->fixed_clarify       ? "configured"
+	        : f->fixed_answer || f->fixed_clarify ? "partly configured"
+	                                              : "calibrated");
+	snprintf(buf, sizeof(buf), "%d", f->n);
+	f->host->info_set("entries", buf);
+}
+
+/* -- answering ---------------------------------------------------------- */
+
 static void
 faq_note(const struct faq *f, struct kefu_turn *t, const struct faq_hit *h)
 {
@@ -675,34 +1128,69 @@ faq_answer(struct faq *f, struct kefu_turn *t, const struct faq_hit *h)
 	return KEFU_NEXT;
 }
 
-/* The customer answers "您是想问": a number, or words of one question. */
+/* What the core keeps of a question not answered: the best candidates. */
+static void
+faq_unanswered(struct faq *f, struct kefu_turn *t, const struct faq_hit *best,
+    int nb)
+{
+	char list[512];
+	size_t n = 0;
+	int i;
+
+	list[0] = '\0';
+	for (i = 0; i < nb && n < sizeof(list); i++)
+		n += snprintf(list + n, sizeof(list) - n, "%s%s %.2f",
+		    i ? "," : "", f->e[best[i].entry].id, best[i].score);
+	f->host->unanswered(t, nb > 0 ? list : NULL);
+}
+
+/*
+ * The customer answers "您是想问": a number, a yes to a single offer, or
+ * words of one of the questions.  The offer is kept as entry ids, so that
+ * it still means the same entries after a reload changed the knowledge
+ * base; an id that went away is no longer on offer.
+ */
 static int
 faq_pick(struct faq *f, struct kefu_turn *t, const char *text,
     struct faq_hit *picked)
 {
+	static const char *const yes[] = {"是", "是的", "对", "对的", "嗯",
+	    "嗯嗯", "没错", "就是这个", "yes", "ok", NULL};
 	const char *list = f->host->store_get(t, "clarify");
-	int cand[FAQ_CANDIDATES], n = 0, nb, i;
+	int cand[FAQ_CANDIDATES], pos[FAQ_CANDIDATES], n = 0, nb, i, k;
 	struct faq_hit best[FAQ_CANDIDATES];
-	char norm[64], *end;
-	long k;
+	char norm[64], id[256], *end;
+	size_t len;
 
 	if (list == NULL)
 		return 0;
-	while (n < FAQ_CANDIDATES && *list != '\0') {
-		cand[n++] = (int)strtol(list, &end, 10);
-		list = *end == ',' ? end + 1 : end;
+	for (k = 1; *list != '\0' && n < FAQ_CANDIDATES; k++) {
+		len = strcspn(list, "\n");
+		snprintf(id, sizeof(id), "%.*s", (int)len, list);
+		if ((cand[n] = faq_by_id(f, id)) >= 0)
+			pos[n++] = k;
+		list += len + (list[len] == '\n');
 	}
+	if (n == 0)
+		return 0;
 	f->host->normalise(text, norm, sizeof(norm));
-	k = strtol(norm, &end, 10);
-	if (end != norm && (*end == '\0' || strcmp(end, " ") == 0) && k >= 1 &&
-	    k <= n) {
-		*picked = (struct faq_hit){cand[k - 1], 1};
+	k = (int)strtol(norm, &end, 10);
+	if (end != norm && *end == '\0') {
+		for (i = 0; i < n && pos[i] != k; i++)
+			;
+		if (i < n) {
+			*picked = (struct faq_hit){cand[i], 1};
+			return 1;
+		}
+		return 0;
+	}
+	for (i = 0; yes[i] != NULL && strcmp(norm, yes[i]) != 0; i++)
+		;
+	if (yes[i] != NULL && n == 1 && pos[0] == 1) {
+		*picked = (struct faq_hit){cand[0], 1};
 		return 1;
 	}
-	for (i = 0; i < n; i++)
-		if (cand[i] >= f->n)
-			return 0;
-	if (faq_rank(f, text, best, &nb, cand, n) >= f->clarify_at && nb > 0) {
+	if (faq_best(f, text, best, &nb, cand, n) >= f->clarify_at && nb > 0) {
 		*picked = best[0];
 		return 1;
 	}
@@ -715,55 +1203,56 @@ faq_handle(void *state, struct kefu_turn *t, const struct kefu_event *ev)
 	struct faq *f = state;
 	const struct kefu_host *h = f->host;
 	struct faq_hit best[FAQ_CANDIDATES], picked;
-	char text[FAQ_TEXT], ids[64], num[16];
+	char text[FAQ_TEXT], ids[1024], num[16];
 	double conf;
-	size_t n;
+	size_t n, m;
 	int nb = 0, i, misses;
-	const char *m;
+	const char *s;
 
 	if (ev->type != KEFU_EV_MESSAGE ||
-	    h->outcome(t) == KEFU_OUTCOME_HANDOFF)
+	    h->outcome(t) == KEFU_OUTCOME_HANDOFF ||
+	    h->claimed(t, NULL) != NULL)
 		return KEFU_NEXT;
 	if (faq_pick(f, t, ev->text, &picked))
 		return faq_answer(f, t, &picked);
-	conf = faq_rank(f, ev->text, best, &nb, NULL, 0);
+	conf = faq_best(f, ev->text, best, &nb, NULL, 0);
 	if (conf < 0)
 		return KEFU_NEXT; /* nothing to match: emoji, an image */
 	if (conf >= f->answer_at &&
 	    (nb < 2 ||
 	        best[0].score - best[1].score >= f->margin * best[0].score))
 		return faq_answer(f, t, &best[0]);
-	if (conf >= f->clarify_at && nb >= 2 && f->clarify_intro != NULL) {
+	if (conf >= f->clarify_at && f->clarify_intro != NULL) {
+		/* Up to three, those close to the best. */
 		n = snprintf(text, sizeof(text), "%s", f->clarify_intro);
+		m = 0;
 		ids[0] = '\0';
-		for (i = 0; i < nb && best[i].score >= 0.8 * best[0].score;
+		for (i = 0; i < nb && best[i].score >= 0.5 * best[0].score;
 		     i++) {
 			n += snprintf(text + n, sizeof(text) - n, "\n%d. %s",
 			    i + 1, f->e[best[i].entry].question);
-			snprintf(num, sizeof(num), "%s%d", i ? "," : "",
-			    best[i].entry);
-			strncat(ids, num, sizeof(ids) - strlen(ids) - 1);
+			m += snprintf(ids + m, sizeof(ids) - m, "%s%s",
+			    i ? "\n" : "", f->e[best[i].entry].id);
 		}
-		if (i < 2 && conf >= f->answer_at)
-			return faq_answer(f, t, &best[0]);
-		if (i >= 2) {
-			if (f->clarify_outro != NULL)
-				snprintf(text + n, sizeof(text) - n, "\n%s",
-				    f->clarify_outro);
-			faq_note(f, t, &best[0]);
-			h->note_set(t, "action", "clarify");
-			h->store_set(t, "clarify", ids);
-			h->reply(t, text);
-			h->ask(t);
-			return KEFU_NEXT;
-		}
+		if (f->clarify_outro != NULL)
+			snprintf(text + n, sizeof(text) - n, "\n%s",
+			    f->clarify_outro);
+		faq_note(f, t, &best[0]);
+		h->note_set(t, "action", "clarify");
+		h->note_set(t, "faq.candidates", ids);
+		h->store_set(t, "clarify", ids);
+		faq_unanswered(f, t, best, nb);
+		h->reply(t, text);
+		h->ask(t);
+		return KEFU_NEXT;
 	}
 	/* Not understood: the escalation plugin counts these.  The best
 	 * candidate is noted anyway, for --replay and the evaluation. */
 	if (nb > 0)
 		faq_note(f, t, &best[0]);
-	m = h->store_get(t, "unanswered");
-	misses = (m != NULL ? atoi(m) : 0) + 1;
+	faq_unanswered(f, t, best, nb);
+	s = h->store_get(t, "unanswered");
+	misses = (s != NULL ? atoi(s) : 0) + 1;
 	snprintf(num, sizeof(num), "%d", misses);
 	h->store_set(t, "unanswered", num);
 	h->note_set(t, "faq.unanswered", num);

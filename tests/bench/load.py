@@ -93,10 +93,9 @@ def setup(tmp, build):
     for name in ("faq.conf", "synonyms.conf", "escalate.conf", "holidays-cn.conf"):
         with open(TOP + "/etc/kefu/" + name, "rb") as src, open(tmp + "/" + name, "wb") as dst:
             dst.write(src.read())
-    os.makedirs(tmp + "/lexicons", exist_ok=True)
-    with open(TOP + "/etc/kefu/lexicons/profanity-zh.txt", "rb") as src, \
-            open(tmp + "/lexicons/profanity-zh.txt", "wb") as dst:
-        dst.write(src.read())
+    import shutil
+    shutil.rmtree(tmp + "/lang", ignore_errors=True)
+    shutil.copytree(TOP + "/etc/kefu/lang", tmp + "/lang")
 
 
 def kefud_conf(tmp, build, port):

@@ -24,8 +24,8 @@ rm -rf "$run/state"
 } >"$run/kefud.conf"
 cp "$top/etc/kefu/holidays-cn.conf" "$top/etc/kefu/faq.conf" \
     "$top/etc/kefu/synonyms.conf" "$top/etc/kefu/escalate.conf" "$run/"
-rm -rf "$run/lexicons"
-cp -r "$top/etc/kefu/lexicons" "$run/"
+rm -rf "$run/lang"
+cp -r "$top/etc/kefu/lang" "$run/"
 cat >"$run/platform.conf" <<CONF
 # Made by make run: the sandbox platform on this machine.
 platform = {

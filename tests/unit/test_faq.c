@@ -8,9 +8,10 @@ start(const char *kb, const char *extra)
 {
 	return g = gen_from(
 	           "state_dir = \"state\";\nplugin_dir = \"%s/plugins\";\nplugins = [\"faq\"];\n"
-	           "faq = { kb = \"%s\"; synonyms = \"%s/etc/kefu/synonyms.conf\";\n"
+	           "faq = { kb = \"%s\"; synonyms = [\"%s/etc/kefu/lang/synonyms.conf\", \"%s/etc/kefu/synonyms.conf\"];\n"
+	           "  answer_percent = 80; clarify_percent = 60;\n"
 	           "  clarify_intro = \"您是想问:\"; clarify_outro = \"请回复序号。\"; };\n%s",
-	           KEFU_BUILD, kb, KEFU_SRC, extra);
+	           KEFU_BUILD, kb, KEFU_SRC, KEFU_SRC, extra);
 }
 
 static char *
