@@ -856,9 +856,9 @@ faq_best(struct faq *f, const char *text, struct faq_hit *best, int *nbest,
 	char piece[FAQ_TEXT], norm[FAQ_TEXT];
 	const char *p = text, *start = text;
 	int ncl = 0, i, k, nh, asking = 0;
-	double conf, top;
+	double conf, top, whole;
 
-	top = faq_rank(f, text, best, nbest, only, nonly);
+	whole = top = faq_rank(f, text, best, nbest, only, nonly);
 	for (;; p += faq_char(p)) {
 		unsigned char c = (unsigned char)*p;
 		int q = c == '?' || strncmp(p, "？", 3) == 0;
@@ -904,9 +904,8 @@ faq_best(struct faq *f, const char *text, struct faq_hit *best, int *nbest,
 				*nbest = nh;
 			}
 		}
-	if (top < 0)
-		top = faq_rank(f, text, best, nbest, only, nonly);
-	return top;
+	/* No piece had terms: best[] still holds the whole text's ranking. */
+	return top < 0 ? whole : top;
 }
 
 /* -- calibration --------------------------------------------------------- */
