@@ -4,11 +4,13 @@
  * Both the knowledge base and the customer's text are normalised (the
  * host's normaliser) and their synonyms rewritten to one form; entries
  * are ranked with BM25 over character unigrams and bigrams of all their
- * example questions, plus a boost for each keyword the text holds.  The
- * confidence of the best entry is its score over the best score the text
- * could reach, from 0 to 1.  Three tiers, thresholds in the configuration:
- * answer; clarify ("您是想问:1. ... 2. ...", and the customer's "1", "2" or
- * words pick one); not understood, noted as "faq.unanswered" for the
+ * example questions, plus a boost for each keyword the text holds.  BM25
+ * orders the entries; the confidence in one, from 0 to 1, is the geometric
+ * mean of the share of the text's weight (idf) the entry holds and the
+ * share of its closest example question the text holds.  Three tiers, with
+ * cut-offs calibrated on the knowledge base at load or set by hand:
+ * answer; clarify ("您是想问:1. ... 2. ...", and the customer's "1", "2"
+ * or words pick one); not understood, noted as "faq.unanswered" for the
  * escalation plugin after this one.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -40,7 +42,10 @@ struct faq_entry {
 	uint32_t *terms; /* sorted term hashes of all its examples */
 	int *tf;
 	int nterms;
-	int len; /* terms in all */
+	int len;             /* terms in all */
+	uint32_t **ex_terms; /* each example's own, sorted and unique */
+	int *ex_n;
+	int self; /* its place in the knowledge base, for the folds */
 };
 
 /* An entry holding a term, with the term's BM25 weight in it, worked out
@@ -78,6 +83,7 @@ struct faq {
 	int nstop;
 	int borrowed; /* a calibration fold: words and entries are the parent's
 	               */
+	int fold;     /* the fold's number, when borrowed */
 	const char **ids; /* open-addressed set of the ids ... */
 	int *idx;         /* ... and each one's entry */
 	int nids;
@@ -88,6 +94,7 @@ struct faq {
 	int fixed_answer, fixed_clarify; /* set by hand: not calibrated */
 	double target_wrong;             /* the calibration's goal */
 	float *score;                    /* per entry, zero between texts */
+	float *cover;                    /* idem, for the confidence */
 	int *touched;
 	char *clarify_intro, *clarify_outro;
 };
@@ -140,8 +147,9 @@ faq_asking(const char *s)
 	return 0;
 }
 
-/* Blanks the stop words of s, except inside a word that asks: 没有 goes,
- * the 没有 of 有没有 stays. */
+/* Takes the stop words out of s, except inside a word that asks: 没有
+ * goes, the 没有 of 有没有 stays.  What is left closes up (破了个洞 reads
+ * 破洞), so the pairs around a stop word still count. */
 static void
 faq_unstop(const struct faq *f, char *s)
 {
@@ -162,9 +170,13 @@ faq_unstop(const struct faq *f, char *s)
 			for (k = 0; k < w && !keep[p - s + k]; k++)
 				;
 			if (k == w)
-				memset((char *)p, ' ', w);
+				memset((char *)p, '\1', w);
 		}
 	}
+	for (p = s, k = 0; *p != '\0'; p++)
+		if (*p != '\1')
+			s[k++] = *p;
+	s[k] = '\0';
 }
 
 /* Normal form with synonyms rewritten to one word, stop words blanked. */
@@ -226,6 +238,25 @@ faq_cmp_u32(const void *a, const void *b)
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+/* The sorted, unique terms of text, in *out (the caller frees it). */
+static int
+faq_term_set(const struct faq *f, const char *text, uint32_t **out)
+{
+	uint32_t q[FAQ_TERMS];
+	char norm[FAQ_TEXT];
+	int n, i, k;
+
+	faq_norm(f, text, norm, sizeof(norm));
+	n = faq_terms(norm, q, FAQ_TERMS);
+	qsort(q, n, sizeof(*q), faq_cmp_u32);
+	for (i = k = 0; i < n; i++)
+		if (k == 0 || q[k - 1] != q[i])
+			q[k++] = q[i];
+	*out = malloc((k + 1) * sizeof(**out));
+	memcpy(*out, q, k * sizeof(**out));
+	return k;
 }
 
 /* -- loading ------------------------------------------------------------ */
@@ -500,15 +531,24 @@ faq_load(struct faq *f, const char *path)
 				e->keywords[e->nkeywords++] = strdup(norm);
 		}
 		e->examples = calloc(h->conf_length(qs) + 1, sizeof(char *));
+		e->ex_terms =
+		    calloc(h->conf_length(qs) + 1, sizeof(uint32_t *));
+		e->ex_n = calloc(h->conf_length(qs) + 1, sizeof(int));
 		for (j = 0; h->conf_string(h->conf_elem(qs, j), NULL, &q) == 1;
-		     j++)
-			e->examples[e->nexamples++] = strdup(q);
+		     j++) {
+			e->examples[e->nexamples] = strdup(q);
+			e->ex_n[e->nexamples] =
+			    faq_term_set(f, q, &e->ex_terms[e->nexamples]);
+			e->nexamples++;
+		}
+		e->self = f->n;
 		faq_index_entry(f, e, NULL, 0, 0);
 		f->n++;
 	}
 	if (bad == 0)
 		faq_index(f);
 	f->score = calloc(f->n + 1, sizeof(*f->score));
+	f->cover = calloc(f->n + 1, sizeof(*f->cover));
 	f->touched = calloc(f->n + 1, sizeof(*f->touched));
 	return bad;
 }
@@ -532,9 +572,13 @@ faq_free(struct faq *f)
 		for (j = 0; j < e->nkeywords; j++)
 			free(e->keywords[j]);
 		free(e->keywords);
-		for (j = 0; j < e->nexamples; j++)
+		for (j = 0; j < e->nexamples; j++) {
 			free(e->examples[j]);
+			free(e->ex_terms[j]);
+		}
 		free(e->examples);
+		free(e->ex_terms);
+		free(e->ex_n);
 	}
 	for (i = 0; i < f->nterms; i++)
 		free(f->terms[i].post);
@@ -559,6 +603,7 @@ faq_free(struct faq *f)
 	free(f->kw);
 	free(f->e);
 	free(f->score);
+	free(f->cover);
 	free(f->touched);
 	free(f);
 }
@@ -722,8 +767,52 @@ fail:
 
 struct faq_hit {
 	int entry;
-	double score;
+	double score; /* confidence, 0 to 1 */
+	double rank;  /* BM25, for the order */
 };
+
+static int faq_held(int entry, int example, int n, int fold);
+
+/* The weight of a term: its idf, or the most a term can have when the
+ * knowledge base never uses it. */
+static double
+faq_idf(const struct faq *f, uint32_t hash)
+{
+	const struct faq_term *t = faq_find(f, hash);
+
+	return t != NULL ? t->idf : log(1 + (f->n + 0.5) / 0.5);
+}
+
+/*
+ * How much of its closest example question the text holds, weighted by
+ * idf: 有货吗 holds all of 还有货吗, 今天天气不错 little of 今天能发货吗.
+ * A fold of the calibration does not see the examples it holds out.
+ */
+static double
+faq_example_cover(const struct faq *f, const uint32_t *qs, int nqs, int entry)
+{
+	const struct faq_entry *e = &f->e[entry];
+	double best = 0, all, got;
+	int i, j, k;
+
+	for (i = 0; i < e->nexamples; i++) {
+		if (f->borrowed && faq_held(e->self, i, e->nexamples, f->fold))
+			continue;
+		all = got = 0;
+		for (j = k = 0; j < e->ex_n[i]; j++) {
+			double w = faq_idf(f, e->ex_terms[i][j]);
+
+			all += w;
+			while (k < nqs && qs[k] < e->ex_terms[i][j])
+				k++;
+			if (k < nqs && qs[k] == e->ex_terms[i][j])
+				got += w;
+		}
+		if (all > 0 && got / all > best)
+			best = got / all;
+	}
+	return best;
+}
 
 /*
  * Scores the entries text reaches; returns the best confidence and fills
@@ -739,7 +828,7 @@ faq_rank(struct faq *f, const char *text, struct faq_hit *best, int *nbest,
 	uint32_t q[FAQ_TERMS];
 	char norm[FAQ_TEXT];
 	const char *p, *end;
-	double max = 0, sc;
+	double max = 0, sc, cv;
 	int nq, i, j, k, nt = 0, e, seen[FAQ_TERMS], nseen = 0;
 
 	faq_norm(f, text, norm, sizeof(norm));
@@ -771,6 +860,7 @@ faq_rank(struct faq *f, const char *text, struct faq_hit *best, int *nbest,
 			if (f->score[ps->entry] == 0)
 				f->touched[nt++] = ps->entry;
 			f->score[ps->entry] += ps->w;
+			f->cover[ps->entry] += (float)t->idf;
 		}
 	}
 	/* Keywords the text holds: its substrings up to the longest one,
@@ -806,6 +896,8 @@ faq_rank(struct faq *f, const char *text, struct faq_hit *best, int *nbest,
 					f->touched[nt++] = kw->entry;
 				f->score[kw->entry] +=
 				    (float)(f->keyword_boost * max);
+				f->cover[kw->entry] +=
+				    (float)(f->keyword_boost * max);
 			}
 			if (*end == '\0')
 				break;
@@ -814,25 +906,44 @@ faq_rank(struct faq *f, const char *text, struct faq_hit *best, int *nbest,
 	for (i = 0; i < nt; i++) {
 		e = f->touched[i];
 		sc = f->score[e];
-		f->score[e] = 0; /* ready for the next text */
+		cv = f->cover[e];
+		f->score[e] = f->cover[e] = 0; /* ready for the next text */
 		if (only != NULL) {
 			for (j = 0; j < nonly && only[j] != e; j++)
 				;
 			if (j == nonly)
 				continue;
 		}
-		sc = max > 0 ? sc / max : 0;
+		cv = max > 0 ? cv / max : 0;
 		/* Keep the best few, in order. */
-		for (k = *nbest; k > 0 && best[k - 1].score < sc; k--)
+		for (k = *nbest; k > 0 && best[k - 1].rank < sc; k--)
 			if (k < FAQ_CANDIDATES)
 				best[k] = best[k - 1];
 		if (k < FAQ_CANDIDATES) {
-			best[k] = (struct faq_hit){e, sc};
+			best[k] = (struct faq_hit){e, cv > 1 ? 1 : cv, sc};
 			if (*nbest < FAQ_CANDIDATES)
 				(*nbest)++;
 		}
 	}
+	/* The confidence: the share of the text the entry holds, and the
+	 * share of its closest example the text holds. */
+	qsort(q, nq, sizeof(*q), faq_cmp_u32);
+	for (i = k = 0; i < nq; i++)
+		if (k == 0 || q[k - 1] != q[i])
+			q[k++] = q[i];
+	for (i = 0; i < *nbest; i++)
+		best[i].score = sqrt(
+		    best[i].score * faq_example_cover(f, q, k, best[i].entry));
 	return *nbest > 0 ? best[0].score : 0;
+}
+
+/* Whether the best candidate stands out from the next one: by the order's
+ * score, which tells entries apart better than their coverage. */
+static int
+faq_clear(const struct faq *f, const struct faq_hit *best, int nb)
+{
+	return nb < 2 ||
+	    best[0].rank - best[1].rank >= f->margin * best[0].rank;
 }
 
 /*
@@ -856,7 +967,7 @@ faq_best(struct faq *f, const char *text, struct faq_hit *best, int *nbest,
 	char piece[FAQ_TEXT], norm[FAQ_TEXT];
 	const char *p = text, *start = text;
 	int ncl = 0, i, k, nh, asking = 0;
-	double conf, top, whole;
+	double conf, top, whole, rank = -1;
 
 	whole = top = faq_rank(f, text, best, nbest, only, nonly);
 	for (;; p += faq_char(p)) {
@@ -898,7 +1009,12 @@ faq_best(struct faq *f, const char *text, struct faq_hit *best, int *nbest,
 			snprintf(piece, sizeof(piece), "%.*s",
 			    (int)(cl[k].s + cl[k].n - cl[i].s), cl[i].s);
 			conf = faq_rank(f, piece, hits, &nh, only, nonly);
-			if (conf > top) {
+			/* Among the pieces that ask, the one with the most
+			 * evidence: 那件羽绒服，想问下怎么洗 over 想问下怎么洗.
+			 */
+			if (asking ? nh > 0 && hits[0].rank > rank
+			           : conf > top) {
+				rank = nh > 0 ? hits[0].rank : rank;
 				top = conf;
 				memcpy(best, hits, sizeof(hits));
 				*nbest = nh;
@@ -945,6 +1061,7 @@ faq_fold(const struct faq *f, int fold, int *orig)
 	    .stop = f->stop,
 	    .nstop = f->nstop,
 	    .borrowed = 1,
+	    .fold = fold,
 	    .margin = f->margin,
 	    .keyword_boost = f->keyword_boost};
 	c->e = calloc(f->n + 1, sizeof(*c->e));
@@ -957,6 +1074,7 @@ faq_fold(const struct faq *f, int fold, int *orig)
 	}
 	faq_index(c);
 	c->score = calloc(c->n + 1, sizeof(*c->score));
+	c->cover = calloc(c->n + 1, sizeof(*c->cover));
 	c->touched = calloc(c->n + 1, sizeof(*c->touched));
 	return c;
 }
@@ -986,7 +1104,7 @@ faq_calibrate(struct faq *f)
 	struct faq_hit best[FAQ_CANDIDATES];
 	int *orig, fold, i, j, k, nb, n = 0, cap = 0, pos = 0, neg = 0, listed;
 	int stride = f->n > 600 ? f->n / 600 : 1;
-	double t, answer = -1, clarify, wrong, rate, answered, best_u = 0;
+	double t, answer, clarify, wrong, rate, answered;
 	char buf[64];
 	struct faq *c;
 
@@ -1007,9 +1125,7 @@ faq_calibrate(struct faq *f)
 				        NULL, 0) < 0)
 					continue;
 				sm[n].conf = nb > 0 ? (float)best[0].score : 0;
-				sm[n].margin_ok = nb < 2 ||
-				    best[0].score - best[1].score >=
-				        f->margin * best[0].score;
+				sm[n].margin_ok = faq_clear(f, best, nb);
 				sm[n].known = !faq_absent(i, fold);
 				sm[n].right =
 				    nb > 0 && orig[best[0].entry] == i;
@@ -1029,27 +1145,24 @@ faq_calibrate(struct faq *f)
 		goto report;
 	}
 	/*
-	 * Each cut-off from 50 to 95 % weighs the right answers it gives
-	 * against the wrong ones, a wrong answer counting as many right ones
-	 * as it takes to keep to the target (a 1 % target: a wrong answer
-	 * costs what a hundred right ones are worth, halved for the pieces
-	 * of the calibration that are harder than a customer's question).
+	 * The answer cut-off: going down from 95 %, the lowest before the
+	 * share of questions answered wrong would pass the target (four in
+	 * five questions taken to have an answer in the knowledge base, one
+	 * in five not).
 	 */
+	answer = 0.95;
 	for (t = 0.95; t >= 0.495; t -= 0.01) {
-		double wp = 0, wn = 0, rp = 0, u;
+		double wp = 0, wn = 0;
 
 		for (i = 0; i < n; i++)
 			if (sm[i].conf >= t && sm[i].margin_ok) {
 				wp += sm[i].known && !sm[i].right;
-				rp += sm[i].known && sm[i].right;
 				wn += !sm[i].known;
 			}
 		rate = 0.8 * wp / pos + 0.2 * wn / neg;
-		u = 0.8 * rp / pos - rate / (2 * f->target_wrong) * 0.1;
-		if (answer < 0 || u > best_u) {
-			best_u = u;
-			answer = t;
-		}
+		if (rate > f->target_wrong)
+			break;
+		answer = t;
 	}
 	/* The clarify cut-off: the 5th percentile of the right entry's
 	 * questions that would list it. */
@@ -1064,12 +1177,18 @@ faq_calibrate(struct faq *f)
 		}
 	if (clarify > answer)
 		clarify = answer;
-	if (clarify < 0.2)
-		clarify = 0.2;
+	/* An offer is at least half as sure as an answer: 讲个笑话 gets no
+	 * list of entries that merely share a character with it. */
+	if (clarify < answer / 2)
+		clarify = answer / 2;
 	if (!f->fixed_answer)
 		f->answer_at = answer;
 	if (!f->fixed_clarify)
 		f->clarify_at = clarify;
+	/* Never an offer where an answer would do (an answer cut-off set by
+	 * hand below the calibrated offer). */
+	if (!f->fixed_clarify && f->clarify_at > f->answer_at)
+		f->clarify_at = f->answer_at;
 	wrong = answered = 0;
 	for (i = 0; i < n; i++)
 		if (sm[i].known && sm[i].conf >= f->answer_at &&
@@ -1091,7 +1210,16 @@ faq_calibrate(struct faq *f)
 	    answered ? 100.0 * wrong / answered : 0);
 	f->host->info_set("calibration_wrong_percent", buf);
 	free(sm);
+	goto info;
 report:
+	f->host->log(KEFU_LOG_NOTICE,
+	    "not calibrated (%s): answer at %.0f %%%s, clarify at %.0f %%%s",
+	    f->fixed_answer && f->fixed_clarify
+	        ? "both cut-offs set by hand"
+	        : "too few entries or example questions",
+	    f->answer_at * 100, f->fixed_answer ? " (set by hand)" : "",
+	    f->clarify_at * 100, f->fixed_clarify ? " (set by hand)" : "");
+info:
 	snprintf(buf, sizeof(buf), "%.0f", f->answer_at * 100);
 	f->host->info_set("answer_percent", buf);
 	snprintf(buf, sizeof(buf), "%.0f", f->clarify_at * 100);
@@ -1178,7 +1306,7 @@ faq_pick(struct faq *f, struct kefu_turn *t, const char *text,
 		for (i = 0; i < n && pos[i] != k; i++)
 			;
 		if (i < n) {
-			*picked = (struct faq_hit){cand[i], 1};
+			*picked = (struct faq_hit){cand[i], 1, 1};
 			return 1;
 		}
 		return 0;
@@ -1186,7 +1314,7 @@ faq_pick(struct faq *f, struct kefu_turn *t, const char *text,
 	for (i = 0; yes[i] != NULL && strcmp(norm, yes[i]) != 0; i++)
 		;
 	if (yes[i] != NULL && n == 1 && pos[0] == 1) {
-		*picked = (struct faq_hit){cand[0], 1};
+		*picked = (struct faq_hit){cand[0], 1, 1};
 		return 1;
 	}
 	if (faq_best(f, text, best, &nb, cand, n) >= f->clarify_at && nb > 0) {
@@ -1217,9 +1345,7 @@ faq_handle(void *state, struct kefu_turn *t, const struct kefu_event *ev)
 	conf = faq_best(f, ev->text, best, &nb, NULL, 0);
 	if (conf < 0)
 		return KEFU_NEXT; /* nothing to match: emoji, an image */
-	if (conf >= f->answer_at &&
-	    (nb < 2 ||
-	        best[0].score - best[1].score >= f->margin * best[0].score))
+	if (conf >= f->answer_at && faq_clear(f, best, nb))
 		return faq_answer(f, t, &best[0]);
 	if (conf >= f->clarify_at && f->clarify_intro != NULL) {
 		/* Up to three, those close to the best. */
