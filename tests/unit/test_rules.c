@@ -113,6 +113,55 @@ Test(rules, reasons_prices_negations_and_everyday_words)
 		    cases[i][0]);
 }
 
+/*
+ * Hard cases decide before answers: faq runs first in this chain, and a
+ * complaint that shares its words with an entry still goes to a person,
+ * with no knowledge-base answer in the same turn; the plain question is
+ * still answered.
+ */
+static int
+answered_by(const char *text, const char *plugin_id, char *reason, size_t len)
+{
+	struct kefu_event ev = {.type = KEFU_EV_MESSAGE,
+	    .conversation = text,
+	    .customer_id = "u-1",
+	    .message_kind = "text",
+	    .text = text};
+	struct kefu_turn t;
+	const char *r, *id;
+	struct conv *c = conv_get(text, 1);
+	int faq;
+
+	conv_add_line(c, 'c', text, 0);
+	turn_begin(&t, c, &ev);
+	gen_dispatch(g, &t, &ev);
+	r = turn_note_get(&t, "reason");
+	snprintf(reason, len, "%s", r != NULL ? r : "-");
+	id = turn_note_get(&t, "faq.id");
+	faq = id != NULL && strcmp(id, plugin_id) == 0 && t.nact > 0 &&
+	    turn_note_get(&t, "reason") == NULL;
+	turn_end(&t);
+	return faq;
+}
+
+Test(rules, hard_cases_decide_before_answers)
+{
+	char reason[64];
+
+	cr_assert_not_null(start(shipped()), "%s", h_log());
+	cr_expect(
+	    answered_by("退款多久到账", "refund-time", reason, sizeof(reason)));
+	cr_expect_str_eq(reason, "-");
+	cr_expect(!answered_by("退款多久到账？都一个星期了还没到，我要投诉",
+	    "refund-time", reason, sizeof(reason)));
+	cr_expect_str_eq(reason, "complaint");
+	cr_expect(!answered_by("衣服有质量问题，你们就是骗子", "quality",
+	    reason, sizeof(reason)));
+	cr_expect(strcmp(reason, "angry") == 0 ||
+	        strcmp(reason, "complaint") == 0,
+	    "%s", reason);
+}
+
 Test(rules, a_bad_rules_file_is_refused_with_file_line_and_key)
 {
 	char *rules = h_write(dir, "bad.conf",
