@@ -282,6 +282,32 @@ ctl_handback(const char *id)
 	return o;
 }
 
+/* The counters, and what each plugin says of itself (faq: its cut-offs
+ * and how they were set), as "plugin.NAME.KEY". */
+static cJSON *
+ctl_stats(void)
+{
+	cJSON *o = metrics_json(), *all = NULL, *one;
+	const struct gen *g = reload_live();
+	size_t k;
+	int i;
+
+	for (i = 0; g != NULL && i < g->nplugins; i++) {
+		const struct plugin *p = &g->plugins[i];
+
+		if (p->info.n == 0)
+			continue;
+		if (all == NULL)
+			all = cJSON_AddObjectToObject(o, "plugin");
+		one = cJSON_AddObjectToObject(all, p->name);
+		for (k = 0; k < p->info.n; k++)
+			cJSON_AddStringToObject(one, p->info.keys[k],
+			    p->info.vals[k]);
+	}
+	cJSON_AddBoolToObject(o, "ok", 1);
+	return o;
+}
+
 /* What the bot could not answer in the last days, grouped. */
 static cJSON *
 ctl_unanswered(int days)
@@ -318,12 +344,8 @@ ctl_handle(char *line)
 		return ctl_status();
 	if (strcmp(argv[0], "reload") == 0)
 		return ctl_do_reload();
-	if (strcmp(argv[0], "stats") == 0) {
-		cJSON *o = metrics_json();
-
-		cJSON_AddBoolToObject(o, "ok", 1);
-		return o;
-	}
+	if (strcmp(argv[0], "stats") == 0)
+		return ctl_stats();
 	if (strcmp(argv[0], "conversations") == 0)
 		return ctl_conversations(argc > 1 ? argv[1] : NULL);
 	if (strcmp(argv[0], "show") == 0)

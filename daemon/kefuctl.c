@@ -245,8 +245,9 @@ print_unanswered(const cJSON *o, int days)
 	const cJSON *g, *t;
 	char at[64];
 
-	printf("%.0f questions in %.0f groups over the last %d days\n",
-	    n_of(o, "questions"), n_of(o, "groups"), days);
+	printf("%.0f questions in %.0f groups over the last %d day%s\n",
+	    n_of(o, "questions"), n_of(o, "groups"), days,
+	    days == 1 ? "" : "s");
 	cJSON_ArrayForEach(g, cJSON_GetObjectItem(o, "unanswered"))
 	{
 		when(n_of(g, "last_ms"), at, sizeof(at));

@@ -121,6 +121,9 @@ Test(ops, kefuctl_status_stats_conversations_show_handback)
 	expect_line(out, "deflection_rate 0");
 	expect_line(out, "first_response.count 3");
 	expect_line(out, "first_response.under_10s 1");
+	expect_line(out, "plugin.faq.cutoffs calibrated");
+	cr_expect(strstr(out, "\nplugin.faq.answer_percent ") != NULL, "%s",
+	    out);
 	free(out);
 	cr_expect_eq(kefuctl(&out, "--json stats"), 0);
 	cr_assert_not_null(j = cJSON_Parse(out), "%s", out);
@@ -168,6 +171,59 @@ Test(ops, kefuctl_status_stats_conversations_show_handback)
 	cr_expect_eq(open_fds(), fds, "kefuctl requests leak descriptors");
 
 	cr_expect_eq(kefuctl(&out, "bogus"), 2);
+	free(out);
+}
+
+/*
+ * What the bot could not answer is kept, grouped by similarity and
+ * counted, and still there after a restart; a question it answered is
+ * not listed.
+ */
+Test(ops, kefuctl_unanswered_groups_and_survives_a_restart)
+{
+	static const char *const asked[][2] = {{"u-1",
+	                                           "你们家支持花呗分期付款吗"},
+	    {"u-2", "支持花呗分期付款吗"}, {"u-3", "花呗分期付款支持吗"},
+	    {"u-4", "你们店里养的猫叫什么名字"}, {"u-5", "有优惠券吗"}};
+	char *out, *m, *a, *b, *log;
+	size_t i;
+
+	start();
+	for (i = 0; i < sizeof(asked) / sizeof(*asked); i++) {
+		double end = h_now() + H_TIMEOUT_S;
+
+		/* A greeting may come with the first answer: one or more. */
+		m = sb_say(&sb, asked[i][0], asked[i][1]);
+		while (sb_replies(&sb, m, NULL) == 0 && h_now() < end)
+			h_sleep_ms(20);
+		cr_expect_geq(sb_replies(&sb, m, NULL), 1, "no reply to %s",
+		    asked[i][1]);
+		free(m);
+	}
+	sb_settle(&sb); /* acknowledged: written */
+	cr_expect_eq(kefuctl(&out, "unanswered"), 0, "%s", out);
+	expect_line(out, "4 questions in 2 groups over the last 30 days");
+	a = strstr(out, "\n3×  last ");
+	b = strstr(out, "\n1×  last ");
+	cr_expect(a != NULL && b != NULL && a < b,
+	    "the most asked group first:\n%s", out);
+	cr_expect(strstr(out, "    支持花呗分期付款吗\n") != NULL, "%s", out);
+	cr_expect(strstr(out, "    你们店里养的猫叫什么名字\n") != NULL, "%s",
+	    out);
+	cr_expect(strstr(out, "有优惠券吗") == NULL,
+	    "answered, not listed:\n%s", out);
+	free(out);
+	cr_expect_eq(kefuctl(&out, "unanswered --days 0"), 2, "usage: %s", out);
+	free(out);
+
+	kill(sb.kefud, SIGTERM);
+	cr_expect_eq(h_wait_exit(sb.kefud), 0);
+	log = h_read(sb.klog);
+	sb_start_kefud(&sb);
+	h_wait_log(sb.klog, "link: ready", strlen(log));
+	free(log);
+	cr_expect_eq(kefuctl(&out, "unanswered --days 1"), 0, "%s", out);
+	expect_line(out, "4 questions in 2 groups over the last 1 day");
 	free(out);
 }
 
