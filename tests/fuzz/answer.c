@@ -16,10 +16,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (state == NULL)
 		state = fuzz_plugin(
 		    "faq = { kb = \"" KEFU_SRC
-		    "/etc/kefu/faq.conf\"; synonyms = \"" KEFU_SRC
-		    "/etc/kefu/synonyms.conf\"; answer_percent = 80; "
-		    "clarify_percent = 60; clarify_intro = \"您是想问:\"; };\n",
+		    "/etc/kefu/faq.conf\"; synonyms = [\"" KEFU_SRC
+		    "/etc/kefu/lang/synonyms.conf\", \"" KEFU_SRC
+		    "/etc/kefu/synonyms.conf\"]; stopwords = \"" KEFU_SRC
+		    "/etc/kefu/lang/stopwords-zh.txt\"; "
+		    "clarify_intro = \"您是想问:\"; };\n",
 		    "faq", faq_init);
-	fuzz_turns(data, size, state, faq_handle, 0);
+	fuzz_turns(data, size, state, &kefu_plugin, 0);
 	return 0;
 }

@@ -14,9 +14,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	fuzz_init();
 	if (state == NULL)
-		state = fuzz_plugin("escalate = { rules = \"" KEFU_SRC
-		                    "/etc/kefu/escalate.conf\"; };\n",
-		    "escalate", es_init);
-	fuzz_turns(data, size, state, es_handle, 1);
+		state =
+		    fuzz_plugin("escalate = { rules = [\"" KEFU_SRC
+		                "/etc/kefu/lang/escalate.conf\", \"" KEFU_SRC
+		                "/etc/kefu/escalate.conf\"]; };\n",
+		        "escalate", es_init);
+	fuzz_turns(data, size, state, &kefu_plugin, 1);
 	return 0;
 }

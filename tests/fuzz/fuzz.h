@@ -19,6 +19,7 @@
 #include "conv.h"
 #include "host.h"
 #include "log.h"
+#include "plugin.h"
 #include "turn.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -94,15 +95,17 @@ fuzz_plugin(const char *conf, const char *section,
 
 /*
  * The first four lines of data as customer messages to one conversation,
- * each in the transcript and through handle; every other one after a
- * note that the FAQ plugin missed, when missed is set.
+ * each in the transcript and through the plugin as the core runs it (its
+ * detection pass, then its handler); every other one after a note that
+ * the FAQ plugin missed, when missed is set.
  */
 static inline void
 fuzz_turns(const uint8_t *data, size_t size, void *state,
-    enum kefu_verdict (
-        *handle)(void *, struct kefu_turn *, const struct kefu_event *),
-    int missed)
+    const struct kefu_plugin *desc, int missed)
 {
+	struct plugin p = {.name = (char *)desc->name,
+	    .desc = desc,
+	    .state = state};
 	struct kefu_event ev = {.type = KEFU_EV_MESSAGE,
 	    .conversation = "c-fuzz",
 	    .customer_id = "u-fuzz",
@@ -120,7 +123,7 @@ fuzz_turns(const uint8_t *data, size_t size, void *state,
 		turn_begin(&t, c, &ev);
 		if (missed && n % 2)
 			turn_note_set(&t, "faq.unanswered", "1");
-		handle(state, &t, &ev);
+		plugin_chain_run(&p, 1, &t, &ev);
 		turn_end(&t);
 	}
 	conv_free_all();
