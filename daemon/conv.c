@@ -90,7 +90,7 @@ conv_destroy(struct conv *c)
 	unsigned i;
 
 	for (i = 0; i < c->hist_len; i++)
-		free(c->hist[(c->hist_head + i) % conv_hist].text);
+		free(c->hist[(c->hist_head + i) % c->hist_cap].text);
 	free(c->hist);
 	kv_free(&c->store);
 	kv_free(&c->entities);
@@ -221,20 +221,47 @@ conv_take_dirty(void)
 	return list;
 }
 
+/* The ring at the size now configured, keeping its newest lines. */
+static void
+conv_resize(struct conv *c)
+{
+	struct conv_line *n = xcalloc(conv_hist, sizeof(*n));
+	unsigned i,
+	    drop = c->hist_len > conv_hist ? c->hist_len - conv_hist : 0;
+
+	for (i = 0; i < c->hist_len; i++) {
+		struct conv_line *l =
+		    &c->hist[(c->hist_head + i) % c->hist_cap];
+
+		if (i < drop)
+			free(l->text);
+		else
+			n[i - drop] = *l;
+	}
+	free(c->hist);
+	c->hist = n;
+	c->hist_cap = conv_hist;
+	c->hist_head = 0;
+	c->hist_len -= drop;
+}
+
 void
 conv_add_line(struct conv *c, char from, const char *text, int64_t ts)
 {
 	struct conv_line *l;
 
-	if (c->hist == NULL)
+	if (c->hist == NULL) {
 		c->hist = xcalloc(conv_hist, sizeof(*c->hist));
-	if (c->hist_len == conv_hist) {
+		c->hist_cap = conv_hist;
+	} else if (c->hist_cap != conv_hist)
+		conv_resize(c);
+	if (c->hist_len == c->hist_cap) {
 		l = &c->hist[c->hist_head];
 		free(l->text);
-		c->hist_head = (c->hist_head + 1) % conv_hist;
+		c->hist_head = (c->hist_head + 1) % c->hist_cap;
 		c->hist_len--;
 	}
-	l = &c->hist[(c->hist_head + c->hist_len++) % conv_hist];
+	l = &c->hist[(c->hist_head + c->hist_len++) % c->hist_cap];
 	l->ts = ts;
 	l->from = from;
 	l->text = xstrdup(text);
@@ -247,7 +274,7 @@ conv_line(const struct conv *c, unsigned i)
 {
 	if (i >= c->hist_len)
 		return NULL;
-	return &c->hist[(c->hist_head + i) % conv_hist];
+	return &c->hist[(c->hist_head + i) % c->hist_cap];
 }
 
 static void

@@ -49,9 +49,10 @@ struct conv {
 	int64_t flood_start, flood_until;
 	unsigned flood_n;
 	unsigned followups;
-	/* The last lines, a ring of conv_history() entries. */
+	/* The last lines, a ring of hist_cap entries: conv_history() when it
+	 * was made, resized on the next line after a reload changed it. */
 	struct conv_line *hist;
-	unsigned hist_len, hist_head;
+	unsigned hist_len, hist_head, hist_cap;
 	unsigned lines;       /* lines ever added */
 	unsigned saved_lines; /* lines in the store */
 	struct kv store;      /* "plugin\x1fkey" -> value */

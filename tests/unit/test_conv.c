@@ -154,3 +154,43 @@ Test(conv, changed_conversations_are_listed_once)
 	cr_expect_eq(conv_count(), 1);
 	cr_expect_null(conv_get("c-a", 0));
 }
+
+/*
+ * A reload may change conversations.history: each ring keeps the size it
+ * has and takes the new one on its next line, keeping the newest lines.
+ * Under ASan, indexing an old ring with the new size overflowed the heap.
+ */
+Test(conv, history_size_changed_by_a_reload)
+{
+	struct conv *a = conv_get("c-a", 1), *b;
+	char text[16];
+	unsigned i;
+
+	for (i = 0; i < 25; i++) {
+		snprintf(text, sizeof(text), "a%u", i);
+		conv_add_line(a, 'c', text, i);
+	}
+	conv_configure(50);
+	b = conv_get("c-b", 1);
+	for (i = 25; i < 60; i++) {
+		snprintf(text, sizeof(text), "a%u", i);
+		conv_add_line(a, 'c', text, i);
+		conv_add_line(b, 'c', text, i);
+	}
+	/* Grown to 50: the 20 it held (5..24) and the 35 new, newest 50. */
+	cr_assert_eq(a->hist_len, 50);
+	cr_expect_str_eq(conv_line(a, 0)->text, "a10");
+	cr_expect_str_eq(conv_line(a, 49)->text, "a59");
+	cr_expect_eq(b->hist_len, 35);
+
+	conv_configure(20);
+	conv_add_line(a, 'c', "last", 60);
+	cr_assert_eq(a->hist_len, 20);
+	cr_expect_str_eq(conv_line(a, 0)->text, "a41");
+	cr_expect_str_eq(conv_line(a, 18)->text, "a59");
+	cr_expect_str_eq(conv_line(a, 19)->text, "last");
+	cr_expect_null(conv_line(a, 20));
+	/* b is shrunk on its next line too; freeing both frees every line. */
+	cr_expect_eq(b->hist_len, 35);
+	cr_expect_str_eq(conv_line(b, 34)->text, "a59");
+}
