@@ -27,6 +27,7 @@
 #define FAQ_CANDIDATES 3
 #define FAQ_CLAUSES 16
 #define FAQ_FOLDS 5
+#define FAQ_MISSES 1000 /* misses in a row counted, at most */
 #define BM25_K1 1.2
 #define BM25_B 0.5
 
@@ -1377,7 +1378,11 @@ faq_handle(void *state, struct kefu_turn *t, const struct kefu_event *ev)
 		faq_note(f, t, &best[0]);
 	faq_unanswered(f, t, best, nb);
 	s = h->store_get(t, "unanswered");
-	misses = (s != NULL ? atoi(s) : 0) + 1;
+	/* Whatever an older generation left: a count from 0 to FAQ_MISSES. */
+	misses = (int)(s != NULL ? strtol(s, NULL, 10) : 0);
+	misses = misses < 0        ? 1
+	    : misses >= FAQ_MISSES ? FAQ_MISSES
+	                           : misses + 1;
 	snprintf(num, sizeof(num), "%d", misses);
 	h->store_set(t, "unanswered", num);
 	h->note_set(t, "faq.unanswered", num);

@@ -225,3 +225,59 @@ Test(faq, a_bad_knowledge_base_is_refused_with_file_line_and_key)
 	    "%s", h_log());
 	free(kb);
 }
+
+/*
+ * A conversation's faq state outlives the generation that wrote it
+ * (reloads, restarts): positions from an older version, ids a reload
+ * removed, junk.  None of it may crash or answer another entry.
+ */
+Test(faq, state_left_by_an_older_generation)
+{
+	static const char *const stale[] = {"41,57", "2,3", "0", "", "-1",
+	    "no-such-id\nnor-this", "\n\n\n", NULL};
+	char junk[600], conv[16];
+	const char *r;
+	struct conv *c;
+	int i;
+
+	cr_assert_not_null(start(shipped(), ""), "%s", h_log());
+	memset(junk, 'x', sizeof(junk) - 1);
+	junk[sizeof(junk) - 1] = '\0';
+	for (i = 0; stale[i] != NULL; i++) {
+		snprintf(conv, sizeof(conv), "s-%d", i);
+		c = conv_get(conv, 1);
+		kv_set(&c->store,
+		    "faq\x1f"
+		    "clarify",
+		    stale[i]);
+		r = ask(conv, "1");
+		cr_expect_eq(strncmp(r, "none:", 5), 0, "\"%s\" then 1: %s",
+		    stale[i], r);
+	}
+	c = conv_get("s-junk", 1);
+	kv_set(&c->store,
+	    "faq\x1f"
+	    "clarify",
+	    junk);
+	cr_expect_eq(strncmp(ask("s-junk", "2"), "none:", 5), 0);
+	/* An id that is still there is still on offer, at its place. */
+	c = conv_get("s-kept", 1);
+	kv_set(&c->store,
+	    "faq\x1f"
+	    "clarify",
+	    "gone-entry\ninvoice");
+	cr_expect_str_eq(ask("s-kept", "2"), "invoice");
+	/* A miss count from anywhere: counted on, never past its limit. */
+	c = conv_get("s-many", 1);
+	kv_set(&c->store,
+	    "faq\x1f"
+	    "unanswered",
+	    "2147483647");
+	cr_expect_str_eq(ask("s-many", "讲个笑话"), "none:1000");
+	c = conv_get("s-neg", 1);
+	kv_set(&c->store,
+	    "faq\x1f"
+	    "unanswered",
+	    "-5");
+	cr_expect_str_eq(ask("s-neg", "讲个笑话"), "none:1");
+}

@@ -118,3 +118,23 @@ Test(greeting, holiday_product_and_busy)
 	cr_expect_str_eq(say("c-7", KEFU_EV_OPENED, NULL, NULL),
 	    "您好,现在咨询的顾客较多,请您直接描述问题,我们会尽快回复。");
 }
+
+/* State an older generation left: any value of "greeted" means greeted. */
+Test(greeting, state_left_by_an_older_generation)
+{
+	static const char *const stale[] = {"1", "", "0", "yes\nno", NULL};
+	char conv[16];
+	int i;
+
+	start(1000);
+	clock_set_wall(sh(2026, 11, 23, 9));
+	for (i = 0; stale[i] != NULL; i++) {
+		snprintf(conv, sizeof(conv), "g-%d", i);
+		kv_set(&conv_get(conv, 1)->store,
+		    "greeting\x1f"
+		    "greeted",
+		    stale[i]);
+		cr_expect_str_eq(say(conv, KEFU_EV_MESSAGE, "在吗?", NULL),
+		    "在的,请问有什么可以帮您?", "greeted \"%s\"", stale[i]);
+	}
+}

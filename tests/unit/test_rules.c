@@ -187,3 +187,36 @@ Test(rules, a_bad_rules_file_is_refused_with_file_line_and_key)
 	    h_log());
 	free(rules);
 }
+
+/* State an older generation left: any value of "offered" means the
+ * shop's offer was made, so the next bargain goes to a person. */
+Test(rules, state_left_by_an_older_generation)
+{
+	static const char *const stale[] = {"1", "", "150", "x\ny", NULL};
+	struct kefu_event ev = {.type = KEFU_EV_MESSAGE,
+	    .customer_id = "u-1",
+	    .message_kind = "text",
+	    .text = "150卖不卖"};
+	struct kefu_turn t;
+	char conv[16];
+	struct conv *c;
+	int i;
+
+	cr_assert_not_null(start(shipped()), "%s", h_log());
+	for (i = 0; stale[i] != NULL; i++) {
+		snprintf(conv, sizeof(conv), "o-%d", i);
+		ev.conversation = conv;
+		c = conv_get(conv, 1);
+		kv_set(&c->store,
+		    "escalate\x1f"
+		    "offered",
+		    stale[i]);
+		conv_add_line(c, 'c', ev.text, 0);
+		turn_begin(&t, c, &ev);
+		gen_dispatch(g, &t, &ev);
+		cr_expect_str_eq(turn_note_get(&t, "reason"), "bargain",
+		    "offered \"%s\"", stale[i]);
+		cr_expect_null(turn_note_get(&t, "action"));
+		turn_end(&t);
+	}
+}
