@@ -71,6 +71,8 @@ static const struct conf_key conf_conversation_keys[] = {
         DAY_MS, 180000, NULL},
     {"wait_update_text", CONF_T_STRING, 0, CONV_OFF(wait_update_text), NULL, 0,
         0, 0, NULL},
+    {"wait_updates_max", CONF_T_INT, 0, CONV_OFF(wait_updates_max), NULL, 1,
+        1000, 20, NULL},
     {"followup_ms", CONF_T_OWN, 0, 0, NULL, 0, 0, 0, NULL},
     {"followup_texts", CONF_T_OWN, 0, 0, NULL, 0, 0, 0, NULL},
     {"close_after_ms", CONF_T_INT, 0, CONV_OFF(close_after_ms), NULL, MIN_MS,
@@ -111,6 +113,7 @@ static const struct conf_key conf_handoff_keys[] = {
         NULL, 0, 0, 0, NULL},
     {"no_agents_update_ms", CONF_T_INT, 0, HO_OFF(no_agents_update_ms), NULL,
         MIN_MS, DAY_MS, 1800000, NULL},
+    {"failed_text", CONF_T_STRING, 0, HO_OFF(failed_text), NULL, 0, 0, 0, NULL},
     {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL},
 };
 

@@ -26,6 +26,7 @@ struct conf_conversations {
 	int history;
 	int wait_update_ms;
 	char *wait_update_text;
+	int wait_updates_max;
 	int nfollowups;
 	int followup_ms[CONF_FOLLOWUPS_MAX];
 	char *followup_text[CONF_FOLLOWUPS_MAX];
@@ -67,6 +68,7 @@ struct conf_handoff {
 	int no_agents_retry_ms;
 	char *no_agents_update_text;
 	int no_agents_update_ms;
+	char *failed_text; /* a handoff refused for good */
 };
 
 const char *conf_priority_name(int p);

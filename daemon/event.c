@@ -122,9 +122,23 @@ ev_from(char from)
 /* The platform's limit for a handoff's summary, in characters. */
 #define EVENT_SUMMARY_MAX 200
 
-/* The handoff's context, as the protocol page lays it out. */
+/* At most this many characters of a name, a product title or an entity. */
+#define EVENT_CONTEXT_FIELD 200
+
+/* s clipped to EVENT_CONTEXT_FIELD characters, as a member of o. */
+static void
+ev_add_clipped(cJSON *o, const char *name, const char *s)
+{
+	char buf[EVENT_CONTEXT_FIELD * 4 + 1];
+
+	utf8_prefix(buf, sizeof(buf), s, EVENT_CONTEXT_FIELD);
+	cJSON_AddStringToObject(o, name, buf);
+}
+
+/* The handoff's context, as the protocol page lays it out, without the
+ * transcript's first skip lines. */
 static char *
-ev_context(const struct conv *c)
+ev_context(const struct conv *c, unsigned skip)
 {
 	cJSON *o = cJSON_CreateObject(), *cust, *tr, *l, *in, *en;
 	const struct conv_line *line;
@@ -134,11 +148,11 @@ ev_context(const struct conv *c)
 
 	cust = cJSON_AddObjectToObject(o, "customer");
 	if (c->customer_id != NULL)
-		cJSON_AddStringToObject(cust, "id", c->customer_id);
+		ev_add_clipped(cust, "id", c->customer_id);
 	if (c->customer_name != NULL)
-		cJSON_AddStringToObject(cust, "name", c->customer_name);
+		ev_add_clipped(cust, "name", c->customer_name);
 	tr = cJSON_AddArrayToObject(o, "transcript");
-	for (i = 0; (line = conv_line(c, i)) != NULL; i++) {
+	for (i = skip; (line = conv_line(c, i)) != NULL; i++) {
 		l = cJSON_CreateObject();
 		cJSON_AddStringToObject(l, "from", ev_from(line->from));
 		utf8_prefix(text, sizeof(text), line->text, EVENT_CONTEXT_LINE);
@@ -152,10 +166,9 @@ ev_context(const struct conv *c)
 		    cJSON_CreateString(c->intents.keys[i]));
 	en = cJSON_AddObjectToObject(o, "entities");
 	for (i = 0; i < c->entities.n; i++)
-		cJSON_AddStringToObject(en, c->entities.keys[i],
-		    c->entities.vals[i]);
+		ev_add_clipped(en, c->entities.keys[i], c->entities.vals[i]);
 	if (c->product != NULL && kv_get(&c->entities, "product") == NULL)
-		cJSON_AddStringToObject(en, "product", c->product);
+		ev_add_clipped(en, "product", c->product);
 	cJSON_AddNumberToObject(o, "bot_turns", c->bot_turns);
 	cJSON_AddNumberToObject(o, "waiting_since", (double)c->waiting_since);
 	if ((json = cJSON_PrintUnformatted(o)) == NULL)
@@ -185,9 +198,10 @@ void
 event_handoff(struct conv *c, const char *id, uint64_t seq, const char *reason,
     const char *queue, const char *priority, const char *summary, int64_t now)
 {
-	char line[EVENT_SUMMARY_MAX * 4 + 1], *ctx;
+	char line[EVENT_SUMMARY_MAX * 4 + 1], *ctx, *frame;
 	const struct conv_line *l;
-	unsigned i;
+	unsigned i, skip, drop = 0;
+	size_t len, cut;
 
 	/* No summary from the plugin: the customer's last words. */
 	for (i = c->hist_len; (summary == NULL || *summary == '\0') && i > 0;
@@ -197,10 +211,27 @@ event_handoff(struct conv *c, const char *id, uint64_t seq, const char *reason,
 	utf8_prefix(line, sizeof(line), summary != NULL ? summary : reason,
 	    EVENT_SUMMARY_MAX);
 	conv_handoff(c, now);
-	ctx = ev_context(c);
-	outbox_add(id, seq,
-	    frame_handoff(id, c->id, queue, priority, reason, line, ctx));
-	free(ctx);
+	/*
+	 * The whole frame within the protocol's limit: the oldest lines of
+	 * the transcript go first, about as many as the excess holds.
+	 */
+	for (skip = 0;; skip += drop) {
+		ctx = ev_context(c, skip);
+		frame = frame_handoff(id, c->id, queue, priority, reason, line,
+		    ctx);
+		free(ctx);
+		if ((len = strlen(frame)) <= FRAME_MAX || skip >= c->hist_len)
+			break;
+		free(frame);
+		for (drop = 0, cut = 0;
+		     cut < len - FRAME_MAX && skip + drop < c->hist_len; drop++)
+			cut += strlen(conv_line(c, skip + drop)->text) + 32;
+	}
+	if (skip > 0)
+		log_info("conversation %s: handoff %s leaves out the oldest %u "
+		         "lines of the transcript to fit in a frame",
+		    c->id, id, skip);
+	outbox_add(id, seq, frame);
 	log_info("conversation %s: handoff %s to %s (%s)", c->id, id, queue,
 	    priority);
 }
@@ -230,6 +261,19 @@ ev_member(const cJSON *o, const char *name)
 	return cJSON_IsString(m) ? m->valuestring : NULL;
 }
 
+void
+event_say(struct conv *c, const char *id, const char *text, const char *who,
+    int64_t now)
+{
+	char *safe = guard_apply(text, who, c->id);
+
+	outbox_add(id, 0, frame_send(id, c->id, safe, NULL));
+	conv_add_line(c, 'b', safe, now);
+	c->bot_turns++;
+	metric_inc(M_REPLIES_OUT);
+	free(safe);
+}
+
 /*
  * The platform has no agent on duty: the customer hears when agents are
  * back, the bot keeps the conversation, and the timers ask again once the
@@ -242,7 +286,7 @@ event_no_agents(const char *frame)
 	cJSON *o = cJSON_Parse(frame), *p;
 	const char *cid, *id, *n;
 	int64_t now = clock_wall_ms(), at, duty;
-	char nid[600], *text, *safe, *pending;
+	char nid[600], *text, *pending;
 	struct conv *c;
 	int tries = 1;
 
@@ -288,14 +332,55 @@ event_no_agents(const char *frame)
 	    cid, id, (long long)(at - now) / 1000);
 	if (h->no_agents_text != NULL) {
 		text = event_expand_when(h->no_agents_text, now, duty);
-		safe = guard_apply(text, "core", cid);
 		snprintf(nid, sizeof(nid), "n:%s", id);
-		outbox_add(nid, 0, frame_send(nid, cid, safe, NULL));
-		conv_add_line(c, 'b', safe, now);
-		c->bot_turns++;
-		metric_inc(M_REPLIES_OUT);
-		free(safe);
+		event_say(c, nid, text, "core", now);
 		free(text);
+	}
+	cJSON_Delete(o);
+	store_soon();
+}
+
+void
+event_action_failed(const char *frame, const char *code, const char *message)
+{
+	const struct conf_handoff *h = ev_ho;
+	cJSON *o = cJSON_Parse(frame);
+	struct kefu_event back = {.type = KEFU_EV_HANDOFF_ENDED, .by = "kefud"};
+	const char *op = ev_member(o, "op"), *cid, *id;
+	int64_t now = clock_wall_ms();
+	char fid[600];
+	struct conv *c;
+
+	cid = ev_member(o, "conversation");
+	id = ev_member(o, "id");
+	metric_inc(M_ACTIONS_FAILED);
+	log_emit(LOG_PRI_ERR,
+	    "action %s (%s) of conversation %s failed for good: %s%s%s",
+	    id != NULL ? id : "?", op != NULL ? op : "?",
+	    cid != NULL ? cid : "?", code, message != NULL ? ": " : "",
+	    message != NULL ? message : "");
+	if (op == NULL || strcmp(op, "handoff") != 0 || cid == NULL ||
+	    id == NULL || strcmp(code, "unknown_conversation") == 0) {
+		cJSON_Delete(o);
+		return;
+	}
+	metric_inc(M_HANDOFFS_FAILED);
+	if ((c = conv_get(cid, 0)) == NULL &&
+	    (c = store_load_conv(cid)) == NULL) {
+		cJSON_Delete(o);
+		return;
+	}
+	if (c->owner == CONV_WAITING) {
+		/* Nobody will come: the bot takes the conversation back. */
+		back.conversation = c->id;
+		conv_apply(c, &back, now);
+		log_emit(LOG_PRI_ERR,
+		    "conversation %s: handoff %s refused; back with the bot",
+		    cid, id);
+		if (h != NULL && h->failed_text != NULL) {
+			snprintf(fid, sizeof(fid), "x:%s", id);
+			event_say(c, fid, h->failed_text, "core", now);
+		}
 	}
 	cJSON_Delete(o);
 	store_soon();

@@ -51,6 +51,18 @@ void event_handoff(struct conv *c, const char *id, uint64_t seq,
     const char *summary, int64_t now);
 /* The platform answered a handoff with no_agents (frame: the handoff). */
 void event_no_agents(const char *frame);
+/*
+ * An action failed for good: the platform refused it (code, message) or it
+ * could not be sent at all (code "too_large").  A handoff's conversation
+ * goes back to the bot and the customer is told.
+ */
+void event_action_failed(const char *frame, const char *code,
+    const char *message);
+struct conv;
+/* A bot line from the core (who: "core", "timers") through the guard, to
+ * the outbox and the transcript. */
+void event_say(struct conv *c, const char *id, const char *text,
+    const char *who, int64_t now);
 /* text with "{when}" as a customer reads at from now (malloc'ed). */
 char *event_expand_when(const char *text, int64_t now, int64_t at);
 

@@ -119,6 +119,7 @@ main(int argc, char *argv[])
 	store_open(reload_live()->conf->state_dir,
 	    reload_live()->conf->state_move_corrupt);
 	outbox_on_no_agents(event_no_agents);
+	outbox_on_failed(event_action_failed);
 	if (ctl_start(reload_live()->conf, on_reload) < 0) {
 		store_close();
 		reload_fini();

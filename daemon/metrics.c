@@ -29,6 +29,10 @@ static const struct {
     {"reloads_failed", "reloads that failed"},
     {"floods", "customers cooled down for sending too fast"},
     {"evictions", "conversations moved out of memory over max_live"},
+    {"actions_failed",
+        "actions the platform refused for good or that could not be sent"},
+    {"handoffs_failed",
+        "handoffs refused for good: the conversation went back to the bot"},
 };
 
 /* First-response buckets, ms; the seeds ask for an answer within 10 s. */

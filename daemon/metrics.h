@@ -19,8 +19,10 @@ enum metric {
 	M_RECONNECTS,    /* the link came back after being up */
 	M_RELOADS_OK,
 	M_RELOADS_FAILED,
-	M_FLOODS,    /* customers who sent more than flood_per_minute */
-	M_EVICTIONS, /* conversations moved out of memory over max_live */
+	M_FLOODS,          /* customers who sent more than flood_per_minute */
+	M_EVICTIONS,       /* conversations moved out of memory over max_live */
+	M_ACTIONS_FAILED,  /* refused by the platform for good, or unsendable */
+	M_HANDOFFS_FAILED, /* of them, handoffs: back to the bot */
 	M_NMETRICS,
 };
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "frame.h"
 #include "link.h"
 #include "log.h"
 #include "loop.h"
@@ -36,11 +37,19 @@ static int64_t ob_refill_ms;
 static int ob_up;
 static struct loop_timer ob_pump_timer;
 static void (*ob_no_agents)(const char *frame);
+static void (*ob_failed)(const char *, const char *, const char *);
 
 void
 outbox_on_no_agents(void (*fn)(const char *frame))
 {
 	ob_no_agents = fn;
+}
+
+void
+outbox_on_failed(
+    void (*fn)(const char *frame, const char *code, const char *message))
+{
+	ob_failed = fn;
 }
 
 void
@@ -50,6 +59,7 @@ outbox_configure(int per_second)
 }
 
 static void ob_pump(void *arg);
+static void ob_remove(struct ob_item *it);
 
 static void
 ob_refill(int64_t now)
@@ -61,32 +71,53 @@ ob_refill(int64_t now)
 	ob_refill_ms = now;
 }
 
-/* Sends queued actions, oldest first, while the link and the pace allow. */
+/*
+ * Sends queued actions, oldest first, while the link and the pace allow.
+ * One that can never be sent fails at once rather than holding up every
+ * action after it.  What the failure handler queues (a line to the
+ * customer) is sent in the same pass, not by a nested one.
+ */
 static void
 ob_pump(void *arg)
 {
-	struct ob_item *it;
+	static int pumping;
+	struct ob_item *it, *next;
 	int64_t now = clock_mono_ms();
 
 	(void)arg;
-	if (!ob_up)
+	if (!ob_up || pumping)
 		return;
+	pumping = 1;
 	ob_refill(now);
-	for (it = ob_head; it != NULL; it = it->next) {
-		if (it->state != OB_QUEUED)
+	for (it = ob_head; it != NULL; it = next) {
+		if (it->state != OB_QUEUED) {
+			next = it->next;
 			continue;
+		}
+		if (strlen(it->frame) > FRAME_MAX) {
+			log_warnx("outbox: action %s is %zu bytes, over the "
+			          "protocol's %d; it cannot be sent",
+			    it->id, strlen(it->frame), FRAME_MAX);
+			if (ob_failed != NULL)
+				ob_failed(it->frame, "too_large", NULL);
+			next = it->next;
+			ob_remove(it);
+			continue;
+		}
 		if (ob_tokens < 1) {
 			loop_timer_set(&ob_pump_timer,
 			    (int64_t)((1 - ob_tokens) * 1000 / ob_rate) + 1,
 			    ob_pump, NULL);
-			return;
+			break;
 		}
 		if (link_send(strdup(it->frame)) < 0)
-			return;
+			break;
 		ob_tokens -= 1;
 		it->state = OB_SENT;
 		it->tries++;
+		next = it->next;
 	}
+	pumping = 0;
 }
 
 void
@@ -214,9 +245,12 @@ outbox_result(const struct frame *f)
 		return;
 	}
 	/* invalid, unknown_conversation, or a code we do not know. */
-	log_warnx("outbox: action %s dropped: %s%s%s", it->id, f->code,
-	    f->message != NULL ? ": " : "",
-	    f->message != NULL ? f->message : "");
+	if (ob_failed != NULL)
+		ob_failed(it->frame, f->code, f->message);
+	else
+		log_warnx("outbox: action %s dropped: %s%s%s", it->id, f->code,
+		    f->message != NULL ? ": " : "",
+		    f->message != NULL ? f->message : "");
 	ob_remove(it);
 }
 

@@ -24,6 +24,10 @@ void outbox_foreach(
 void outbox_result(const struct frame *f);
 /* Who hears of a handoff answered with no_agents (its frame). */
 void outbox_on_no_agents(void (*fn)(const char *frame));
+/* An action failed for good: refused by the platform, or too large to
+ * send (code "too_large"); the item is gone when fn returns. */
+void outbox_on_failed(
+    void (*fn)(const char *frame, const char *code, const char *message));
 void outbox_link_up(void);
 void outbox_link_down(void);
 size_t outbox_pending(void);

@@ -36,13 +36,7 @@ timers_configure(const struct conf_conversations *cv,
 static void
 timers_send(struct conv *c, const char *id, const char *text, int64_t now)
 {
-	char *safe = guard_apply(text, "timers", c->id);
-
-	outbox_add(id, 0, frame_send(id, c->id, safe, NULL));
-	conv_add_line(c, 'b', safe, now);
-	c->bot_turns++;
-	metric_inc(M_REPLIES_OUT);
-	free(safe);
+	event_say(c, id, text, "timers", now);
 }
 
 /* While a customer waits for an agent: a status line every interval. */
@@ -52,7 +46,8 @@ timers_wait(struct conv *c, int64_t now)
 	char id[300];
 	int64_t due;
 
-	if (T->wait_update_text == NULL || c->waiting_since == 0)
+	if (T->wait_update_text == NULL || c->waiting_since == 0 ||
+	    c->wait_updates >= (unsigned)T->wait_updates_max)
 		return;
 	due = c->wait_due != 0 ? c->wait_due
 	                       : c->waiting_since + T->wait_update_ms;

@@ -379,3 +379,93 @@ Test(escalate, no_agents_then_again_when_agents_are_back)
 	free(m1);
 	free(m2);
 }
+
+/* The shipped configuration with "history" and no flood limit. */
+static void
+configure_history(int lines)
+{
+	char with[256], *text;
+
+	sb_config_shipped(&sb, NULL, "");
+	snprintf(with, sizeof(with), "wait_updates_max = 20;\n\thistory = %d;",
+	    lines);
+	text = sb_subst(h_read(sb.conf), "wait_updates_max = 20;", NULL, with);
+	text = sb_subst(text, "flood_per_minute = 30;", NULL,
+	    "flood_per_minute = 0;");
+	free(h_write(sb.dir, "kefud.conf", "%s", text));
+	free(text);
+	sb_start_kefud(&sb);
+	h_wait_log(sb.klog, "link: ready", 0);
+}
+
+/*
+ * A handoff with a long history fits in a frame: the oldest lines go, the
+ * latest stay, and actions after it still flow.  (Over 64 KiB, the frame
+ * used to stay at the head of the outbox for good, across restarts.)
+ */
+Test(escalate, a_long_transcript_is_cut_to_fit_in_a_frame)
+{
+	char text[1600], *m;
+	const cJSON *tr;
+	cJSON *h, *ctx;
+	int i, n;
+
+	configure_history(100);
+	hello("c-l");
+	m = sb_say(&sb, "c-l", "转人工");
+	sb_wait_ids(&sb, "h:", 1);
+	free(m);
+	sb_do(&sb, "{\"cmd\":\"agent_join\",\"conversation\":\"c-l\"}");
+	/* 60 lines of 500 characters while the agent has it: about 90 KB. */
+	for (i = 0; i < 60; i++) {
+		for (n = 0; n < 499; n++)
+			memcpy(text + 3 * n, "长", 3);
+		snprintf(text + 3 * n, sizeof(text) - 3 * n, "%d", i % 10);
+		m = sb_say(&sb, "c-l", text);
+		free(m);
+	}
+	sb_settle(&sb);
+	sb_do(&sb, "{\"cmd\":\"agent_release\",\"conversation\":\"c-l\"}");
+	sb_settle(&sb);
+	m = sb_say(&sb, "c-l", "转人工");
+	sb_wait_ids(&sb, "h:", 2);
+	h = handoff_of("c-l");
+	ctx = cJSON_GetObjectItem(h, "context");
+	tr = cJSON_GetObjectItem(ctx, "transcript");
+	cr_expect_lt(cJSON_GetArraySize(tr), 60, "nothing left out");
+	cr_expect_gt(cJSON_GetArraySize(tr), 20, "too much left out");
+	cr_expect_str_eq(str(line_back(ctx, 1), "text"), "转人工");
+	h_wait_log(sb.klog, "lines of the transcript to fit in a frame", 0);
+	cJSON_Delete(h);
+	free(m);
+
+	/* The outbox goes on. */
+	hello("c-after");
+}
+
+/*
+ * A handoff the platform refuses for good (a queue it does not know):
+ * the customer is told, the bot takes the conversation back, and the
+ * next question is answered, not met with "please wait" for ever.
+ */
+Test(escalate, a_refused_handoff_returns_the_customer_to_the_bot)
+{
+	char *m, *text = NULL;
+
+	configure(NULL);
+	hello("c-x");
+	sb_do(&sb,
+	    "{\"cmd\":\"fail_next\",\"code\":\"invalid\",\"op\":\"handoff\"}");
+	m = sb_say(&sb, "c-x", "转人工");
+	h_wait_log(sb.klog, "refused; back with the bot", 0);
+	sb_settle(&sb);
+	cr_expect_eq(sb_count_ids(&sb, "h:"), 0);
+	cr_expect_eq(sb_count_ids(&sb, "x:h:"), 1, "the customer was not told");
+	free(m);
+	m = sb_say(&sb, "c-x", "有优惠券吗");
+	sb_expect_one_reply(&sb, m);
+	cr_expect_eq(sb_replies(&sb, m, &text), 1);
+	cr_expect_null(strstr(text, "稍等"), "%s", text);
+	free(text);
+	free(m);
+}

@@ -375,10 +375,12 @@ Test(link, invalid_and_unknown_conversation_are_dropped)
 
 	sb_do(&sb, "{\"cmd\":\"fail_next\",\"code\":\"invalid\"}");
 	a = sb_say(&sb, "c-1", "你好");
-	at = h_wait_log(sb.klog, "dropped: invalid: forced by the sandbox", at);
+	at = h_wait_log(sb.klog,
+	    "(send) of conversation c-1 failed for good: invalid: forced by the sandbox",
+	    at);
 	sb_do(&sb, "{\"cmd\":\"fail_next\",\"code\":\"unknown_conversation\"}");
 	b = sb_say(&sb, "c-2", "你好");
-	h_wait_log(sb.klog, "dropped: unknown_conversation", at);
+	h_wait_log(sb.klog, "failed for good: unknown_conversation", at);
 	end = h_now() + H_TIMEOUT_S;
 	while (sb_state_num(&sb, "acked") < sb_state_num(&sb, "seq")) {
 		cr_assert(h_now() < end,

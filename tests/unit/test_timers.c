@@ -15,6 +15,7 @@
 #include "outbox.h"
 #include "store.h"
 #include "timers.h"
+#include "xmalloc.h"
 
 #define T0 1763780400000LL
 #define S(n) ((n)*1000LL)
@@ -33,6 +34,7 @@ setup(void)
 	cv.history = 20;
 	cv.wait_update_ms = S(180);
 	cv.wait_update_text = "人工客服正在接入,请您稍等";
+	cv.wait_updates_max = 20;
 	cv.nfollowups = 2;
 	cv.followup_ms[0] = S(120);
 	cv.followup_text[0] = "您好,请问还在吗?";
@@ -61,6 +63,8 @@ teardown(void)
 	clock_set_wall(0);
 	calendar_use(NULL);
 	outbox_on_no_agents(NULL);
+	outbox_on_failed(NULL);
+	outbox_link_down();
 	log_set_hook(NULL);
 	if (dir != NULL) {
 		h_rmrf(dir);
@@ -348,4 +352,57 @@ Test(timers, a_clock_jump_fires_nothing_twice)
 	cr_expect_eq(at(S(200)), 1);
 	cr_expect_eq(at(S(360)), 2);
 	cr_expect_eq(at(S(7200)), 3, "a jump forward: one update, not a burst");
+}
+
+/* A customer left waiting hears "please wait" wait_updates_max times,
+ * then no more: not every three minutes all night. */
+Test(timers, wait_updates_stop_at_their_limit)
+{
+	struct conv *c = conv_insert("c-w");
+
+	cv.wait_updates_max = 3;
+	conv_handoff(c, T0);
+	cr_expect_eq(at(S(180)), 1);
+	cr_expect_eq(at(S(360)), 2);
+	cr_expect_eq(at(S(540)), 3);
+	cr_expect_eq(at(S(720)), 3);
+	cr_expect_eq(at(S(3600)), 3);
+}
+
+static char failed[4][64];
+static int nfailed;
+
+static void
+on_failed(const char *frame, const char *code, const char *message)
+{
+	cJSON *o = cJSON_Parse(frame);
+
+	(void)message;
+	snprintf(failed[nfailed++], sizeof(failed[0]), "%s %s",
+	    cJSON_GetObjectItem(o, "id")->valuestring, code);
+	cJSON_Delete(o);
+}
+
+/*
+ * An action too large for any frame (one an older version queued, say)
+ * fails at once and leaves the outbox; it does not hold up the actions
+ * behind it.
+ */
+Test(timers, an_action_that_cannot_be_sent_does_not_block_the_others)
+{
+	char *big = xcalloc(1, FRAME_MAX + 100);
+
+	memset(big, 'x', FRAME_MAX + 99);
+	outbox_on_failed(on_failed);
+	nfailed = 0;
+	outbox_add("big", 0, frame_send("big", "c-1", big, NULL));
+	outbox_add("small", 0, frame_send("small", "c-1", "您好", NULL));
+	outbox_link_up();
+	cr_expect_eq(nfailed, 1);
+	cr_expect_str_eq(failed[0], "big too_large");
+	cr_expect_eq(outbox_pending(), 1);
+	nids = 0;
+	outbox_foreach(collect);
+	cr_expect_str_eq(ids[0], "small");
+	free(big);
 }
