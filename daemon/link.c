@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "clock.h"
 #include "event.h"
@@ -139,6 +140,20 @@ link_send(char *frame)
 static void link_connect(void *arg);
 
 /* Schedules the next attempt; the delay grows unless told otherwise. */
+/* A random delay below n ms, different in every process: the kernel's
+ * random numbers, since random() unseeded gives every kefud the same
+ * sequence and they would all reconnect at the same instants. */
+static int64_t
+link_jitter(int64_t n)
+{
+	uint64_t r;
+
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		r = (uint64_t)clock_mono_ms() * 2654435761u ^
+		    (uint64_t)getpid();
+	return (int64_t)(r % (uint64_t)n);
+}
+
 static void
 link_retry_later(void)
 {
@@ -159,14 +174,14 @@ link_retry_later(void)
 		if (delay > LINK_BACKOFF_MAX_MS)
 			delay = LINK_BACKOFF_MAX_MS;
 		/* Equal jitter: half fixed, half random. */
-		delay = delay / 2 + random() % (delay / 2 + 1);
+		delay = delay / 2 + link_jitter(delay / 2 + 1);
 		L.attempts++;
 	}
 	if (L.unauthorized) {
-		delay = LINK_UNAUTHORIZED_MS + random() % 15000;
+		delay = LINK_UNAUTHORIZED_MS + link_jitter(15000);
 		L.unauthorized = 0;
 	}
-	log_info("link: reconnecting in %.1f s", delay / 1000.0);
+	log_info("link: reconnecting in %.3f s", delay / 1000.0);
 	loop_timer_set(&L.retry, delay, link_connect, NULL);
 }
 

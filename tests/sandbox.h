@@ -20,21 +20,6 @@ struct sb {
 	pid_t sandbox, kefud;
 };
 
-static inline int
-sb_free_port(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-	cr_assert(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
-
 static inline void
 sb_init(struct sb *s)
 {
@@ -53,7 +38,7 @@ sb_init(struct sb *s)
 	s->actions = h_path(s->dir, "actions.jsonl");
 	s->sblog = h_path(s->dir, "sandbox.log");
 	s->klog = h_path(s->dir, "kefud.log");
-	s->port = sb_free_port();
+	s->port = h_free_port();
 }
 
 /* cert: "server" (our CA) or "other-server" (another CA). */

@@ -292,3 +292,51 @@ Test(daemon, replay_prints_each_decision)
 	free(conf);
 	free(plugdir);
 }
+
+/* The "reconnecting in" delays of a kefud whose platform is not there. */
+static void
+reconnect_delays(const char *sub, int port, char *out, size_t len)
+{
+	char *d = h_path(dir, sub), *conf, *tok, *log, *p;
+	char *argv[] = {kefud, "-c", NULL, NULL};
+	size_t at = 0, n = 0;
+	pid_t pid;
+	int i;
+
+	cr_assert(mkdir(d, 0755) == 0);
+	tok = h_write(d, "token", "secret-%s\n", sub);
+	cr_assert(chmod(tok, 0600) == 0);
+	conf = h_write(d, "kefud.conf",
+	    "state_dir = \"state\";\nplugin_dir = \"%s/plugins\";\nplugins = [];\n"
+	    "platform = { url = \"ws://127.0.0.1:%d/bot\"; allow_plain_ws = true; token_file = \"token\"; };\n",
+	    KEFU_BUILD, port);
+	argv[2] = conf;
+	log = h_path(d, "kefud.log");
+	pid = h_spawn(argv, log);
+	for (i = 0; i < 4; i++) {
+		at = h_wait_log(log, "reconnecting in ", at);
+		p = h_read(log);
+		n += snprintf(out + n, len - n, "%.*s;",
+		    (int)strcspn(p + at, "\n"), p + at);
+		free(p);
+	}
+	kill(pid, SIGTERM);
+	cr_expect_eq(h_wait_exit(pid), 0);
+	h_expect_clean_log(log);
+	free(log);
+	free(conf);
+	free(tok);
+	free(d);
+}
+
+/* The reconnect back-off's jitter differs from one process to the next,
+ * so the bots of many shops do not all come back at the same instant. */
+Test(daemon, reconnect_jitter_differs_between_processes, .timeout = 240)
+{
+	char a[256], b[256];
+	int port = h_free_port();
+
+	reconnect_delays("one", port, a, sizeof(a));
+	reconnect_delays("two", port, b, sizeof(b));
+	cr_expect_str_neq(a, b, "the same delays in both: %s", a);
+}

@@ -288,7 +288,7 @@ Test(link, reconnect_request_is_obeyed_at_once)
 
 	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"reconnect\"}");
 	at = h_wait_log(sb.klog, "platform asks to reconnect (sandbox)", at);
-	at = h_wait_log(sb.klog, "link: reconnecting in 0.0 s", at);
+	at = h_wait_log(sb.klog, "link: reconnecting in 0.000 s", at);
 	h_wait_log(sb.klog, "link: ready", at);
 	id = sb_say(&sb, "c-1", "你好");
 	sb_expect_one_reply(&sb, id);

@@ -19,7 +19,7 @@ start(void)
 {
 	char extra[256];
 
-	metrics_port = sb_free_port();
+	metrics_port = h_free_port();
 	snprintf(extra, sizeof(extra),
 	    "control_socket = \"kefud.sock\";\nmetrics_listen = \"127.0.0.1:%d\";\n",
 	    metrics_port);
