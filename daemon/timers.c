@@ -75,7 +75,10 @@ timers_silent(struct conv *c, int64_t now)
 	int n = T->nfollowups, stage = -1, i;
 	char id[300], *safe;
 
-	if (c->asked_ms == 0 || c->owner != CONV_BOT)
+	/* Not while a handoff is promised for later (no_agents): closing
+	 * would throw the call-back away. */
+	if (c->asked_ms == 0 || c->owner != CONV_BOT ||
+	    kv_get(&c->store, CONV_PENDING) != NULL)
 		return;
 	for (i = (int)c->followups; i < n; i++)
 		if (now >= c->asked_ms + T->followup_ms[i])

@@ -406,3 +406,24 @@ Test(timers, an_action_that_cannot_be_sent_does_not_block_the_others)
 	cr_expect_str_eq(ids[0], "small");
 	free(big);
 }
+
+/*
+ * A handoff promised for later (no_agents: "明天09:00上班后…") and a bot
+ * line that asked something: the customer going quiet must not close the
+ * conversation and throw the promised call-back away.
+ */
+Test(timers, silence_does_not_close_a_promised_call_back)
+{
+	struct conv *c = conv_insert("c-p");
+
+	c->waiting_since = T0;
+	conv_handoff_refused(c,
+	    "{\"reason\":\"human_request\",\"queue\":\"presale\","
+	    "\"priority\":\"normal\",\"summary\":\"\",\"retry_at\":"
+	    "9999999999999,\"try\":1}");
+	c->asked_ms = T0 + S(10);
+	cr_expect_eq(at(S(10) + S(601)), 0, "%s", ids[0]);
+	cr_expect_eq(c->owner, CONV_BOT);
+	cr_expect_not_null(kv_get(&c->store, CONV_PENDING),
+	    "the promised call-back was dropped");
+}
