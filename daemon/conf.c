@@ -107,6 +107,8 @@ static const struct conf_key conf_handoff_keys[] = {
     {"routes", CONF_T_OWN, 0, 0, NULL, 0, 0, 0, NULL},
     {"no_agents_text", CONF_T_STRING, 0, HO_OFF(no_agents_text), NULL, 0, 0, 0,
         NULL},
+    {"no_agents_busy_text", CONF_T_STRING, 0, HO_OFF(no_agents_busy_text), NULL,
+        0, 0, 0, NULL},
     {"no_agents_retry_ms", CONF_T_INT, 0, HO_OFF(no_agents_retry_ms), NULL,
         1000, DAY_MS, 300000, NULL},
     {"no_agents_update_text", CONF_T_STRING, 0, HO_OFF(no_agents_update_text),
@@ -615,6 +617,10 @@ conf_check_handoff(struct conf *c)
 	if ((h->default_priority = conf_priority(conf_member(g, "priority"),
 	         NULL, h->priority)) < 0)
 		return;
+	if (h->no_agents_busy_text != NULL &&
+	    strstr(h->no_agents_busy_text, "{when}") != NULL)
+		conf_report(conf_member(g, "no_agents_busy_text"), NULL,
+		    "agents are on duty when it is said: no {when} here");
 	if (routes == NULL)
 		return;
 	if (!config_setting_is_group(routes)) {

@@ -64,7 +64,8 @@ struct conf_handoff {
 	char *route_queue[CONF_ROUTES_MAX];
 	int route_priority[CONF_ROUTES_MAX];
 	int default_priority;
-	char *no_agents_text; /* "{when}": when agents are back */
+	char *no_agents_text;      /* "{when}": when agents are back */
+	char *no_agents_busy_text; /* no_agents while on duty: no {when} */
 	int no_agents_retry_ms;
 	char *no_agents_update_text;
 	int no_agents_update_ms;

@@ -287,8 +287,9 @@ event_no_agents(const char *frame)
 	const char *cid, *id, *n;
 	int64_t now = clock_wall_ms(), at, duty;
 	char nid[600], *text, *pending;
+	const char *told;
 	struct conv *c;
-	int tries = 1;
+	int tries = 1, busy;
 
 	cid = ev_member(o, "conversation");
 	id = ev_member(o, "id");
@@ -330,8 +331,15 @@ event_no_agents(const char *frame)
 	log_info("conversation %s: no agent on duty (%s); the bot keeps it "
 	         "and asks again in %lld s",
 	    cid, id, (long long)(at - now) / 1000);
-	if (h->no_agents_text != NULL) {
-		text = event_expand_when(h->no_agents_text, now, duty);
+	/*
+	 * Off duty: when agents are back.  On duty (agents at lunch, logged
+	 * out, late): that they are busy, with no time to give, and only at
+	 * the first refusal, not at every retry.
+	 */
+	busy = duty <= now;
+	told = busy ? h->no_agents_busy_text : h->no_agents_text;
+	if (told != NULL && (!busy || tries == 1)) {
+		text = event_expand_when(told, now, duty);
 		snprintf(nid, sizeof(nid), "n:%s", id);
 		event_say(c, nid, text, "core", now);
 		free(text);

@@ -145,7 +145,8 @@ timers_pending(struct conv *c, int64_t now)
 		    timers_member(o, "summary"), now);
 		c->wait_due = now + T->wait_update_ms;
 	} else if (H->no_agents_update_text != NULL && c->wait_due != 0 &&
-	    now >= c->wait_due) {
+	    now >= c->wait_due && !calendar_on_duty(now)) {
+		/* Off duty only: on duty, {when} would be "now". */
 		snprintf(id, sizeof(id), "w:%s:%lld:%u", c->id,
 		    (long long)c->waiting_since, c->wait_updates);
 		text = event_expand_when(H->no_agents_update_text, now,

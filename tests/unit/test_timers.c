@@ -427,3 +427,58 @@ Test(timers, silence_does_not_close_a_promised_call_back)
 	cr_expect_not_null(kv_get(&c->store, CONV_PENDING),
 	    "the promised call-back was dropped");
 }
+
+/*
+ * no_agents during duty hours (agents at lunch, logged out): the customer
+ * hears that agents are busy, once, not "agents are back today at <now>"
+ * at every retry.
+ */
+Test(timers, no_agents_on_duty_says_busy_once)
+{
+	struct calendar *cal;
+	struct conv *c = conv_insert("c-d");
+	config_t cfg;
+	cJSON *n;
+	char *path, id[128];
+	int64_t since;
+
+	dir = h_tmpdir();
+	path = h_write(dir, "cal.conf",
+	    "calendar = { timezone = \"Asia/Shanghai\"; duty = { mon = \"00:00-24:00\"; tue = \"00:00-24:00\"; wed = \"00:00-24:00\"; thu = \"00:00-24:00\"; fri = \"00:00-24:00\"; sat = \"00:00-24:00\"; sun = \"00:00-24:00\"; }; };\n");
+	config_init(&cfg);
+	cr_assert(config_read_file(&cfg, path));
+	cal = calendar_build(config_lookup(&cfg, "calendar"));
+	config_destroy(&cfg);
+	free(path);
+	cr_assert_not_null(cal, "%s", h_log());
+	calendar_use(cal);
+	ho.no_agents_text = "人工客服{when}上班后会第一时间为您处理";
+	ho.no_agents_busy_text = "人工客服都在忙，会尽快为您处理";
+	ho.no_agents_update_text = "人工客服{when}上班,请您放心";
+	ho.no_agents_update_ms = S(60);
+	outbox_on_no_agents(event_no_agents);
+
+	clock_set_wall(T0);
+	event_handoff(c, "h:m-9:1", 0, "human_request", "presale", "normal",
+	    "转人工", T0);
+	since = c->waiting_since;
+	result_no_agents("h:m-9:1");
+	n = action("n:h:m-9:1");
+	cr_assert_not_null(n, "the customer was not told");
+	cr_expect_str_eq(member(n, "text"), "人工客服都在忙，会尽快为您处理");
+	cJSON_Delete(n);
+	/* No "back at <now>" updates on duty; the retry, refused again,
+	 * tells the customer nothing new. */
+	at(S(299));
+	snprintf(id, sizeof(id), "w:c-d:%lld:0", (long long)since);
+	cr_expect_null(action(id), "an update with {when} on duty");
+	at(S(300));
+	snprintf(id, sizeof(id), "p:c-d:%lld:1", (long long)since);
+	cr_assert_not_null(n = action(id), "no retry");
+	cJSON_Delete(n);
+	result_no_agents(id);
+	snprintf(id, sizeof(id), "n:p:c-d:%lld:1", (long long)since);
+	cr_expect_null(action(id), "told again at the retry");
+	calendar_use(NULL);
+	calendar_free(cal);
+}
