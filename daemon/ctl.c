@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE /* accept4 */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
@@ -36,12 +37,23 @@
 
 #define CTL_REQUEST_MAX 4096
 #define CTL_WRITE_WAIT_MS 2000
+#define CTL_CLIENT_MS 5000 /* a client says what it wants within this */
+#define CTL_CLIENTS_MAX 32 /* open at once, per listener */
 
 struct ctl_client {
 	char buf[CTL_REQUEST_MAX];
 	size_t n;
 	int http;
+	int fd;
+	struct loop_timer deadline;
 };
+
+/* Clients open now, per listener: [0] kefuctl, [1] metrics. */
+static int ctl_clients[2];
+/* A descriptor held in reserve: given up for a moment to accept (and
+ * close) a connection when the process is out of them, so that a full
+ * table never leaves the listening socket readable for ever. */
+static int ctl_spare = -1;
 
 static void (*ctl_reload)(void);
 static char *ctl_path;
@@ -376,6 +388,24 @@ ctl_write(int fd, const char *s, size_t n)
 	}
 }
 
+static void
+ctl_client_free(struct ctl_client *cl)
+{
+	loop_timer_cancel(&cl->deadline);
+	ctl_clients[cl->http]--;
+	free(cl);
+}
+
+/* Too slow to ask: shut the connection, so that its read sees the end
+ * and the loop closes it. */
+static void
+ctl_client_late(void *arg)
+{
+	struct ctl_client *cl = arg;
+
+	shutdown(cl->fd, SHUT_RDWR);
+}
+
 static int
 ctl_client_read(int fd, void *arg)
 {
@@ -384,11 +414,15 @@ ctl_client_read(int fd, void *arg)
 	cJSON *o;
 	ssize_t r;
 
+	if (fd < 0) { /* the loop closed it */
+		ctl_client_free(cl);
+		return -1;
+	}
 	r = read(fd, cl->buf + cl->n, sizeof(cl->buf) - 1 - cl->n);
 	if (r <= 0) {
 		if (r < 0 && errno == EAGAIN)
 			return 0;
-		free(cl);
+		ctl_client_free(cl);
 		return -1;
 	}
 	cl->n += (size_t)r;
@@ -397,7 +431,7 @@ ctl_client_read(int fd, void *arg)
 	if (end == NULL) {
 		if (cl->n < sizeof(cl->buf) - 1)
 			return 0;
-		free(cl);
+		ctl_client_free(cl);
 		return -1; /* too long: not ours */
 	}
 	if (cl->http) {
@@ -429,24 +463,50 @@ ctl_client_read(int fd, void *arg)
 		free(text);
 		cJSON_Delete(o);
 	}
-	free(cl);
+	ctl_client_free(cl);
 	return -1;
 }
 
 static int
 ctl_accept(int fd, void *arg)
 {
+	static int64_t warned_ms;
 	struct ctl_client *cl;
-	int c;
+	int c, http = arg != NULL;
 
-	if ((c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0)
+	if (fd < 0)
+		return -1;
+	if ((c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0) {
+		if ((errno == EMFILE || errno == ENFILE) && ctl_spare >= 0) {
+			/* Out of descriptors: take the connection off the
+			 * queue with the spare one and close it. */
+			close(ctl_spare);
+			if ((c = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+				close(c);
+			ctl_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			if (clock_mono_ms() - warned_ms > 60000) {
+				warned_ms = clock_mono_ms();
+				log_warnx("%s: out of file descriptors; "
+				          "connections refused",
+				    http ? "metrics" : "control socket");
+			}
+		}
 		return 0;
+	}
+	if (ctl_clients[http] >= CTL_CLIENTS_MAX) {
+		close(c); /* busy: the client may try again */
+		return 0;
+	}
 	cl = xcalloc(1, sizeof(*cl));
-	cl->http = arg != NULL;
+	cl->http = http;
+	cl->fd = c;
 	if (loop_watch(c, ctl_client_read, cl) < 0) {
 		free(cl);
 		close(c);
+		return 0;
 	}
+	ctl_clients[http]++;
+	loop_timer_set(&cl->deadline, CTL_CLIENT_MS, ctl_client_late, cl);
 	return 0;
 }
 
@@ -531,6 +591,8 @@ ctl_start(const struct conf *c, void (*reload)(void))
 
 	ctl_reload = reload;
 	ctl_started_ms = clock_mono_ms();
+	if (ctl_spare < 0)
+		ctl_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (c->control_socket != NULL)
 		snprintf(path, sizeof(path), "%s", c->control_socket);
 	else if (rt != NULL && *rt != '\0')
@@ -560,4 +622,7 @@ ctl_stop(void)
 		unlink(ctl_path);
 	free(ctl_path);
 	ctl_path = NULL;
+	if (ctl_spare >= 0)
+		close(ctl_spare);
+	ctl_spare = -1;
 }

@@ -88,6 +88,7 @@ struct loop_watch {
 	int (*fn)(int fd, void *arg);
 	void *arg;
 	int fd;
+	int done; /* fn said -1: it knows the descriptor is gone */
 };
 
 static int
@@ -101,10 +102,16 @@ loop_watch_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	(void)len;
 	switch (reason) {
 	case LWS_CALLBACK_RAW_RX_FILE:
-		if (w != NULL && w->fn(w->fd, w->arg) < 0)
+		if (w != NULL && w->fn(w->fd, w->arg) < 0) {
+			w->done = 1;
 			return -1; /* lws closes the descriptor */
+		}
 		break;
 	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		/* Closed by lws itself (a hang-up): fn hears of it with -1,
+		 * so that it can let go of arg. */
+		if (w != NULL && !w->done)
+			w->fn(-1, w->arg);
 		lws_set_opaque_user_data(wsi, NULL);
 		free(w);
 		break;

@@ -27,7 +27,8 @@ void loop_fini(void);
 struct lws_context *loop_context(void);
 /*
  * Calls fn on the loop thread whenever fd is readable; fn returning -1
- * stops watching and closes fd.
+ * stops watching and closes fd.  When the loop closes fd on its own (a
+ * hang-up), fn is called once more with fd -1 to let go of arg.
  */
 int loop_watch(int fd, int (*fn)(int fd, void *arg), void *arg);
 

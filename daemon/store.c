@@ -985,6 +985,8 @@ store_wake(int fd, void *arg)
 	uint64_t n;
 
 	(void)arg;
+	if (fd < 0)
+		return -1;
 	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		return 0;
 	/* None when store_wait() took it already. */

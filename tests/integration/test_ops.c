@@ -7,6 +7,8 @@
 
 #include <dirent.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -405,4 +407,108 @@ Test(ops, service_manager_notifications)
 	notified(fd, got, sizeof(got), 1000);
 	cr_expect(strstr(got, "WATCHDOG=1|") != NULL, "%s", got);
 	close(fd);
+}
+
+/* A TCP connection to the metrics port that says nothing. */
+static int
+idle_client(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	    .sin_port = htons(metrics_port)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	return fd;
+}
+
+/* Whether kefud closed fd within s seconds. */
+static int
+closed_within(int fd, int s)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	char c;
+
+	return poll(&p, 1, s * 1000) == 1 && read(fd, &c, 1) <= 0;
+}
+
+/* User and system CPU of kefud so far, in clock ticks. */
+static long
+cpu_ticks(void)
+{
+	char path[64], *st, *p;
+	long u = 0, s = 0;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)sb.kefud);
+	st = h_read(path);
+	p = strrchr(st, ')');
+	for (i = 0; p != NULL && i < 12; i++) /* to field 14, utime */
+		p = strchr(p + 1, ' ');
+	if (p != NULL)
+		sscanf(p + 1, "%ld %ld", &u, &s);
+	free(st);
+	return u + s;
+}
+
+/*
+ * Any local user can reach the metrics port: connections that say
+ * nothing are closed after a few seconds, a crowd of them is turned away
+ * at the door, and kefuctl (its own socket) still answers meanwhile.
+ */
+Test(ops, idle_clients_time_out_and_a_crowd_is_turned_away)
+{
+	int fds[48], i, gone = 0;
+	char *out;
+
+	start();
+	for (i = 0; i < 48; i++)
+		fds[i] = idle_client();
+	for (i = 0; i < 48; i++)
+		gone += closed_within(fds[i], 0);
+	h_sleep_ms(500);
+	for (i = gone = 0; i < 48; i++)
+		gone += closed_within(fds[i], 0);
+	cr_expect_geq(gone, 48 - 32, "a crowd of %d was let in", 48 - gone);
+	cr_expect_eq(kefuctl(&out, "status"), 0, "%s", out);
+	free(out);
+	for (i = gone = 0; i < 48; i++)
+		gone += closed_within(fds[i], 30);
+	cr_expect_eq(gone, 48, "idle clients kept open");
+	for (i = 0; i < 48; i++)
+		close(fds[i]);
+}
+
+/*
+ * Out of file descriptors (a limit lowered on the running kefud, then a
+ * crowd on the metrics port): the loop does not spin on accept, the
+ * platform link stays up, and all is well once the crowd is gone.
+ */
+Test(ops, out_of_descriptors_the_loop_does_not_spin)
+{
+	struct rlimit lim;
+	int fds[40], i;
+	long before;
+	char *out, *m;
+
+	start();
+	lim.rlim_cur = lim.rlim_max = (rlim_t)open_fds() + 4;
+	cr_assert(prlimit(sb.kefud, RLIMIT_NOFILE, &lim, NULL) == 0);
+	for (i = 0; i < 40; i++)
+		fds[i] = idle_client();
+	h_sleep_ms(200);
+	before = cpu_ticks();
+	h_sleep_ms(2000);
+	/* A spinning loop burns the two seconds whole (200 ticks). */
+	cr_expect_lt(cpu_ticks() - before, 50, "the loop spins on accept");
+	h_wait_log(sb.klog, "out of file descriptors; connections refused", 0);
+	for (i = 0; i < 40; i++)
+		close(fds[i]);
+	h_sleep_ms(6000); /* the idle ones time out */
+	cr_expect_eq(kefuctl(&out, "status"), 0, "%s", out);
+	expect_line(out, "link: ready");
+	free(out);
+	m = sb_say(&sb, "c-fd", "你好");
+	sb_expect_one_reply(&sb, m);
+	free(m);
 }
