@@ -50,8 +50,9 @@ struct es_words {
 struct es_rule {
 	int on; /* the rules file has the group */
 	struct es_words words;
-	char *text;    /* to the customer, with the handoff */
-	char *summary; /* template for the agent's queue view */
+	struct es_words asked; /* a word followed by one asks, not tells */
+	char *text;            /* to the customer, with the handoff */
+	char *summary;         /* template for the agent's queue view */
 };
 
 struct escalate {
@@ -100,6 +101,7 @@ es_free(struct escalate *e)
 
 	for (i = 0; i < ES_NREASONS; i++) {
 		es_words_free(&e->rule[i].words);
+		es_words_free(&e->rule[i].asked);
 		free(e->rule[i].text);
 		free(e->rule[i].summary);
 	}
@@ -265,7 +267,7 @@ es_rules(struct escalate *e, const char *path, int last)
 	    NULL};
 	static const char *const keys[] = {"words", "lexicons", "skip", "text",
 	    "summary", "offer", "offered", "price_words", "units", "kb_answers",
-	    "not_understood", NULL};
+	    "not_understood", "asked", NULL};
 	const struct kefu_host *h = e->host;
 	const struct kefu_conf *root = h->conf_load(path), *g;
 	int i, bad = 0;
@@ -285,6 +287,7 @@ es_rules(struct escalate *e, const char *path, int last)
 		r->on = 1;
 		if (h->conf_check_keys(g, keys) < 0 ||
 		    es_list(e, g, "words", &r->words) < 0 ||
+		    es_list(e, g, "asked", &r->asked) < 0 ||
 		    es_lexicons(e, g, &r->words) < 0 ||
 		    es_text(e, g, "text", &r->text, r->text == NULL) < 0 ||
 		    es_text(e, g, "summary", &r->summary, r->summary == NULL) <
@@ -464,10 +467,31 @@ es_match(const char *text, const char *p, const char *word, const char **end)
 	return NULL;
 }
 
-/* The first word of w in text that no negation precedes, or NULL. */
+/*
+ * Whether one of the words of asked follows end in its clause, at most
+ * ES_ASKED bytes on: 坏了怎么办, 漏液了能退吗 ask about the policy (the
+ * knowledge base answers), they do not report what happened.
+ */
+#define ES_ASKED 12
+
+static int
+es_asked(const char *end, const struct es_words *asked)
+{
+	const char *q;
+	int i;
+
+	for (q = end; q <= end + ES_ASKED && *q != '\0' && *q != ' '; q++)
+		for (i = 0; i < asked->n; i++)
+			if (strncmp(q, asked->w[i], strlen(asked->w[i])) == 0)
+				return 1;
+	return 0;
+}
+
+/* The first word of w in text that no negation precedes and no word of
+ * asked follows, or NULL. */
 static const char *
 es_find(const struct escalate *e, const char *text, const struct es_words *w,
-    const char **where)
+    const struct es_words *asked, const char **where)
 {
 	const char *p, *end;
 	int i;
@@ -475,7 +499,8 @@ es_find(const struct escalate *e, const char *text, const struct es_words *w,
 	for (i = 0; i < w->n; i++)
 		for (p = text; (p = es_match(text, p, w->w[i], &end)) != NULL;
 		     p = end)
-			if (!es_negated(e, text, p)) {
+			if (!es_negated(e, text, p) &&
+			    (asked == NULL || !es_asked(end, asked))) {
 				if (where != NULL)
 					*where = p;
 				return w->w[i];
@@ -763,8 +788,8 @@ es_handle(void *state, struct kefu_turn *t, const struct kefu_event *ev)
 		return es_escalate(e, t, ES_REPEATED, ev->text, -1);
 
 	if (e->rule[ES_BARGAIN].on) {
-		words =
-		    es_find(e, norm, &e->rule[ES_BARGAIN].words, NULL) != NULL;
+		words = es_find(e, norm, &e->rule[ES_BARGAIN].words,
+		            &e->rule[ES_BARGAIN].asked, NULL) != NULL;
 		price = es_price(e, norm, words, &off);
 		if (words || off || price > 0) {
 			if (price > 0) {
@@ -838,7 +863,8 @@ es_detect(void *state, struct kefu_turn *t, const struct kefu_event *ev)
 	es_blank(norm, &e->allow);
 	for (r = ES_ANGRY; r <= ES_HUMAN; r++)
 		if (e->rule[r].on &&
-		    es_find(e, norm, &e->rule[r].words, NULL) != NULL) {
+		    es_find(e, norm, &e->rule[r].words, &e->rule[r].asked,
+		        NULL) != NULL) {
 			h->claim(t, es_names[r]);
 			return;
 		}

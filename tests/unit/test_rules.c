@@ -104,6 +104,14 @@ Test(rules, reasons_prices_negations_and_everyday_words)
 	    {"有病号服吗", "-"},
 	    {"usb线有多长", "-"},
 	    {"退款多久到账", "-"},
+	    /* A problem asked about before it happened, or as a question
+	     * of the policy (complaint.asked, negations): the knowledge
+	     * base answers it.  Told as what happened: a complaint. */
+	    {"收到坏了怎么办", "-"},
+	    {"漏液了能退吗", "-"},
+	    {"万一发错了怎么处理", "-"},
+	    {"收到就是坏的", "complaint"},
+	    {"漏液了，你们怎么搞的", "complaint"},
 	};
 	size_t i;
 
