@@ -253,6 +253,90 @@ guard_lint(const struct guard *g, const config_setting_t *s, const char *name,
 	return 1;
 }
 
+/* The code point of the UTF-8 character that ends just before end. */
+static unsigned
+guard_prev(const char *start, const char *end)
+{
+	const unsigned char *p = (const unsigned char *)end;
+	unsigned cp;
+	int n;
+
+	if (end == start)
+		return 0;
+	do
+		p--;
+	while (p > (const unsigned char *)start && (*p & 0xc0) == 0x80);
+	n = *p < 0x80 ? 0 : *p < 0xe0 ? 1 : *p < 0xf0 ? 2 : 3;
+	cp = n == 0 ? *p : *p & (0x3f >> n);
+	while (n-- > 0 && (const char *)++p < end)
+		cp = cp << 6 | (*p & 0x3f);
+	return cp;
+}
+
+/* A Chinese character, or Chinese (full-width) punctuation. */
+static int
+guard_cjk(unsigned cp)
+{
+	return (cp >= 0x3000 && cp <= 0x303f) ||
+	    (cp >= 0x3400 && cp <= 0x4dbf) || (cp >= 0x4e00 && cp <= 0x9fff) ||
+	    (cp >= 0xff00 && cp <= 0xffef) || cp == 0x2026 || cp == 0x201d;
+}
+
+/* The code point of the UTF-8 character at p; 0 at the end or on a
+ * sequence cut short. */
+static unsigned
+guard_next(const char *p)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	int n = *u < 0x80 ? 0 : *u < 0xe0 ? 1 : *u < 0xf0 ? 2 : 3, i;
+	unsigned cp = n == 0 ? *u : *u & (0x3f >> n);
+
+	for (i = 1; i <= n; i++) {
+		if ((u[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (u[i] & 0x3f);
+	}
+	return cp;
+}
+
+/*
+ * ASCII punctuation after a Chinese character, before another, a space,
+ * more punctuation or the end, written full-width as a shop writes it:
+ * 您好,欢迎! reads 您好，欢迎！.  明天09:00, 1. 今天, www.example.com and
+ * an ellipsis (...) stay as they are.
+ */
+static char *
+guard_punct(const char *text)
+{
+	static const char ascii[] = ",!?:;.";
+	static const char *const wide[] = {"，", "！", "？", "：", "；", "。"};
+	char *out = xcalloc(1, strlen(text) * 3 + 1), *o = out;
+	const char *p, *k;
+	unsigned next;
+	int before;
+
+	for (p = text; *p != '\0'; p++) {
+		k = strchr(ascii, *p);
+		if (k == NULL || !guard_cjk(guard_prev(out, o)) ||
+		    (*p == '.' &&
+		        (p[1] == '.' || (p > text && p[-1] == '.')))) {
+			*o++ = *p;
+			continue;
+		}
+		next = guard_next(p + 1);
+		before = next == 0 || next == ' ' || next == '\n' ||
+		    guard_cjk(next) ||
+		    (*p != '.' && next != '.' &&
+		        strchr(ascii, (int)next) != NULL);
+		if (before)
+			o += sprintf(o, "%s", wide[k - ascii]);
+		else
+			*o++ = *p;
+	}
+	*o = '\0';
+	return out;
+}
+
 char *
 guard_apply(const char *text, const char *who, const char *conv)
 {
@@ -261,8 +345,10 @@ guard_apply(const char *text, const char *who, const char *conv)
 	char *out, *next;
 	int i, kind;
 
-	if (g == NULL || guard_check(g, text, NULL) == 0)
+	if (g == NULL)
 		return xstrdup(text);
+	if (guard_check(g, text, NULL) == 0)
+		return guard_punct(text);
 	out = xstrdup(text);
 	for (i = 0; i < g->nsub; i++)
 		if (strstr(out, g->from[i]) != NULL) {
@@ -275,7 +361,9 @@ guard_apply(const char *text, const char *who, const char *conv)
 		log_info(
 		    "conversation %s: guard rewrote a reply from %s (profile %s)",
 		    conv, who, g->profile);
-		return out;
+		next = guard_punct(out);
+		free(out);
+		return next;
 	}
 	guard_blocks++;
 	log_warnx(
@@ -283,7 +371,7 @@ guard_apply(const char *text, const char *who, const char *conv)
 	    conv, who, kind ? guard_kinds[kind - 1] : "nothing after rewriting",
 	    kind ? term : "", g->profile);
 	free(out);
-	return xstrdup(g->fallback);
+	return guard_punct(g->fallback);
 }
 
 void

@@ -193,7 +193,7 @@ Test(conversation, plugin_replies_pass_the_guard)
 	m = sb_say(&sb, "c-1", "今天能发货吗");
 	sb_expect_one_reply(&sb, m);
 	sb_replies(&sb, m, &text);
-	cr_expect_str_eq(text, "您好,尽量今天发货 (good 1.0.0)");
+	cr_expect_str_eq(text, "您好，尽量今天发货 (good 1.0.0)");
 	free(text);
 	free(m);
 }

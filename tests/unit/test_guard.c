@@ -75,8 +75,30 @@ expect(const char *in, const char *out)
 Test(guard, clean_text_is_untouched)
 {
 	cr_assert_not_null(build("default", ""), "%s", h_log());
-	expect("您好,这款羽绒服有L码,下单后48小时内发货。",
-	    "您好,这款羽绒服有L码,下单后48小时内发货。");
+	expect("您好，这款羽绒服有L码，下单后48小时内发货。",
+	    "您好，这款羽绒服有L码，下单后48小时内发货。");
+	cr_expect_null(strstr(h_log(), "guard"), "%s", h_log());
+}
+
+/*
+ * ASCII punctuation between Chinese characters is written full-width, as
+ * a shop writes it; times, numbered lists, addresses, English and an
+ * ellipsis stay as they are.  Not a rewrite: nothing is logged.
+ */
+Test(guard, punctuation_between_chinese_is_full_width)
+{
+	cr_assert_not_null(build("default", ""), "%s", h_log());
+	expect("您好,欢迎光临!请问有什么可以帮您?",
+	    "您好，欢迎光临！请问有什么可以帮您？");
+	expect("在吗??", "在吗？？");
+	expect("注意:请在收货后确认;谢谢.", "注意：请在收货后确认；谢谢。");
+	expect("人工客服明天09:00上班", "人工客服明天09:00上班");
+	expect("您是想问:\n1. 今天能发货吗\n2. 什么时候发货",
+	    "您是想问：\n1. 今天能发货吗\n2. 什么时候发货");
+	expect("详见 www.example.com 页面", "详见 www.example.com 页面");
+	expect("请稍等...", "请稍等...");
+	expect("OK, no problem.", "OK, no problem.");
+	expect("价格是12.5元", "价格是12.5元");
 	cr_expect_null(strstr(h_log(), "guard"), "%s", h_log());
 }
 
@@ -84,7 +106,7 @@ Test(guard, absolute_promises_are_rewritten)
 {
 	cr_assert_not_null(build("default", ""), "%s", h_log());
 	expect("我们保证是正品,肯定今天发货",
-	    "我们尽量确保是正品,应该今天发货");
+	    "我们尽量确保是正品，应该今天发货");
 	cr_expect_not_null(
 	    strstr(h_log(),
 	        "conversation c-1: guard rewrote a reply from test (profile default)"),
@@ -94,14 +116,14 @@ Test(guard, absolute_promises_are_rewritten)
 Test(guard, a_forbidden_phrase_gets_the_fallback)
 {
 	cr_assert_not_null(build("default", ""), "%s", h_log());
-	expect("这个我也不知道", "您的问题我需要再确认一下,请您稍等。");
+	expect("这个我也不知道", "您的问题我需要再确认一下，请您稍等。");
 	cr_expect_not_null(
 	    strstr(h_log(),
 	        "guard blocked a reply from test: it holds forbidden \"不知道\" (profile default); sent the fallback"),
 	    "%s", h_log());
 	/* A substitution that leads to another rule is no escape. */
-	expect("百分百正品", "您的问题我需要再确认一下,请您稍等。");
-	expect("绝对没问题", "您的问题我需要再确认一下,请您稍等。");
+	expect("百分百正品", "您的问题我需要再确认一下，请您稍等。");
+	expect("绝对没问题", "您的问题我需要再确认一下，请您稍等。");
 }
 
 Test(guard, jd_profile_extends_default)
@@ -109,10 +131,10 @@ Test(guard, jd_profile_extends_default)
 	unsigned long rw, bl;
 
 	cr_assert_not_null(build("jd", ""), "%s", h_log());
-	expect("亲,宝贝已经发货了", "您好,商品已经发货了");
-	expect("淘宝同款", "您的问题我需要再确认一下,请您稍等。");
+	expect("亲,宝贝已经发货了", "您好，商品已经发货了");
+	expect("淘宝同款", "您的问题我需要再确认一下，请您稍等。");
 	expect("保证正品", "尽量确保正品"); /* default's rules apply too */
-	expect("亲爱的顾客", "您的问题我需要再确认一下,请您稍等。");
+	expect("亲爱的顾客", "您的问题我需要再确认一下，请您稍等。");
 	guard_counts(&rw, &bl);
 	cr_expect_geq(rw, 2);
 	cr_expect_geq(bl, 2);
@@ -120,7 +142,7 @@ Test(guard, jd_profile_extends_default)
 	guard_free(g);
 	config_destroy(&cfg);
 	cr_assert_not_null(build("default", ""), "%s", h_log());
-	expect("亲,在的", "亲,在的");
+	expect("亲,在的", "亲，在的");
 }
 
 Test(guard, templates_that_break_a_rule_are_listed)
