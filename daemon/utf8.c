@@ -58,8 +58,15 @@ utf8_prefix(char *buf, size_t len, const char *s, size_t max)
 		size_t w = p[i] < 0x80 ? 1
 		    : p[i] < 0xe0      ? 2
 		    : p[i] < 0xf0      ? 3
-		                       : 4;
+		                       : 4,
+		       k;
 
+		/* A sequence cut short (text that was never checked, such as
+		 * a configured one) ends where its bytes do: never past the
+		 * NUL. */
+		for (k = 1; k < w && (p[i + k] & 0xc0) == 0x80; k++)
+			;
+		w = k;
 		if (i + w + 4 > len) /* room for "…" and the NUL */
 			break;
 		i += w;

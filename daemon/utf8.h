@@ -8,8 +8,9 @@
  * well-formed UTF-8 (overlong forms, surrogates, > U+10FFFF, NUL).
  */
 long utf8_count(const char *s, size_t len);
-/* Copies at most max characters of s (valid UTF-8) into buf, whole
- * characters only, with "…" when cut. */
+/* Copies at most max characters of s into buf, whole characters only,
+ * with "…" when cut; a sequence cut short counts as one character and is
+ * never read past its string's end. */
 void utf8_prefix(char *buf, size_t len, const char *s, size_t max);
 
 #endif

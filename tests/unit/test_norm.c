@@ -2,6 +2,7 @@
 #include "../harness.h"
 
 #include "norm.h"
+#include "utf8.h"
 
 static const struct {
 	const char *in, *out;
@@ -53,4 +54,20 @@ Test(norm, never_overflows_and_stays_utf8)
 	cr_expect_str_eq(out, "你好");
 	n = norm_text("\xff\xfe\xe4\xbd", out, sizeof(out)); /* invalid bytes */
 	cr_expect_eq(n, 0);
+}
+
+/* utf8_prefix on text that ends inside a character (a configured text is
+ * not checked as UTF-8): ASan read past the end before the fix. */
+Test(norm, a_prefix_of_text_cut_inside_a_character)
+{
+	char *s = malloc(4), buf[64];
+
+	memcpy(s, "a\xe5\x9b", 3); /* 'a', then two of 国's three bytes */
+	s[3] = '\0';
+	utf8_prefix(buf, sizeof(buf), s, 10);
+	cr_expect_eq(strlen(buf), 3);
+	cr_expect_eq(memcmp(buf, s, 3), 0);
+	utf8_prefix(buf, sizeof(buf), "好的", 1);
+	cr_expect_str_eq(buf, "好…");
+	free(s);
 }
