@@ -124,6 +124,37 @@ Test(conf, bad_value)
 	free(path);
 }
 
+/* A text saved as GBK, and one longer than the platform takes: refused
+ * at load with file, line and key, not sent and refused later. */
+Test(conf, texts_must_be_utf8_and_fit_the_platform)
+{
+	char *path, *text, *long_text = malloc(2001 * 3 + 1);
+	int i;
+
+	cr_expect_null(load("plugin_dir = \"plugins\";\nplugins = [];\n"
+	                    "conversations = {\n"
+	                    "  close_text = \"\xb8\xd0\xd0\xbb\";\n};\n",
+	    &path));
+	expect(path,
+	    ":4: conversations.close_text: not valid UTF-8: save the "
+	    "file as UTF-8 (not GBK)");
+	free(path);
+	for (i = 0; i < 2001; i++)
+		memcpy(long_text + 3 * i, "好", 3);
+	long_text[3 * 2001] = '\0';
+	cr_assert(asprintf(&text,
+	              "plugin_dir = \"plugins\";\nplugins = [];\n"
+	              "conversations = {\n  wait_update_text = \"%s\";\n};\n",
+	              long_text) > 0);
+	cr_expect_null(load(text, &path));
+	free(text);
+	expect(path,
+	    ":4: conversations.wait_update_text: 2001 characters, "
+	    "over the platform's 2000 for a text");
+	free(path);
+	free(long_text);
+}
+
 Test(conf, missing_required_key)
 {
 	char *path;
