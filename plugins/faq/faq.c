@@ -15,6 +15,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #define FAQ_CLAUSES 16
 #define FAQ_FOLDS 5
 #define FAQ_MISSES 1000 /* misses in a row counted, at most */
+#define FAQ_SHOWN 60    /* characters of a question in a clarify list */
 #define BM25_K1 1.2
 #define BM25_B 0.5
 
@@ -1235,6 +1237,42 @@ info:
 
 /* -- answering ---------------------------------------------------------- */
 
+/* Appends to buf[*n] what fmt makes, if all of it fits; 0 (buf as it
+ * was) if not. */
+static int faq_fits(char *buf, size_t size, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+faq_fits(char *buf, size_t size, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	va_start(ap, fmt);
+	k = vsnprintf(buf + *n, size - *n, fmt, ap);
+	va_end(ap);
+	if (k < 0 || (size_t)k >= size - *n) {
+		buf[*n] = '\0';
+		return 0;
+	}
+	*n += (size_t)k;
+	return 1;
+}
+
+/* At most max characters of s, whole ones, with "…" when cut. */
+static void
+faq_clip(char *out, size_t len, const char *s, int max)
+{
+	const char *p = s;
+	int i;
+
+	for (i = 0; *p != '\0' && i < max; i++)
+		p += faq_char(p);
+	if ((size_t)(p - s) + 4 > len)
+		p = s; /* cannot happen with len from FAQ_SHOWN */
+	snprintf(out, len, "%.*s%s", (int)(p - s), s, *p != '\0' ? "…" : "");
+}
+
 static void
 faq_note(const struct faq *f, struct kefu_turn *t, const struct faq_hit *h)
 {
@@ -1331,7 +1369,7 @@ faq_handle(void *state, struct kefu_turn *t, const struct kefu_event *ev)
 	struct faq *f = state;
 	const struct kefu_host *h = f->host;
 	struct faq_hit best[FAQ_CANDIDATES], picked;
-	char text[FAQ_TEXT], ids[1024], num[16];
+	char text[4 * FAQ_TEXT], ids[1024], num[16], shown[FAQ_SHOWN * 4 + 4];
 	double conf;
 	size_t n, m;
 	int nb = 0, i, misses;
@@ -1350,18 +1388,27 @@ faq_handle(void *state, struct kefu_turn *t, const struct kefu_event *ev)
 		return faq_answer(f, t, &best[0]);
 	if (conf >= f->clarify_at && f->clarify_intro != NULL) {
 		/* Up to three, those close to the best. */
-		n = snprintf(text, sizeof(text), "%s", f->clarify_intro);
-		m = 0;
-		ids[0] = '\0';
+		n = m = 0;
+		text[0] = ids[0] = '\0';
+		faq_fits(text, sizeof(text), &n, "%s", f->clarify_intro);
+		/* Whole lines only: a candidate that does not fit is left
+		 * out, with its id. */
 		for (i = 0; i < nb && best[i].score >= 0.5 * best[0].score;
 		     i++) {
-			n += snprintf(text + n, sizeof(text) - n, "\n%d. %s",
-			    i + 1, f->e[best[i].entry].question);
-			m += snprintf(ids + m, sizeof(ids) - m, "%s%s",
-			    i ? "\n" : "", f->e[best[i].entry].id);
+			size_t n0 = n, m0 = m;
+
+			faq_clip(shown, sizeof(shown),
+			    f->e[best[i].entry].question, FAQ_SHOWN);
+			if (!faq_fits(text, sizeof(text), &n, "\n%d. %s", i + 1,
+			        shown) ||
+			    !faq_fits(ids, sizeof(ids), &m, "%s%s",
+			        i ? "\n" : "", f->e[best[i].entry].id)) {
+				text[n = n0] = ids[m = m0] = '\0';
+				break;
+			}
 		}
 		if (f->clarify_outro != NULL)
-			snprintf(text + n, sizeof(text) - n, "\n%s",
+			faq_fits(text, sizeof(text), &n, "\n%s",
 			    f->clarify_outro);
 		faq_note(f, t, &best[0]);
 		h->note_set(t, "action", "clarify");

@@ -281,3 +281,41 @@ Test(faq, state_left_by_an_older_generation)
 	    "-5");
 	cr_expect_str_eq(ask("s-neg", "讲个笑话"), "none:1");
 }
+
+/*
+ * A clarify list of entries whose first questions are very long: each is
+ * shown clipped, and the text never runs past its buffer (a stack
+ * overflow under ASan before).
+ */
+Test(faq, a_clarify_list_of_very_long_questions)
+{
+	char *kb, q[3][1600 * 3 + 16];
+	const char *r;
+	int e, i;
+
+	for (e = 0; e < 3; e++) {
+		int n = snprintf(q[e], sizeof(q[e]), "退货%d", e);
+
+		for (i = 0; i < 1500; i++)
+			n += snprintf(q[e] + n, sizeof(q[e]) - n, "%s",
+			    i % 2 ? "货" : "退");
+	}
+	kb = h_write(dir, "long.conf",
+	    "faq = (\n"
+	    "  { id = \"a\"; questions = [\"%s\"]; answer = \"甲\"; },\n"
+	    "  { id = \"b\"; questions = [\"%s\"]; answer = \"乙\"; },\n"
+	    "  { id = \"c\"; questions = [\"%s\"]; answer = \"丙\"; }\n"
+	    ");\n",
+	    q[0], q[1], q[2]);
+	cr_assert_not_null(start_with(kb,
+	                       "answer_percent = 100; clarify_percent = 1;",
+	                       ""),
+	    "%s", h_log());
+	r = ask("c-long", "退货");
+	cr_assert(strncmp(r, "clarify:您是想问:\n1. 退货", 22) == 0, "%.200s",
+	    r);
+	cr_expect_not_null(strstr(r, "…\n2. "), "%.300s", r);
+	cr_expect_not_null(strstr(r, "\n请回复序号。"), "the outro is lost");
+	cr_expect_lt(strlen(r), 1000);
+	free(kb);
+}
