@@ -92,16 +92,38 @@ event_durable(uint64_t seq)
 	ev_ack_soon();
 }
 
+const char *
+event_id_part(char *buf, size_t len, const char *id)
+{
+	uint64_t a = 14695981039346656037ull, b = 1099511628211ull * 31;
+	const unsigned char *p;
+
+	if (strlen(id) <= EVENT_ID_PART)
+		return id;
+	/* Two FNV-1a hashes: 128 bits, so that two long ids do not meet. */
+	for (p = (const unsigned char *)id; *p != '\0'; p++) {
+		a = (a ^ *p) * 1099511628211ull;
+		b = (b ^ *p) * 1099511628211ull + 0x9e3779b97f4a7c15ull;
+	}
+	snprintf(buf, len, "#%016llx%016llx", (unsigned long long)a,
+	    (unsigned long long)b);
+	return buf;
+}
+
 /* The id of an action: derived from what caused it, so a retry after a
  * crash or a reconnect carries the same id and is applied at most once. */
 static void
 ev_action_id(char *buf, size_t len, char kind, const struct kefu_event *ev,
     int i)
 {
+	char part[EVENT_ID_PART + 1];
+
 	if (ev->message_id != NULL)
-		snprintf(buf, len, "%c:%s:%d", kind, ev->message_id, i);
+		snprintf(buf, len, "%c:%s:%d", kind,
+		    event_id_part(part, sizeof(part), ev->message_id), i);
 	else
-		snprintf(buf, len, "%c:%s:s%llu:%d", kind, ev->conversation,
+		snprintf(buf, len, "%c:%s:s%llu:%d", kind,
+		    event_id_part(part, sizeof(part), ev->conversation),
 		    (unsigned long long)ev->seq, i);
 }
 

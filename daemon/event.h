@@ -59,6 +59,14 @@ void event_no_agents(const char *frame);
 void event_action_failed(const char *frame, const char *code,
     const char *message);
 struct conv;
+/*
+ * An id from the platform (a conversation's, a message's) as part of an
+ * action id: itself up to EVENT_ID_PART bytes, a hash of it beyond, so
+ * that action ids stay short and two long ids never share one.  buf
+ * holds EVENT_ID_PART + 1 bytes.
+ */
+#define EVENT_ID_PART 64
+const char *event_id_part(char *buf, size_t len, const char *id);
 /* A bot line from the core (who: "core", "timers") through the guard, to
  * the outbox and the transcript. */
 void event_say(struct conv *c, const char *id, const char *text,

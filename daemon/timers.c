@@ -43,7 +43,7 @@ timers_send(struct conv *c, const char *id, const char *text, int64_t now)
 static void
 timers_wait(struct conv *c, int64_t now)
 {
-	char id[300];
+	char id[300], part[EVENT_ID_PART + 1];
 	int64_t due;
 
 	if (T->wait_update_text == NULL || c->waiting_since == 0 ||
@@ -53,7 +53,8 @@ timers_wait(struct conv *c, int64_t now)
 	                       : c->waiting_since + T->wait_update_ms;
 	if (now < due)
 		return;
-	snprintf(id, sizeof(id), "w:%s:%lld:%u", c->id,
+	snprintf(id, sizeof(id), "w:%s:%lld:%u",
+	    event_id_part(part, sizeof(part), c->id),
 	    (long long)c->waiting_since, c->wait_updates);
 	timers_send(c, id, T->wait_update_text, now);
 	log_info("conversation %s: wait update %u", c->id, c->wait_updates + 1);
@@ -73,7 +74,7 @@ static void
 timers_silent(struct conv *c, int64_t now)
 {
 	int n = T->nfollowups, stage = -1, i;
-	char id[300], *safe;
+	char id[300], part[EVENT_ID_PART + 1], *safe;
 
 	/* Not while a handoff is promised for later (no_agents): closing
 	 * would throw the call-back away. */
@@ -88,7 +89,8 @@ timers_silent(struct conv *c, int64_t now)
 	if (stage < 0)
 		return;
 	if (stage == n) {
-		snprintf(id, sizeof(id), "c:%s:%lld", c->id,
+		snprintf(id, sizeof(id), "c:%s:%lld",
+		    event_id_part(part, sizeof(part), c->id),
 		    (long long)c->asked_ms);
 		safe = guard_apply(T->close_text, "timers", c->id);
 		outbox_add(id, 0, frame_close(id, c->id, safe));
@@ -100,7 +102,8 @@ timers_silent(struct conv *c, int64_t now)
 		    c->id);
 		return;
 	}
-	snprintf(id, sizeof(id), "f:%s:%lld:%d", c->id, (long long)c->asked_ms,
+	snprintf(id, sizeof(id), "f:%s:%lld:%d",
+	    event_id_part(part, sizeof(part), c->id), (long long)c->asked_ms,
 	    stage);
 	timers_send(c, id, T->followup_text[stage], now);
 	log_info("conversation %s: follow-up %d", c->id, stage + 1);
@@ -126,7 +129,7 @@ timers_pending(struct conv *c, int64_t now)
 {
 	const char *p = kv_get(&c->store, CONV_PENDING);
 	const cJSON *at, *try;
-	char id[300], *text;
+	char id[300], part[EVENT_ID_PART + 1], *text;
 	cJSON *o;
 
 	if (p == NULL || c->waiting_since == 0 || (o = cJSON_Parse(p)) == NULL)
@@ -135,7 +138,8 @@ timers_pending(struct conv *c, int64_t now)
 	try = cJSON_GetObjectItemCaseSensitive(o, "try");
 	if (cJSON_IsNumber(at) && now >= (int64_t)at->valuedouble &&
 	    calendar_on_duty(now)) {
-		snprintf(id, sizeof(id), "p:%s:%lld:%d", c->id,
+		snprintf(id, sizeof(id), "p:%s:%lld:%d",
+		    event_id_part(part, sizeof(part), c->id),
 		    (long long)c->waiting_since,
 		    cJSON_IsNumber(try) ? try->valueint : 1);
 		log_info("conversation %s: agents on duty; asking again",
@@ -147,7 +151,8 @@ timers_pending(struct conv *c, int64_t now)
 	} else if (H->no_agents_update_text != NULL && c->wait_due != 0 &&
 	    now >= c->wait_due && !calendar_on_duty(now)) {
 		/* Off duty only: on duty, {when} would be "now". */
-		snprintf(id, sizeof(id), "w:%s:%lld:%u", c->id,
+		snprintf(id, sizeof(id), "w:%s:%lld:%u",
+		    event_id_part(part, sizeof(part), c->id),
 		    (long long)c->waiting_since, c->wait_updates);
 		text = event_expand_when(H->no_agents_update_text, now,
 		    calendar_next_duty(now));

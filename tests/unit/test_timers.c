@@ -482,3 +482,23 @@ Test(timers, no_agents_on_duty_says_busy_once)
 	calendar_use(NULL);
 	calendar_free(cal);
 }
+
+/*
+ * A conversation id longer than the buffers action ids were built in:
+ * every wait update still has an id of its own (the cut ids used to be
+ * all the same, and the platform dropped all but the first).
+ */
+Test(timers, long_ids_keep_actions_apart)
+{
+	char long_id[401];
+	struct conv *c;
+
+	memset(long_id, 'x', 400);
+	long_id[400] = '\0';
+	c = conv_insert(long_id);
+	conv_handoff(c, T0);
+	cr_assert_eq(at(S(180)), 1);
+	cr_assert_eq(at(S(360)), 2);
+	cr_expect_str_neq(ids[0], ids[1]);
+	cr_expect_lt(strlen(ids[0]), 120, "%s", ids[0]);
+}
