@@ -523,6 +523,46 @@ ev_actions(const struct kefu_turn *t, struct conv *c,
 		store_question(c->id, ev->text, t->unanswered, now);
 }
 
+/* Where the platform said it resumes, on this connection (0: unknown). */
+static uint64_t ev_resume;
+
+void
+event_resume_from(uint64_t seq)
+{
+	ev_resume = seq;
+	if (seq > ev_handled + 1)
+		log_warnx(
+		    "link: the platform resumes from event %llu, but "
+		    "the last handled is %llu: events in between are lost",
+		    (unsigned long long)seq, (unsigned long long)ev_handled);
+}
+
+/*
+ * Whether seq is far beyond any the platform can mean: seq goes up by one
+ * per event, so a jump past EVENT_SEQ_WINDOW from where it resumed or from
+ * the last handled is a fault.  Taken, it would be saved as the last seq
+ * handled and every real event after it skipped for good.
+ */
+#define EVENT_SEQ_WINDOW 100000
+
+static int
+ev_wild(uint64_t seq)
+{
+	static int64_t said_ms;
+	uint64_t base = ev_handled > ev_resume ? ev_handled : ev_resume;
+
+	if (seq <= base + EVENT_SEQ_WINDOW)
+		return 0;
+	if (clock_mono_ms() - said_ms > 60000) {
+		said_ms = clock_mono_ms();
+		log_emit(LOG_PRI_ERR,
+		    "event %llu dropped: seq jumps from %llu, past what the "
+		    "platform can mean (a platform fault?)",
+		    (unsigned long long)seq, (unsigned long long)base);
+	}
+	return 1;
+}
+
 void
 event_handle(const struct frame *f)
 {
@@ -531,6 +571,13 @@ event_handle(const struct frame *f)
 	struct kefu_turn t;
 	struct conv *c;
 
+	if (ev_wild(ev->seq))
+		return;
+	if (ev->seq > ev_handled + 1 && ev_handled > 0)
+		log_warnx("event %llu: events %llu to %llu never came",
+		    (unsigned long long)ev->seq,
+		    (unsigned long long)ev_handled + 1,
+		    (unsigned long long)ev->seq - 1);
 	if (ev->seq <= ev_handled) {
 		/* Delivered again: its effects are done or on their way. */
 		log_debug("event %llu: already handled; skipped",
@@ -623,4 +670,5 @@ event_reset(void)
 	loop_timer_cancel(&ev_ack_timer);
 	ev_ack_armed = 0;
 	ev_handled = ev_durable = ev_acked = 0;
+	ev_resume = 0;
 }

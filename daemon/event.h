@@ -31,6 +31,9 @@ uint64_t event_handled(void);
 void event_restore(uint64_t last);
 /* The highest seq acknowledged (identify.last_seq). */
 uint64_t event_acked(void);
+/* ready.resume_from of this connection: checked against the last seq,
+ * and the base against which a seq that jumps too far is refused. */
+void event_resume_from(uint64_t seq);
 /* The link is ready again: send what acks are due. */
 void event_link_up(void);
 void event_reset(void);

@@ -295,6 +295,8 @@ link_frame(const char *buf, size_t len)
 		log_info(
 		    "link: ready; shop \"%s\", resuming from event %lld, %zu actions waiting",
 		    L.shop_name, (long long)f.resume_from, outbox_pending());
+		event_resume_from(
+		    f.resume_from > 0 ? (uint64_t)f.resume_from : 0);
 		outbox_link_up();
 		event_link_up();
 		break;

@@ -401,3 +401,20 @@ Test(link, invalid_and_unknown_conversation_are_dropped)
 	free(b);
 	free(c);
 }
+
+/*
+ * One well-formed event with an absurd seq (a platform fault): dropped
+ * with an error, not saved as the last seq handled, so the real events
+ * after it are still answered.  Before, the bot fell silent for good.
+ */
+Test(link, an_absurd_seq_does_not_silence_the_bot)
+{
+	size_t at = up(15000);
+	char *id;
+
+	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"wild_seq\"}");
+	h_wait_log(sb.klog, "event 9007199254740992 dropped: seq jumps", at);
+	id = sb_say(&sb, "c-1", "你好");
+	sb_expect_one_reply(&sb, id);
+	free(id);
+}

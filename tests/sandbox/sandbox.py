@@ -391,6 +391,15 @@ class Platform:
             ws.transport.write(bytes([0x81, len(payload)]) + payload)
         elif kind == "unknown_op":
             await ws.send(json.dumps({"op": "surprise", "x": 1}))
+        elif kind == "wild_seq":
+            # A buggy platform: one well-formed event with an absurd seq,
+            # never sent again.
+            await ws.send(json.dumps({
+                "op": "event", "seq": 2 ** 53, "type": "message",
+                "conversation": "c-wild",
+                "customer": {"id": "u-wild"},
+                "message": {"id": "m-wild", "kind": "text", "text": "你好",
+                            "ts": now_ms()}}))
         elif kind == "wrong_types":
             await ws.send(json.dumps({"op": "event", "seq": "seven",
                                       "type": 5, "conversation": []}))
