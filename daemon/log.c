@@ -82,6 +82,36 @@ log_set_tag(const char *tag)
 	log_tag = tag;
 }
 
+/*
+ * Control characters in what a line says (ids and messages from the
+ * platform, customer texts) written as \n, \r, \xNN: a line is one line,
+ * and none can forge a journal entry of its own with "\n<3>...".
+ */
+static void
+log_escape(char *s, size_t size)
+{
+	char tmp[4096], *o = tmp;
+	const unsigned char *p;
+	int bad = 0;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		bad |= (*p < 0x20 && *p != '\t') || *p == 0x7f;
+	if (!bad)
+		return;
+	for (p = (const unsigned char *)s;
+	     *p != '\0' && o < tmp + sizeof(tmp) - 5; p++)
+		if (*p == '\n')
+			o += sprintf(o, "\\n");
+		else if (*p == '\r')
+			o += sprintf(o, "\\r");
+		else if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+			o += sprintf(o, "\\x%02x", *p);
+		else
+			*o++ = (char)*p;
+	*o = '\0';
+	snprintf(s, size, "%s", tmp);
+}
+
 void
 log_vemit(int pri, const char *fmt, va_list ap)
 {
@@ -98,6 +128,7 @@ log_vemit(int pri, const char *fmt, va_list ap)
 	if (log_tag != NULL)
 		n += snprintf(line + n, sizeof(line) - n, "%s: ", log_tag);
 	vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	log_escape(line + n, sizeof(line) - n);
 	if (log_tap != NULL)
 		log_tap(pri, line + body);
 	if (log_hook != NULL) {

@@ -179,3 +179,15 @@ Test(frame, outbound_frames)
 	cr_expect_str_eq(s, "{\"op\":\"ack\",\"seq\":9007199254740991}");
 	free(s);
 }
+
+/* Strings from the platform in a log line cannot break it in two or
+ * forge a journal entry with a priority of their own (L14). */
+Test(frame, platform_strings_cannot_forge_log_lines)
+{
+	h_log_capture();
+	log_emit(LOG_PRI_INFO, "conversation %s: handed back",
+	    "c-1\n<3>forged\r\x1b[31m");
+	cr_expect_str_eq(h_log(),
+	    "conversation c-1\\n<3>forged\\r\\x1b[31m: handed back\n");
+	log_set_hook(NULL);
+}
