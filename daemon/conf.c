@@ -59,6 +59,8 @@ static const struct conf_key conf_platform_keys[] = {
         0, 1, 0, NULL},
     {"actions_per_second", CONF_T_INT, 0, CONF_OFF(platform.actions_per_second),
         NULL, 1, 100000, 15, NULL},
+    {"faster_than_protocol", CONF_T_BOOL, 0,
+        CONF_OFF(platform.faster_than_protocol), NULL, 0, 1, 0, NULL},
     {NULL, 0, 0, 0, NULL, 0, 0, 0, NULL},
 };
 
@@ -745,6 +747,12 @@ conf_check_platform(struct conf *c)
 
 	if (!p->present || u == NULL)
 		return;
+	/* The protocol's 20 a second, less the outbox's burst of 4. */
+	if (p->actions_per_second > 16 && !p->faster_than_protocol)
+		conf_report(conf_member(m, "actions_per_second"), NULL,
+		    "over 16: with the burst of 4, more than the protocol's 20 "
+		    "actions a second (platform.faster_than_protocol = true for "
+		    "a platform that allows more)");
 	m = conf_member(m, "url");
 	if (strncmp(u, "wss://", 6) == 0) {
 		p->tls = 1;

@@ -11,6 +11,7 @@ struct conf_platform {
 	char *token_file; /* NULL: the systemd credential "token" */
 	int allow_plain_ws;
 	int actions_per_second;
+	int faster_than_protocol; /* the platform allows more than 20/s */
 	/* From url. */
 	int tls;
 	char *host;

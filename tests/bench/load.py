@@ -107,7 +107,8 @@ def kefud_conf(tmp, build, port):
     with open(tmp + "/kefud.conf", "w", encoding="utf-8") as f:
         f.write('state_dir = "state";\nplugin_dir = "%s/plugins";\n%s\n'
                 'platform = { url = "wss://localhost:%d/bot"; ca_file = "certs/ca.pem"; '
-                'token_file = "token"; actions_per_second = 100000; };\n'
+                'token_file = "token"; actions_per_second = 100000; '
+                'faster_than_protocol = true; };\n'
                 % (build, conf, port))
 
 

@@ -374,6 +374,24 @@ Test(conf, platform_errors)
 	    &path));
 	expect(path, ":3: platform.url: \"https://x/\" is not a wss:// URL");
 	free(path);
+	/* More than the protocol allows, unless the platform says so. */
+	cr_expect_null(load("plugin_dir = \"plugins\";\nplugins = [];\n"
+	                    "platform = { url = \"wss://x/\";\n"
+	                    "  actions_per_second = 20; };\n",
+	    &path));
+	expect(path,
+	    ":4: platform.actions_per_second: over 16: with the burst "
+	    "of 4, more than the protocol's 20 actions a second");
+	free(path);
+	path = NULL;
+	struct conf *ok = load("plugin_dir = \"plugins\";\nplugins = [];\n"
+	                       "platform = { url = \"wss://x/\";\n"
+	                       "  actions_per_second = 20; "
+	                       "faster_than_protocol = true; };\n",
+	    NULL);
+	cr_expect_not_null(ok);
+	conf_free(ok);
+	free(path);
 	cr_expect_null(load("plugin_dir = \"plugins\";\nplugins = [];\n"
 	                    "platform = { ca_file = \"x\"; };\n",
 	    &path));
