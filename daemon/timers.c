@@ -227,10 +227,18 @@ timers_idle_one(struct conv *c, void *arg)
 static void
 timers_cap(void)
 {
+	/* After a pass that could not get under the cap: the next one only
+	 * once the count grew or a few seconds passed, and one warning a
+	 * minute, not a full scan and a warning every 100 ms. */
+	static unsigned stuck_at;
+	static int64_t retry_ms, warned_ms;
 	unsigned n = conv_count(), i, over;
+	int64_t now = clock_mono_ms();
 	struct timers_idle l;
 
 	if (n <= (unsigned)T->max_live || !store_ok())
+		return;
+	if (n <= stuck_at && now < retry_ms)
 		return;
 	over = n - (unsigned)T->max_live;
 	l.c = xcalloc(n, sizeof(*l.c));
@@ -241,10 +249,17 @@ timers_cap(void)
 		conv_forget(l.c[i]);
 		metric_inc(M_EVICTIONS);
 	}
-	if (i < over)
-		log_warnx("%u conversations in memory, over max_live %d: the "
-		          "rest are busy",
-		    conv_count(), T->max_live);
+	stuck_at = 0;
+	if (i < over) {
+		stuck_at = conv_count();
+		retry_ms = now + 5000;
+		if (now - warned_ms >= 60000) {
+			warned_ms = now;
+			log_warnx("%u conversations in memory, over max_live "
+			          "%d: the rest are busy",
+			    conv_count(), T->max_live);
+		}
+	}
 	free(l.c);
 }
 

@@ -110,3 +110,36 @@ Test(limits, over_max_live_the_longest_idle_leave_memory)
 	outbox_foreach(collect);
 	store_close();
 }
+
+/*
+ * Over max_live with nothing that may leave memory (every customer waits
+ * for an agent): one warning, not a full scan and a warning every 100 ms.
+ */
+Test(limits, over_max_live_with_nothing_to_evict_warns_once)
+{
+	char id[16];
+	const char *p;
+	struct conv *c;
+	int i, n = 0;
+
+	h_plugin(dir, "good", "good");
+	g = gen_from("state_dir = \"state\";\nplugin_dir = \"%s\";\n"
+	             "plugins = [\"good\"];\ngood = { reply = \"收到\"; };\n"
+	             "conversations = { max_live = 10; };\n",
+	    dir);
+	cr_assert_not_null(g, "%s", h_log());
+	cr_assert_eq(store_open(dir, 0), 0, "%s", h_log());
+	for (i = 0; i < 15; i++) {
+		snprintf(id, sizeof(id), "w-%02d", i);
+		c = conv_insert(id);
+		conv_handoff(c, T0);
+	}
+	cr_assert_eq(store_flush(), 0);
+	for (i = 0; i < 50; i++)
+		timers_run(T0 + 1000 + i * 100);
+	cr_expect_eq(conv_count(), 15, "a waiting customer left memory");
+	for (p = h_log(); (p = strstr(p, "over max_live")) != NULL; p++)
+		n++;
+	cr_expect_eq(n, 1, "%s", h_log());
+	store_close();
+}
