@@ -70,6 +70,12 @@ static struct {
 	unsigned bad_dropped;
 } L = {.tx_tail = &L.tx};
 
+int64_t
+link_heartbeat_ms(void)
+{
+	return L.heartbeat_ms;
+}
+
 int
 link_ready(void)
 {

@@ -1,6 +1,8 @@
 #ifndef KEFU_LINK_H
 #define KEFU_LINK_H
 
+#include <stdint.h>
+
 #include "conf.h"
 #include "token.h"
 
@@ -21,6 +23,8 @@ void link_stop(void);
 /* Queues a frame (takes it); -1 when there is no ready connection. */
 int link_send(char *frame);
 int link_ready(void);
+/* The platform's heartbeat interval on this connection (0: none yet). */
+int64_t link_heartbeat_ms(void);
 const char *link_state_name(void);
 const char *link_shop_name(void);
 

@@ -9,10 +9,14 @@
 #include "loop.h"
 #include "outbox.h"
 #include "store.h"
+#include "xmalloc.h"
 
 #define OUTBOX_BURST 4 /* tokens; with the rate, at most 19 in any second */
 #define OUTBOX_RETRY_MIN_MS 500
 #define OUTBOX_RETRY_MAX_MS 30000
+/* No result two heartbeat intervals after sending (at least this): sent
+ * again, same id (the platform applies an id once). */
+#define OUTBOX_RESULT_MIN_MS 2000
 
 enum ob_state {
 	OB_QUEUED, /* waiting for the link and a token */
@@ -23,6 +27,7 @@ enum ob_state {
 struct ob_item {
 	char *id;
 	char *frame;
+	uint32_t conv; /* a hash of its conversation: its order is kept */
 	uint64_t seq;
 	enum ob_state state;
 	int tries;
@@ -60,6 +65,51 @@ outbox_configure(int per_second)
 
 static void ob_pump(void *arg);
 static void ob_remove(struct ob_item *it);
+static void ob_requeue(void *arg);
+static void ob_no_result(void *arg);
+
+static int64_t
+ob_result_ms(void)
+{
+	int64_t ms = 2 * link_heartbeat_ms();
+
+	return ms > OUTBOX_RESULT_MIN_MS ? ms : OUTBOX_RESULT_MIN_MS;
+}
+
+/*
+ * Whether an earlier action of it's conversation is out: busy[] is an
+ * open-addressed set of conversation hashes seen out in this pass (0
+ * free).  An action that is out, or waits behind one, joins the set.
+ */
+static int
+ob_conv_busy(const struct ob_item *it, uint32_t *busy, size_t n)
+{
+	size_t i = it->conv % n;
+
+	while (busy[i] != 0 && busy[i] != it->conv)
+		i = (i + 1) % n;
+	if (busy[i] == it->conv)
+		return 1;
+	if (it->state != OB_QUEUED)
+		busy[i] = it->conv;
+	return 0;
+}
+
+/* The hash of the frame's conversation (never 0). */
+static uint32_t
+ob_conv_of(const char *frame)
+{
+	const char *p = strstr(frame, "\"conversation\":\"");
+	uint32_t h = 2166136261u;
+
+	if (p != NULL)
+		for (p += 16; *p != '\0' && *p != '"'; p++) {
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			h = (h ^ (uint8_t)*p) * 16777619u;
+		}
+	return h != 0 ? h : 1;
+}
 
 static void
 ob_refill(int64_t now)
@@ -83,14 +133,19 @@ ob_pump(void *arg)
 	static int pumping;
 	struct ob_item *it, *next;
 	int64_t now = clock_mono_ms();
+	uint32_t *busy;
+	size_t nbusy;
 
 	(void)arg;
 	if (!ob_up || pumping)
 		return;
 	pumping = 1;
 	ob_refill(now);
+	nbusy = 2 * ob_n + 2;
+	busy = xcalloc(nbusy, sizeof(*busy));
 	for (it = ob_head; it != NULL; it = next) {
 		if (it->state != OB_QUEUED) {
+			ob_conv_busy(it, busy, nbusy);
 			next = it->next;
 			continue;
 		}
@@ -110,13 +165,22 @@ ob_pump(void *arg)
 			    ob_pump, NULL);
 			break;
 		}
+		/* An earlier action of the conversation is still out (sent,
+		 * or waiting to be retried): this one waits, so that a retry
+		 * never lets a later reply overtake an earlier one. */
+		if (ob_conv_busy(it, busy, nbusy)) {
+			next = it->next;
+			continue;
+		}
 		if (link_send(strdup(it->frame)) < 0)
 			break;
 		ob_tokens -= 1;
 		it->state = OB_SENT;
 		it->tries++;
+		loop_timer_set(&it->retry, ob_result_ms(), ob_no_result, it);
 		next = it->next;
 	}
+	free(busy);
 	pumping = 0;
 }
 
@@ -129,6 +193,7 @@ outbox_restore(const char *id, uint64_t seq, char *frame)
 	    (it->id = strdup(id)) == NULL)
 		fatal("outbox");
 	it->frame = frame;
+	it->conv = ob_conv_of(frame);
 	it->seq = seq;
 	it->prev = ob_tail;
 	if (ob_tail != NULL)
@@ -193,6 +258,19 @@ ob_requeue(void *arg)
 
 	it->state = OB_QUEUED;
 	ob_pump(NULL);
+}
+
+/* Sent, and no result came (lost, or answered with an error frame): sent
+ * again with the same id rather than waiting for the next reconnect. */
+static void
+ob_no_result(void *arg)
+{
+	struct ob_item *it = arg;
+
+	log_warnx(
+	    "outbox: no result for action %s in %lld ms; sending it again",
+	    it->id, (long long)ob_result_ms());
+	ob_requeue(it);
 }
 
 static void
@@ -270,8 +348,10 @@ outbox_link_down(void)
 	ob_up = 0;
 	loop_timer_cancel(&ob_pump_timer);
 	for (it = ob_head; it != NULL; it = it->next)
-		if (it->state == OB_SENT)
+		if (it->state == OB_SENT) {
+			loop_timer_cancel(&it->retry);
 			it->state = OB_QUEUED;
+		}
 }
 
 size_t

@@ -418,3 +418,76 @@ Test(link, an_absurd_seq_does_not_silence_the_bot)
 	sb_expect_one_reply(&sb, id);
 	free(id);
 }
+
+/* Where the reply to msgid is in the platform's record of applied
+ * actions (0 first), or -1. */
+static int
+applied_at(const char *msgid)
+{
+	char *all = h_read(sb.actions), *line, *save = NULL;
+	int i = 0, at = -1;
+	cJSON *a, *rt;
+
+	for (line = strtok_r(all, "\n", &save); line != NULL && at < 0;
+	     line = strtok_r(NULL, "\n", &save), i++) {
+		if ((a = cJSON_Parse(line)) == NULL)
+			continue;
+		rt = cJSON_GetObjectItem(a, "reply_to");
+		if (cJSON_IsString(rt) && strcmp(rt->valuestring, msgid) == 0)
+			at = i;
+		cJSON_Delete(a);
+	}
+	free(all);
+	return at;
+}
+
+/*
+ * The reply to a first message is rate limited and retried; the reply to
+ * the second message of the same conversation waits for it, so the
+ * customer reads them in order (L15).
+ */
+Test(link, a_retried_reply_is_not_overtaken)
+{
+	char *a, *b;
+
+	up(15000);
+	sb_do(&sb,
+	    "{\"cmd\":\"fail_next\",\"code\":\"rate_limited\","
+	    "\"retry_after_ms\":800,\"op\":\"send\"}");
+	a = sb_say(&sb, "c-1", "你好");
+	b = sb_say(&sb, "c-1", "在吗");
+	sb_expect_one_reply(&sb, a);
+	sb_expect_one_reply(&sb, b);
+	cr_expect_lt(applied_at(a), applied_at(b),
+	    "the second reply went out first");
+	free(a);
+	free(b);
+}
+
+/*
+ * The platform applies a reply and its result is lost, the link staying
+ * up: kefud sends it again (same id) after two heartbeat intervals, not
+ * at the next reconnect, and the actions behind it go on (L17).
+ */
+Test(link, a_lost_result_is_asked_again)
+{
+	char *a, *b, cmd[128];
+	size_t at = up(1000);
+	cJSON *res;
+
+	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"swallow\"}");
+	a = sb_say(&sb, "c-1", "你好");
+	at = h_wait_log(sb.klog, "outbox: no result for action r:", at);
+	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"unswallow\"}");
+	b = sb_say(&sb, "c-1", "在吗");
+	sb_expect_one_reply(&sb, b);
+	cr_expect_eq(sb_replies(&sb, a, NULL), 1, "applied twice");
+	snprintf(cmd, sizeof(cmd), "{\"cmd\":\"attempts\",\"id\":\"r:%s:0\"}",
+	    a);
+	res = sb_ctl(&sb, cmd);
+	cr_expect_geq(cJSON_GetObjectItem(res, "attempts")->valueint, 2);
+	cJSON_Delete(res);
+	cr_expect_eq(sb_state_num(&sb, "connections"), 1, "reconnected");
+	free(a);
+	free(b);
+}
