@@ -60,11 +60,12 @@ static struct {
 	struct link_tx *tx, **tx_tail;
 	char *rx;
 	size_t rx_len;
-	int rx_skip; /* the rest of this message is dropped */
+	int rx_skip;     /* the rest of this message is dropped */
+	size_t rx_total; /* bytes of this message so far, kept or not */
 	int64_t heartbeat_ms, last_rx_ms, up_since_ms;
 	unsigned readies; /* times the link became ready */
 	int attempts, reconnect_now, unauthorized;
-	struct loop_timer heartbeat, retry;
+	struct loop_timer heartbeat, retry, silence;
 	char shop_name[256];
 	struct log_throttle bad_frames;
 	unsigned bad_dropped;
@@ -199,6 +200,7 @@ link_down(const char *why)
 	log_warnx("link: %s %s", was_ready ? "lost:" : "down:", why);
 	L.wsi = NULL;
 	loop_timer_cancel(&L.heartbeat);
+	loop_timer_cancel(&L.silence);
 	link_tx_clear();
 	free(L.rx);
 	L.rx = NULL;
@@ -219,22 +221,35 @@ link_kill(const char *why)
 	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
+/*
+ * The connection is dead after two heartbeat intervals without a frame:
+ * checked at the moment the last frame plus two intervals comes, not at
+ * the next heartbeat (which made it two to three).  Before hello, the
+ * wait for hello.
+ */
 static void
-link_heartbeat(void *arg)
+link_silence(void *arg)
 {
 	int64_t silent = clock_mono_ms() - L.last_rx_ms;
 	int64_t limit =
-	    2 * (L.heartbeat_ms ? L.heartbeat_ms : LINK_HELLO_WAIT_MS / 2);
+	    L.heartbeat_ms ? 2 * L.heartbeat_ms : LINK_HELLO_WAIT_MS;
 	char why[128];
 
 	(void)arg;
-	if (silent > limit) {
+	if (silent >= limit) {
 		snprintf(why, sizeof(why),
 		    "no frame from the platform for %lld ms (two heartbeat intervals)",
 		    (long long)silent);
 		link_kill(why);
 		return;
 	}
+	loop_timer_set(&L.silence, limit - silent, link_silence, NULL);
+}
+
+static void
+link_heartbeat(void *arg)
+{
+	(void)arg;
 	if (L.state >= LINK_IDENTIFY)
 		link_queue(frame_heartbeat());
 	loop_timer_set(&L.heartbeat,
@@ -281,6 +296,8 @@ link_frame(const char *buf, size_t len)
 	switch (f.op) {
 	case FRAME_HELLO:
 		L.heartbeat_ms = f.heartbeat_ms;
+		loop_timer_set(&L.silence, 2 * L.heartbeat_ms, link_silence,
+		    NULL);
 		L.state = LINK_IDENTIFY;
 		link_queue(
 		    frame_identify("kefud/" KEFU_VERSION, event_acked()));
@@ -342,6 +359,7 @@ link_receive(struct lws *wsi, const char *in, size_t len)
 {
 	if (lws_is_first_fragment(wsi)) {
 		L.rx_len = 0;
+		L.rx_total = 0;
 		L.rx_skip = 0;
 		if (lws_frame_is_binary(wsi)) {
 			link_bad_frame(
@@ -349,18 +367,20 @@ link_receive(struct lws *wsi, const char *in, size_t len)
 			L.rx_skip = 1;
 		}
 	}
+	/* The protocol: whoever receives a larger frame, text or binary,
+	 * closes with 1009; the event comes again on a new connection, at
+	 * once (docs/platform.md). */
+	L.rx_total += len;
+	if (L.rx_total > FRAME_MAX) {
+		log_warnx(
+		    "link: frame larger than %d bytes; closing with 1009 as the protocol says",
+		    FRAME_MAX);
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+		    (unsigned char *)"frame too large", 15);
+		L.reconnect_now = 1;
+		return -1;
+	}
 	if (!L.rx_skip) {
-		if (L.rx_len + len > FRAME_MAX) {
-			/* The protocol: whoever receives a larger frame closes
-			 * 1009. */
-			log_warnx(
-			    "link: frame larger than %d bytes; closing with 1009 as the protocol says",
-			    FRAME_MAX);
-			lws_close_reason(wsi,
-			    LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-			    (unsigned char *)"frame too large", 15);
-			return -1;
-		}
 		if (L.rx == NULL && (L.rx = malloc(FRAME_MAX + 1)) == NULL)
 			fatal("link");
 		memcpy(L.rx + L.rx_len, in, len);
@@ -461,6 +481,8 @@ link_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		L.state = LINK_HELLO;
 		L.last_rx_ms = clock_mono_ms();
 		loop_timer_set(&L.heartbeat, LINK_HELLO_WAIT_MS, link_heartbeat,
+		    NULL);
+		loop_timer_set(&L.silence, LINK_HELLO_WAIT_MS, link_silence,
 		    NULL);
 		break;
 	case LWS_CALLBACK_CLIENT_RECEIVE:

@@ -491,3 +491,20 @@ Test(link, a_lost_result_is_asked_again)
 	free(a);
 	free(b);
 }
+
+/* A binary frame over the limit closes with 1009 like a text one, and
+ * kefud reconnects at once, as docs/platform.md says (L3). */
+Test(link, an_oversized_binary_frame_closes_1009_and_reconnects_at_once)
+{
+	size_t at = up(15000);
+	char *id;
+
+	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"oversized_binary\"}");
+	at = h_wait_log(sb.klog,
+	    "frame larger than 65536 bytes; closing with 1009", at);
+	at = h_wait_log(sb.klog, "link: reconnecting in 0.000 s", at);
+	h_wait_log(sb.klog, "link: ready", at);
+	id = sb_say(&sb, "c-1", "还在吗");
+	sb_expect_one_reply(&sb, id);
+	free(id);
+}

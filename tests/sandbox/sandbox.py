@@ -386,6 +386,8 @@ class Platform:
             await ws.send(b"\x00\x01binary\xff")
         elif kind == "oversized":
             await ws.send(json.dumps({"op": "event", "pad": "x" * (MAX_FRAME + 10)}))
+        elif kind == "oversized_binary":
+            await ws.send(b"\x00" * (MAX_FRAME + 10))
         elif kind == "bad_utf8":
             payload = b'{"op":"heartbeat_ack","x":"\xc3\x28"}'
             ws.transport.write(bytes([0x81, len(payload)]) + payload)
