@@ -71,6 +71,26 @@ static struct {
 	unsigned bad_dropped;
 } L = {.tx_tail = &L.tx};
 
+static void link_connect(void *arg);
+
+/* Not to connect (the state could not be read at start). */
+static int link_held;
+
+void
+link_hold(int on)
+{
+	link_held = on;
+	if (on)
+		log_emit(LOG_PRI_ERR,
+		    "link: not connecting to the platform until the state "
+		    "store opens: kefud does not know who owns which "
+		    "conversation, and could acknowledge nothing");
+	else if (L.state == LINK_WAIT && L.wsi == NULL) {
+		log_info("link: the state store is open; connecting");
+		loop_timer_set(&L.retry, 0, link_connect, NULL);
+	}
+}
+
 int64_t
 link_heartbeat_ms(void)
 {
@@ -530,7 +550,7 @@ link_connect(void *arg)
 	struct lws_client_connect_info ci;
 
 	(void)arg;
-	if (L.state == LINK_OFF || L.vh == NULL)
+	if (L.state == LINK_OFF || L.vh == NULL || link_held)
 		return;
 	if (!L.tls)
 		log_warnx(
@@ -633,7 +653,9 @@ link_configure(const struct conf_platform *p, struct token *tok)
 		link_retry_later();
 		return;
 	}
-	link_connect(NULL);
+	/* From the loop: at start, the store opens (or holds the link)
+	 * before the first connection. */
+	loop_timer_set(&L.retry, 0, link_connect, NULL);
 }
 
 void

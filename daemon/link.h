@@ -23,6 +23,8 @@ void link_stop(void);
 /* Queues a frame (takes it); -1 when there is no ready connection. */
 int link_send(char *frame);
 int link_ready(void);
+/* on: do not connect (the state store is not open yet); off: connect. */
+void link_hold(int on);
 /* The platform's heartbeat interval on this connection (0: none yet). */
 int64_t link_heartbeat_ms(void);
 const char *link_state_name(void);

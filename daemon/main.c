@@ -68,6 +68,12 @@ on_reload(void)
 	notify_reloaded();
 }
 
+static void
+link_release(void)
+{
+	link_hold(0);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -116,8 +122,13 @@ main(int argc, char *argv[])
 		loop_fini();
 		return 1;
 	}
-	store_open(reload_live()->conf->state_dir,
-	    reload_live()->conf->state_move_corrupt);
+	/* Without its state kefud would answer conversations agents own and
+	 * acknowledge nothing: it connects once the store opens. */
+	if (store_open(reload_live()->conf->state_dir,
+	        reload_live()->conf->state_move_corrupt) < 0) {
+		link_hold(1);
+		store_on_restored(link_release);
+	}
 	outbox_on_no_agents(event_no_agents);
 	outbox_on_failed(event_action_failed);
 	if (ctl_start(reload_live()->conf, on_reload) < 0) {

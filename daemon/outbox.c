@@ -280,8 +280,19 @@ ob_retry_in(struct ob_item *it, int64_t ms)
 	loop_timer_set(&it->retry, ms, ob_requeue, it);
 }
 
+static void ob_result(const struct frame *f);
+
+/* A result; what waited behind the action (its conversation's later
+ * ones) may go now. */
 void
 outbox_result(const struct frame *f)
+{
+	ob_result(f);
+	ob_pump(NULL);
+}
+
+static void
+ob_result(const struct frame *f)
 {
 	struct ob_item *it = ob_find(f->id);
 	int64_t backoff;

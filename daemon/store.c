@@ -147,7 +147,8 @@ static struct {
 	/* The writer's; the loop's only while no batch is in flight. */
 	sqlite3 *wdb;
 	sqlite3_stmt *rst[R_N], *wst[W_N];
-	int restored;     /* the first open restored state */
+	int restored; /* the first open restored state */
+	void (*on_restored)(void);
 	uint64_t written; /* the seq the last commit holds */
 	int failing;
 	int64_t retry_ms;
@@ -342,8 +343,13 @@ store_row_conv(sqlite3_stmt *st)
 {
 	const char *id = (const char *)sqlite3_column_text(st, 0);
 	sqlite3_stmt *ln;
-	struct conv *c = conv_insert(id);
+	struct conv *c;
 	unsigned lines;
+
+	/* Never a second copy of one in memory: the one there is newer. */
+	if ((c = conv_get(id, 0)) != NULL)
+		return c;
+	c = conv_insert(id);
 
 #define COLS(i) ((const char *)sqlite3_column_text(st, i))
 	c->owner = sqlite3_column_int(st, 1);
@@ -486,7 +492,7 @@ store_try_open(void)
 
 			if (!S.move_corrupt) {
 				log_emit(LOG_PRI_ERR,
-				    "store: %s is corrupt; kefud serves from memory and acknowledges nothing; move it aside, or set state_move_corrupt = true",
+				    "store: %s is corrupt; kefud waits for it to serve and acknowledge anything; move it aside, or set state_move_corrupt = true",
 				    S.path);
 				return -1;
 			}
@@ -516,6 +522,12 @@ store_try_open(void)
 	/* Readers in WAL mode wait only out the writer's rare recovery. */
 	sqlite3_busy_timeout(S.db, 200);
 	return 0;
+}
+
+void
+store_on_restored(void (*fn)(void))
+{
+	S.on_restored = fn;
 }
 
 int
@@ -837,6 +849,10 @@ store_batch_take(int *r)
 		if (!S.restored) {
 			store_restore();
 			S.restored = 1;
+			log_info("store: %s open at last; state restored",
+			    S.path);
+			if (S.on_restored != NULL)
+				S.on_restored();
 		} else
 			store_rewrite();
 	}

@@ -17,6 +17,9 @@
 
 /* Opens (creating) state_dir/kefu.db and restores what it holds. */
 int store_open(const char *state_dir, int move_corrupt);
+/* Called once the state is restored, when the database opened only after
+ * store_open() had failed (fn NULL: nothing). */
+void store_on_restored(void (*fn)(void));
 void store_close(void);
 int store_ok(void); /* open and the last write succeeded */
 

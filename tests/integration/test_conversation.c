@@ -50,6 +50,7 @@ Test(conversation, handoff_silence_and_quiet_return)
 	sb_replies(&sb, m2, &text);
 	cr_expect_str_eq(text, "已为您转接人工客服,请稍等");
 
+	sb_wait_ids(&sb, "h:", 1); /* after the reply, in order */
 	h = sb_last_action(&sb, "handoff");
 	cr_assert_not_null(h, "no handoff applied");
 	cr_expect_str_eq(str(h, "conversation"), "c-1");

@@ -508,3 +508,35 @@ Test(link, an_oversized_binary_frame_closes_1009_and_reconnects_at_once)
 	sb_expect_one_reply(&sb, id);
 	free(id);
 }
+
+/*
+ * The state database cannot be opened at start (corrupt, and kefud may not
+ * move it aside): kefud does not connect, rather than answer with no idea
+ * who owns which conversation.  Once ops move the file away it opens,
+ * kefud connects and answers what customers wrote meanwhile (M4).
+ */
+Test(link, no_service_until_the_state_opens)
+{
+	char *state = h_path(sb.dir, "state"), *db, *moved, *id;
+	size_t at;
+
+	sb_start_sandbox(&sb, "server", 15000);
+	sb_config(&sb, "token", "");
+	cr_assert(mkdir(state, 0700) == 0);
+	db = h_write(state, "kefu.db", "this is not a database, %s\n",
+	    "but long enough to look like one's header");
+	sb_start_kefud(&sb);
+	at = h_wait_log(sb.klog, "not connecting to the platform until", 0);
+	id = sb_say(&sb, "c-1", "你好");
+	h_sleep_ms(1500);
+	cr_expect_eq(sb_state_num(&sb, "connections"), 0);
+	moved = h_path(state, "kefu.db.bad");
+	cr_assert(rename(db, moved) == 0);
+	at = h_wait_log(sb.klog, "open at last; state restored", at);
+	h_wait_log(sb.klog, "link: ready", at);
+	sb_expect_one_reply(&sb, id);
+	free(id);
+	free(moved);
+	free(db);
+	free(state);
+}

@@ -321,7 +321,7 @@ Test(store, corrupt_file_is_reported_and_moved_aside_only_when_allowed)
 	cr_expect_eq(store_open(dir, 0), -1);
 	cr_assert(
 	    asprintf(&want,
-	        "store: %s is corrupt; kefud serves from memory and acknowledges nothing",
+	        "store: %s is corrupt; kefud waits for it to serve and acknowledge anything",
 	        db) > 0);
 	cr_expect_not_null(strstr(h_log(), want), "%s", h_log());
 	cr_expect(access(db, F_OK) == 0, "moved without permission");
