@@ -603,6 +603,10 @@ event_handle(const struct frame *f)
 			ev_actions(&t, c, ev);
 			turn_end(&t);
 		}
+		/* An agent took it, or it ended: bot lines still queued
+		 * (from before an outage, a restart) never go out. */
+		if (c->owner == CONV_AGENT || c->owner == CONV_CLOSED)
+			outbox_drop_sends(c->id);
 	}
 	store_soon();
 }

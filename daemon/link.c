@@ -65,6 +65,7 @@ static struct {
 	int64_t heartbeat_ms, last_rx_ms, up_since_ms;
 	unsigned readies; /* times the link became ready */
 	int attempts, reconnect_now, unauthorized;
+	int settled; /* ready, and the redelivered backlog has come */
 	struct loop_timer heartbeat, retry, silence;
 	char shop_name[256];
 	struct log_throttle bad_frames;
@@ -89,6 +90,12 @@ link_hold(int on)
 		log_info("link: the state store is open; connecting");
 		loop_timer_set(&L.retry, 0, link_connect, NULL);
 	}
+}
+
+int
+link_settled(void)
+{
+	return L.state == LINK_READY && L.settled;
 }
 
 int64_t
@@ -340,8 +347,15 @@ link_frame(const char *buf, size_t len)
 		    L.shop_name, (long long)f.resume_from, outbox_pending());
 		event_resume_from(
 		    f.resume_from > 0 ? (uint64_t)f.resume_from : 0);
-		outbox_link_up();
 		event_link_up();
+		/*
+		 * Queued actions wait until the platform answers a heartbeat
+		 * sent now: the events it redelivers come before that answer,
+		 * so an agent who took a conversation meanwhile is known
+		 * before any stale bot line goes out.
+		 */
+		L.settled = 0;
+		link_queue(frame_heartbeat());
 		break;
 	case FRAME_EVENT:
 		if (L.state != LINK_READY)
@@ -368,6 +382,12 @@ link_frame(const char *buf, size_t len)
 		link_bad_frame("unknown op \"%s\" ignored", f.opname);
 		break;
 	case FRAME_HEARTBEAT_ACK:
+		if (L.state == LINK_READY && !L.settled) {
+			L.settled = 1;
+			log_info("link: the backlog is in; %zu actions to send",
+			    outbox_pending());
+			outbox_link_up();
+		}
 		break;
 	}
 	frame_free(&f);

@@ -23,6 +23,9 @@ void link_stop(void);
 /* Queues a frame (takes it); -1 when there is no ready connection. */
 int link_send(char *frame);
 int link_ready(void);
+/* Ready, and the events the platform redelivered have come in: what the
+ * timers and the outbox wait for after a (re)connect. */
+int link_settled(void);
 /* on: do not connect (the state store is not open yet); off: connect. */
 void link_hold(int on);
 /* The platform's heartbeat interval on this connection (0: none yet). */

@@ -131,6 +131,7 @@ main(int argc, char *argv[])
 	}
 	outbox_on_no_agents(event_no_agents);
 	outbox_on_failed(event_action_failed);
+	timers_set_gate(link_settled);
 	if (ctl_start(reload_live()->conf, on_reload) < 0) {
 		store_close();
 		reload_fini();

@@ -2,6 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "clock.h"
 #include "frame.h"
 #include "link.h"
@@ -95,20 +97,27 @@ ob_conv_busy(const struct ob_item *it, uint32_t *busy, size_t n)
 	return 0;
 }
 
-/* The hash of the frame's conversation (never 0). */
+/* The hash of a conversation id (never 0). */
+static uint32_t
+ob_conv_of_id(const char *id)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *id != '\0'; id++)
+		h = (h ^ (uint8_t)*id) * 16777619u;
+	return h != 0 ? h : 1;
+}
+
+/* The hash of the frame's conversation. */
 static uint32_t
 ob_conv_of(const char *frame)
 {
-	const char *p = strstr(frame, "\"conversation\":\"");
-	uint32_t h = 2166136261u;
+	cJSON *o = cJSON_Parse(frame);
+	const cJSON *cv = cJSON_GetObjectItemCaseSensitive(o, "conversation");
+	uint32_t h = ob_conv_of_id(cJSON_IsString(cv) ? cv->valuestring : "");
 
-	if (p != NULL)
-		for (p += 16; *p != '\0' && *p != '"'; p++) {
-			if (*p == '\\' && p[1] != '\0')
-				p++;
-			h = (h ^ (uint8_t)*p) * 16777619u;
-		}
-	return h != 0 ? h : 1;
+	cJSON_Delete(o);
+	return h;
 }
 
 static void
@@ -341,6 +350,36 @@ ob_result(const struct frame *f)
 		    f->message != NULL ? ": " : "",
 		    f->message != NULL ? f->message : "");
 	ob_remove(it);
+}
+
+void
+outbox_drop_sends(const char *conv)
+{
+	struct ob_item *it, *next;
+	uint32_t h = ob_conv_of_id(conv);
+	cJSON *o;
+
+	for (it = ob_head; it != NULL; it = next) {
+		const cJSON *op, *cv;
+
+		next = it->next;
+		if (it->conv != h || it->state == OB_SENT ||
+		    (o = cJSON_Parse(it->frame)) == NULL)
+			continue;
+		op = cJSON_GetObjectItemCaseSensitive(o, "op");
+		cv = cJSON_GetObjectItemCaseSensitive(o, "conversation");
+		if (cJSON_IsString(op) && cJSON_IsString(cv) &&
+		    strcmp(cv->valuestring, conv) == 0 &&
+		    (strcmp(op->valuestring, "send") == 0 ||
+		        strcmp(op->valuestring, "typing") == 0)) {
+			log_info(
+			    "outbox: action %s dropped: conversation %s is "
+			    "no longer the bot's",
+			    it->id, conv);
+			ob_remove(it);
+		}
+		cJSON_Delete(o);
+	}
 }
 
 void

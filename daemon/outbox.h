@@ -28,6 +28,9 @@ void outbox_on_no_agents(void (*fn)(const char *frame));
  * send (code "too_large"); the item is gone when fn returns. */
 void outbox_on_failed(
     void (*fn)(const char *frame, const char *code, const char *message));
+/* Unsent bot lines (send, typing) of conversation conv leave the outbox:
+ * a person owns it now, or it ended. */
+void outbox_drop_sends(const char *conv);
 void outbox_link_up(void);
 void outbox_link_down(void);
 size_t outbox_pending(void);

@@ -22,6 +22,13 @@
 #define TIMERS_PARTS 10 /* a whole pass every second */
 
 static const struct conf_conversations *T;
+static int (*timers_gate)(void);
+
+void
+timers_set_gate(int (*open)(void))
+{
+	timers_gate = open;
+}
 static const struct conf_handoff *H;
 static struct loop_timer timers_tick;
 
@@ -185,7 +192,11 @@ timers_conv(struct conv *c, void *arg)
 {
 	int64_t now = *(int64_t *)arg;
 
-	if (c->owner == CONV_WAITING)
+	/* While the link is down or the backlog is still coming, the view
+	 * of who owns what is stale: nothing is said or closed. */
+	if (timers_gate != NULL && !timers_gate())
+		;
+	else if (c->owner == CONV_WAITING)
 		timers_wait(c, now);
 	else if (c->owner == CONV_BOT) {
 		timers_silent(c, now);

@@ -15,6 +15,8 @@
  * twice.  A handoff the platform refused for want of agents is asked for
  * again here, once the calendar says agents work.
  */
+/* Service timers act only while open() says so (NULL: always). */
+void timers_set_gate(int (*open)(void));
 void timers_configure(const struct conf_conversations *cv,
     const struct conf_handoff *h);
 /* Fires what is due at now (wall clock ms); the loop calls it each second. */

@@ -198,3 +198,36 @@ Test(conversation, plugin_replies_pass_the_guard)
 	free(text);
 	free(m);
 }
+
+/*
+ * An outage while a customer waits for an agent, and the agent takes the
+ * conversation meanwhile: no "please wait" goes out at the reconnect,
+ * neither from the timers during the outage nor queued before it (M1).
+ */
+Test(conversation, after_an_outage_no_stale_wait_update)
+{
+	char *m;
+	size_t at;
+	int before;
+
+	configure("good = { reply = \"收到\"; handoff = \"转人工\"; };\n"
+	          "conversations = { wait_update_ms = 1000; "
+	          "wait_update_text = \"请您稍等\"; };\n");
+	sb_start_kefud(&sb);
+	at = h_wait_log(sb.klog, "link: ready", 0);
+	m = sb_say(&sb, "c-1", "我要转人工");
+	sb_wait_ids(&sb, "h:", 1);
+	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"away\"}");
+	at = h_wait_log(sb.klog, "link: lost", at);
+	before = sb_count_ids(&sb, "w:");
+	sb_do(&sb, "{\"cmd\":\"agent_join\",\"conversation\":\"c-1\"}");
+	h_sleep_ms(3500); /* three wait intervals of outage */
+	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"back\"}");
+	at = h_wait_log(sb.klog, "link: ready", at);
+	h_wait_log(sb.klog, "conversation c-1: waiting -> agent", at);
+	sb_settle(&sb);
+	h_sleep_ms(1500); /* a wait update would be due by now */
+	cr_expect_eq(sb_count_ids(&sb, "w:"), before,
+	    "a wait update reached a customer an agent has");
+	free(m);
+}

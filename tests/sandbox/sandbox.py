@@ -17,6 +17,7 @@ Control commands ({"cmd": ...}); each gets one JSON line back:
   fault       kind: drop | reconnect | garbage | binary | oversized |
               bad_utf8 | unknown_op | wrong_types | mute | unmute |
               swallow (apply actions, send no result) | unswallow |
+              away (cut and refuse connections) | back |
               ignore_acks (neither acks nor identify.last_seq count,
               so every event is sent again after a reconnect) | heed_acks
   fail_next   code [count] [retry_after_ms] [op]       force action results
@@ -70,6 +71,7 @@ class Platform:
         self.muted = False
         self.swallow = False
         self.ignore_acks = False
+        self.away = False
         self.attempts = collections.Counter()
         self.stats = collections.Counter()
         self.identify = None
@@ -81,6 +83,8 @@ class Platform:
     # -- bot side ------------------------------------------------------
 
     async def process_request(self, path, headers):
+        if self.away:
+            return (http.HTTPStatus.SERVICE_UNAVAILABLE, [], b"away\n")
         if headers.get("Authorization") != "Bearer " + self.token:
             self.stats["auth_failures"] += 1
             self.auth_times.append(time.time())
@@ -361,6 +365,13 @@ class Platform:
 
     async def fault(self, kind):
         ws = self.bot
+        if kind in ("away", "back"):
+            # An outage: the connection cut, new ones refused until back;
+            # events meanwhile wait for the bot as usual.
+            self.away = kind == "away"
+            if self.away and self.bot is not None:
+                self.bot.transport.abort()
+            return {"ok": True}
         if kind == "mute":
             self.muted = True
             return {"ok": True}
