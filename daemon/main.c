@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "conv.h"
@@ -68,6 +70,21 @@ on_reload(void)
 	notify_reloaded();
 }
 
+/*
+ * No core dump, under systemd or not: the token is wiped and kept out of
+ * dumps where kefud holds it, but libwebsockets copies it into its own
+ * buffers for the handshake, which kefud cannot reach.
+ */
+static void
+no_core_dumps(void)
+{
+	struct rlimit none = {0, 0};
+
+	if (setrlimit(RLIMIT_CORE, &none) < 0 ||
+	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		log_warn("cannot turn core dumps off");
+}
+
 static void
 link_release(void)
 {
@@ -116,6 +133,7 @@ main(int argc, char *argv[])
 		return check(path);
 	}
 	log_info("kefud %s starting with %s", KEFU_VERSION, path);
+	no_core_dumps();
 	if (loop_init(&hooks) < 0)
 		return 1;
 	if (reload_start(path) < 0) {

@@ -774,9 +774,10 @@ store_thread(void *arg)
 	 * On a busy machine the loop goes first: a commit can wait a little,
 	 * a reply should not.  (Raising one's own nice needs no privilege.)
 	 */
-	if (setpriority(PRIO_PROCESS, (id_t)gettid(), STORE_WRITER_NICE) < 0) {
-		/* Same priority as the loop: still correct. */
-	}
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), STORE_WRITER_NICE) < 0)
+		/* Same priority as the loop: still correct, but say so (a
+		 * system call filter that forbids it, say). */
+		log_warn("store: the writer cannot lower its priority");
 	pthread_mutex_lock(&W.mu);
 	for (;;) {
 		while (W.job == NULL && !W.quit)

@@ -340,3 +340,29 @@ Test(daemon, reconnect_jitter_differs_between_processes, .timeout = 240)
 	reconnect_delays("two", port, b, sizeof(b));
 	cr_expect_str_neq(a, b, "the same delays in both: %s", a);
 }
+
+/* No core dump, whoever starts it: libwebsockets keeps a copy of the
+ * token that kefud cannot wipe (L11). */
+Test(daemon, no_core_dumps_outside_systemd_either)
+{
+	char *plugdir = h_path(dir, "plugins"), *conf, path[64], *limits;
+	char *argv[] = {kefud, "-c", NULL, NULL};
+	pid_t pid;
+
+	cr_assert(mkdir(plugdir, 0755) == 0);
+	conf = config("", "");
+	argv[2] = conf;
+	pid = h_spawn(argv, logpath);
+	h_wait_log(logpath, "generation 1 live", 0);
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	limits = h_read(path);
+	cr_expect(strstr(limits,
+	              "Max core file size        0                    0") !=
+	        NULL,
+	    "%s", limits);
+	free(limits);
+	kill(pid, SIGTERM);
+	cr_expect_eq(h_wait_exit(pid), 0);
+	free(conf);
+	free(plugdir);
+}

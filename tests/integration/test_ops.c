@@ -343,6 +343,18 @@ Test(ops, systemd_unit_verifies)
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	    "systemd-analyze verify failed");
 	free(cmd);
+	/* The writer's nice 10: setpriority is in @resources, which the unit
+	 * takes away, so the unit must give it back after (L12). */
+	cr_assert(asprintf(&cmd,
+	              "systemd-analyze syscall-filter @resources | "
+	              "grep -qw setpriority && "
+	              "grep -A3 '^SystemCallFilter=~.*@resources' %s | "
+	              "grep -qx 'SystemCallFilter=setpriority'",
+	              unit) > 0);
+	st = system(cmd);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "the unit forbids the writer's setpriority");
+	free(cmd);
 	free(unit);
 }
 
