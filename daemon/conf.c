@@ -94,6 +94,7 @@ static const struct conf_key conf_conversation_keys[] = {
     {"flood_text", CONF_T_STRING, 0, CONV_OFF(flood_text), NULL, 0, 0, 0, NULL},
     {"max_live", CONF_T_INT, 0, CONV_OFF(max_live), NULL, 10, 10000000, 200000,
         NULL},
+    {"keep_days", CONF_T_INT, 0, CONV_OFF(keep_days), NULL, 1, 3650, 90, NULL},
     {"unanswered_keep_days", CONF_T_INT, 0, CONV_OFF(unanswered_keep_days),
         NULL, 1, 3650, 90, NULL},
     {"unanswered_max", CONF_T_INT, 0, CONV_OFF(unanswered_max), NULL, 100,

@@ -41,6 +41,7 @@ struct conf_conversations {
 	char *flood_text;
 	int max_live; /* conversations in memory, the oldest idle evicted */
 	/* Questions the bot could not answer: kept this long, this many. */
+	int keep_days; /* conversations idle this long are deleted */
 	int unanswered_keep_days;
 	int unanswered_max;
 };

@@ -131,6 +131,7 @@ gen_use(struct gen *g)
 	guard_use(g->guard);
 	timers_configure(&g->conf->conversations, &g->conf->handoff);
 	event_configure(&g->conf->handoff);
+	store_conversations_keep(g->conf->conversations.keep_days);
 	store_questions_keep(g->conf->conversations.unanswered_keep_days,
 	    g->conf->conversations.unanswered_max);
 }

@@ -97,6 +97,8 @@ struct store_batch {
 	struct store_op *ops;
 	uint64_t seq;
 	int64_t questions_now; /* the wall clock, for their retention */
+	int64_t prune_before;  /* conversations idle since: deleted (0: no) */
+	int pruned;            /* how many were */
 	int failed;
 	char err[256];
 };
@@ -113,6 +115,8 @@ enum {
 	W_META,
 	W_Q_PUT,
 	W_Q_PRUNE,
+	W_CONV_PRUNE_LINES,
+	W_CONV_PRUNE,
 	W_N
 };
 
@@ -127,6 +131,19 @@ static const char *const store_rsql[R_N] = {
     " conv = ? ORDER BY n DESC LIMIT ?) ORDER BY n",
 };
 
+/*
+ * Conversations idle since ?1 that nothing waits on (with the bot and
+ * nothing due, or closed): the oldest, a bounded batch at a time, so that
+ * a transaction never holds the writer long.
+ */
+#define STORE_PRUNE_MAX 1000
+#define STORE_STR1(x) #x
+#define STORE_STR(x) STORE_STR1(x)
+#define STORE_STALE                                                                  \
+	"SELECT id FROM conv WHERE last_ms < ?1 AND owner IN (0, 3) AND"             \
+	" waiting_since = 0 AND asked_ms = 0 ORDER BY last_ms, id LIMIT " STORE_STR( \
+	    STORE_PRUNE_MAX)
+
 static const char *const store_wsql[W_N] = {
     "BEGIN IMMEDIATE",
     "COMMIT",
@@ -138,6 +155,8 @@ static const char *const store_wsql[W_N] = {
     "INSERT INTO unanswered(ts, conv, text, candidates) VALUES(?,?,?,?)",
     "DELETE FROM unanswered WHERE ts < ? OR"
     " id <= (SELECT max(id) FROM unanswered) - ?",
+    "DELETE FROM line WHERE conv IN (" STORE_STALE ")",
+    "DELETE FROM conv WHERE id IN (" STORE_STALE ")",
 };
 
 static struct {
@@ -156,10 +175,13 @@ static struct {
 	struct log_throttle fail_log;
 	struct loop_timer timer;
 	int armed;
-	int64_t keep_ms; /* unanswered questions: kept this long ... */
-	long keep_max;   /* ... and at most this many */
-	int busy;        /* a batch is with the writer */
-	int again;       /* changes waited for it */
+	int64_t keep_ms;      /* unanswered questions: kept this long ... */
+	long keep_max;        /* ... and at most this many */
+	int64_t conv_keep_ms; /* conversations: deleted idle this long */
+	int64_t pruned_ms;    /* the last retention pass (monotonic) */
+	int prune_more;       /* it deleted a full batch */
+	int busy;             /* a batch is with the writer */
+	int again;            /* changes waited for it */
 	struct store_op *ops, **ops_tail;
 } S = {.ops_tail = &S.ops,
     .keep_ms = (int64_t)90 * 86400000,
@@ -587,6 +609,12 @@ store_question(const char *conv, const char *text, const char *candidates,
 }
 
 void
+store_conversations_keep(int days)
+{
+	S.conv_keep_ms = (int64_t)days * 86400000;
+}
+
+void
 store_questions_keep(int days, long max)
 {
 	S.keep_ms = (int64_t)days * 86400000;
@@ -747,6 +775,19 @@ store_batch_write(struct store_batch *b)
 		if (store_w_step(st) < 0)
 			goto fail;
 	}
+	/* Retention: conversations (and their lines) past keep_days. */
+	if (b->prune_before > 0) {
+		if ((st = store_w(W_CONV_PRUNE_LINES)) == NULL)
+			goto fail;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)b->prune_before);
+		if (store_w_step(st) < 0 ||
+		    (st = store_w(W_CONV_PRUNE)) == NULL)
+			goto fail;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)b->prune_before);
+		if (store_w_step(st) < 0)
+			goto fail;
+		b->pruned = sqlite3_changes(S.wdb);
+	}
 	if ((st = store_w(W_META)) == NULL)
 		goto fail;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)b->seq);
@@ -837,6 +878,7 @@ store_batch_take(int *r)
 	struct store_batch *b;
 	struct conv *dirty, *c;
 	size_t n = 0;
+	int prune;
 
 	S.armed = 0;
 	*r = -1;
@@ -858,8 +900,12 @@ store_batch_take(int *r)
 			store_rewrite();
 	}
 	dirty = conv_take_dirty();
+	/* Retention once a minute, or at once while a full batch went. */
+	prune = S.conv_keep_ms > 0 &&
+	    (S.prune_more || clock_mono_ms() - S.pruned_ms >= 60000);
 	/* Nothing new (the timers ask every second): no transaction. */
-	if (dirty == NULL && S.ops == NULL && seq == S.written && !S.failing) {
+	if (dirty == NULL && S.ops == NULL && seq == S.written && !S.failing &&
+	    !prune) {
 		event_durable(seq);
 		*r = 0;
 		return NULL;
@@ -875,6 +921,10 @@ store_batch_take(int *r)
 	S.ops_tail = &S.ops;
 	b->seq = seq;
 	b->questions_now = clock_wall_ms();
+	if (prune) {
+		b->prune_before = b->questions_now - S.conv_keep_ms;
+		S.pruned_ms = clock_mono_ms();
+	}
 	return b;
 }
 
@@ -922,6 +972,11 @@ store_batch_done(struct store_batch *b)
 		}
 		S.retry_ms = STORE_RETRY_MIN_MS;
 		event_durable(b->seq);
+		S.prune_more = b->pruned >= STORE_PRUNE_MAX;
+		if (b->pruned > 0)
+			log_info("store: %d conversations idle over %lld days "
+			         "deleted, with their transcripts",
+			    b->pruned, (long long)(S.conv_keep_ms / 86400000));
 	}
 	store_batch_free(b);
 	return r;

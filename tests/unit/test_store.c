@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "conv.h"
 #include "event.h"
 #include "loop.h"
@@ -521,4 +522,48 @@ Test(store, a_failed_batch_is_written_again_when_the_disk_is_back)
 	cr_expect_str_eq(conv_line(c, 0)->text, "有货吗");
 	/* The put, its delete, then another put: only the last is left. */
 	cr_expect_eq(outbox_pending(), 1);
+}
+
+/*
+ * Retention (L13): conversations idle past keep_days, with nothing
+ * waiting on them, leave the database with their transcripts; one a
+ * customer still waits in, or with a follow-up due, stays, and so do the
+ * recent ones.
+ */
+Test(store, idle_conversations_are_deleted_after_keep_days)
+{
+	const int64_t day = 86400000, now = (int64_t)1800000000 * 1000;
+	struct conv *c;
+
+	clock_set_wall(now);
+	cr_assert_eq(store_open(dir, 0), 0, "%s", h_log());
+	c = talk("old", 3);
+	c->last_ms = now - 100 * day;
+	c = talk("old-closed", 3);
+	c->last_ms = now - 100 * day;
+	c->owner = CONV_CLOSED;
+	c = talk("old-waiting", 3);
+	c->last_ms = now - 100 * day;
+	conv_handoff(c, now - 100 * day);
+	c->last_ms = now - 100 * day;
+	c = talk("old-asked", 3);
+	c->last_ms = now - 100 * day;
+	c->asked_ms = now - 100 * day;
+	c = talk("recent", 3);
+	c->last_ms = now - 10 * day;
+	cr_assert_eq(store_flush(), 0, "%s", h_log());
+	conv_free_all();
+
+	store_conversations_keep(90);
+	cr_assert_eq(store_flush(), 0, "%s", h_log());
+	cr_expect_null(store_load_conv("old"));
+	cr_expect_null(store_load_conv("old-closed"));
+	cr_expect_not_null(store_load_conv("old-waiting"));
+	cr_expect_not_null(store_load_conv("old-asked"));
+	cr_assert_not_null(c = store_load_conv("recent"));
+	cr_expect_str_eq(conv_line(c, 2)->text, "第2句");
+	cr_expect_not_null(
+	    strstr(h_log(), "store: 2 conversations idle over 90 days deleted"),
+	    "%s", h_log());
+	store_conversations_keep(0);
 }
