@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "conv.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -81,7 +82,43 @@ conv_get(const char *id, int create)
 	     c = c->next)
 		if (strcmp(c->id, id) == 0)
 			return c;
-	return create ? conv_insert(id) : NULL;
+	if (!create)
+		return NULL;
+	conv_started(clock_wall_ms());
+	return conv_insert(id);
+}
+
+/* Conversations begun, per minute, over the last CONV_RECENT_MIN. */
+#define CONV_RECENT_MIN 10
+static struct {
+	int64_t minute;
+	unsigned n;
+} conv_recent[CONV_RECENT_MIN];
+
+void
+conv_started(int64_t now)
+{
+	int64_t m = now / 60000;
+	unsigned i = (unsigned)(m % CONV_RECENT_MIN);
+
+	if (conv_recent[i].minute != m) {
+		conv_recent[i].minute = m;
+		conv_recent[i].n = 0;
+	}
+	conv_recent[i].n++;
+}
+
+unsigned
+conv_count_recent(int64_t now)
+{
+	int64_t m = now / 60000;
+	unsigned n = 0, i;
+
+	for (i = 0; i < CONV_RECENT_MIN; i++)
+		if (conv_recent[i].minute > m - CONV_RECENT_MIN &&
+		    conv_recent[i].minute <= m)
+			n += conv_recent[i].n;
+	return n;
 }
 
 static void

@@ -67,6 +67,10 @@ struct conv {
 /* Lines of history kept per conversation (at least 20). */
 void conv_configure(unsigned history);
 unsigned conv_history(void);
+/* A conversation new to kefud began (not one loaded from the store). */
+void conv_started(int64_t now);
+/* How many began in the last ten minutes: how busy the shop is now. */
+unsigned conv_count_recent(int64_t now);
 
 struct conv *conv_get(const char *id, int create);
 /* A new conversation with its stored state (the store calls it). */

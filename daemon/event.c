@@ -595,6 +595,7 @@ event_handle(const struct frame *f)
 		if ((c = conv_get(ev->conversation, 0)) == NULL &&
 		    (c = store_load_conv(ev->conversation)) == NULL) {
 			c = conv_insert(ev->conversation);
+			conv_started(clock_wall_ms());
 			metric_inc(M_CONVERSATIONS);
 		}
 		if (ev->type == KEFU_EV_MESSAGE)

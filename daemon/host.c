@@ -130,7 +130,7 @@ host_guard_term(const char *text)
 static unsigned
 host_live(int owner)
 {
-	return owner < 0 ? conv_count()
+	return owner < 0 ? conv_count_recent(clock_wall_ms())
 	                 : conv_count_owner((enum conv_owner)owner);
 }
 

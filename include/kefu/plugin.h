@@ -207,7 +207,8 @@ struct kefu_host {
 	 * Returns its length; out always ends with a NUL.
 	 */
 	size_t (*normalise)(const char *in, char *out, size_t len);
-	/* Conversations in memory now, by owner (-1: all). */
+	/* Conversations in memory now, by owner; -1: how many began in the
+	 * last ten minutes (how busy the shop is, not how many are kept). */
 	unsigned (*live_conversations)(int owner);
 
 	/*

@@ -138,3 +138,23 @@ Test(greeting, state_left_by_an_older_generation)
 		    "在的,请问有什么可以帮您?", "greeted \"%s\"", stale[i]);
 	}
 }
+
+/*
+ * Busy means many conversations began lately, not many kept in memory
+ * (closed or idle ones are kept for half an hour): ten minutes on, the
+ * same conversations in memory do not make the shop busy (L10).
+ */
+Test(greeting, busy_is_conversations_begun_lately)
+{
+	const char *r;
+
+	start(1);
+	clock_set_wall(sh(2026, 11, 23, 10));
+	say("b-1", KEFU_EV_OPENED, NULL, NULL);
+	cr_expect_str_eq(say("b-2", KEFU_EV_OPENED, NULL, NULL),
+	    "您好,现在咨询的顾客较多,请您直接描述问题,我们会尽快回复。");
+	clock_set_wall(sh(2026, 11, 23, 10) + 11 * 60000);
+	r = say("b-3", KEFU_EV_OPENED, NULL, NULL);
+	cr_expect(strstr(r, "较多") == NULL && strstr(r, "欢迎光临") != NULL,
+	    "%s (%u conversations in memory)", r, conv_count());
+}
