@@ -10,6 +10,9 @@
 #define CONV_BUCKETS 16384
 
 static struct conv *conv_table[CONV_BUCKETS];
+/* Which buckets hold a conversation: a pass over all of them skips the
+ * empty ones 64 at a time (an idle kefud holds few). */
+static uint64_t conv_used[CONV_BUCKETS / 64];
 static unsigned conv_n;
 static unsigned conv_hist = 20;
 static struct conv *conv_dirty;
@@ -63,12 +66,14 @@ conv_hash(const char *s)
 struct conv *
 conv_insert(const char *id)
 {
-	struct conv **b = &conv_table[conv_hash(id) % CONV_BUCKETS], *c;
+	size_t i = conv_hash(id) % CONV_BUCKETS;
+	struct conv **b = &conv_table[i], *c;
 
 	c = xcalloc(1, sizeof(*c));
 	c->id = xstrdup(id);
 	c->next = *b;
 	*b = c;
+	conv_used[i / 64] |= (uint64_t)1 << (i % 64);
 	conv_n++;
 	return c;
 }
@@ -154,17 +159,39 @@ conv_unlink_dirty(struct conv *c)
 void
 conv_forget(struct conv *c)
 {
-	struct conv **p = &conv_table[conv_hash(c->id) % CONV_BUCKETS];
+	size_t i = conv_hash(c->id) % CONV_BUCKETS;
+	struct conv **p = &conv_table[i];
 
 	for (; *p != NULL; p = &(*p)->next)
 		if (*p == c) {
 			*p = c->next;
 			break;
 		}
+	if (conv_table[i] == NULL)
+		conv_used[i / 64] &= ~((uint64_t)1 << (i % 64));
 	if (c->dirty)
 		conv_unlink_dirty(c);
 	conv_n--;
 	conv_destroy(c);
+}
+
+/* The first bucket from i on (before end) that holds a conversation, or
+ * end. */
+static size_t
+conv_next_used(size_t i, size_t end)
+{
+	uint64_t w;
+
+	while (i < end) {
+		w = conv_used[i / 64] >> (i % 64);
+		if (w == 0) {
+			i = (i / 64 + 1) * 64;
+			continue;
+		}
+		i += (size_t)__builtin_ctzll(w);
+		return i < end ? i : end;
+	}
+	return end;
 }
 
 void
@@ -173,13 +200,15 @@ conv_free_all(void)
 	struct conv *c, *next;
 	size_t i;
 
-	for (i = 0; i < CONV_BUCKETS; i++) {
+	for (i = conv_next_used(0, CONV_BUCKETS); i < CONV_BUCKETS;
+	     i = conv_next_used(i + 1, CONV_BUCKETS)) {
 		for (c = conv_table[i]; c != NULL; c = next) {
 			next = c->next;
 			conv_destroy(c);
 		}
 		conv_table[i] = NULL;
 	}
+	memset(conv_used, 0, sizeof(conv_used));
 	conv_n = 0;
 	conv_dirty = NULL;
 }
@@ -198,7 +227,8 @@ conv_foreach_part(unsigned part, unsigned parts,
 	       end = (size_t)(part + 1) * CONV_BUCKETS / parts;
 	struct conv *c, *next;
 
-	for (; i < end; i++)
+	for (i = conv_next_used(i, end); i < end;
+	     i = conv_next_used(i + 1, end))
 		for (c = conv_table[i]; c != NULL; c = next) {
 			next = c->next; /* fn may forget c */
 			fn(c, arg);

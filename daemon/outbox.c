@@ -326,8 +326,11 @@ ob_result(const struct frame *f)
 		return;
 	}
 	if (strcmp(f->code, "internal") == 0) {
-		backoff = OUTBOX_RETRY_MIN_MS
-		    << (it->tries < 7 ? it->tries - 1 : 6);
+		/* tries is 0 for an action restored after a restart and not
+		 * sent by this process: the first back-off. */
+		backoff = OUTBOX_RETRY_MIN_MS << (it->tries <= 1 ? 0
+		                  : it->tries < 7                ? it->tries - 1
+		                                                 : 6);
 		if (backoff > OUTBOX_RETRY_MAX_MS)
 			backoff = OUTBOX_RETRY_MAX_MS;
 		log_warnx(

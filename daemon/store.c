@@ -578,8 +578,11 @@ store_open(const char *state_dir, int move_corrupt)
 static struct store_op *
 store_op_add(const char *id, uint64_t seq, const char *frame)
 {
-	struct store_op *op = xcalloc(1, sizeof(*op));
+	struct store_op *op;
 
+	if (S.dir == NULL) /* no store (--replay, tests): nothing is kept */
+		return NULL;
+	op = xcalloc(1, sizeof(*op));
 	op->id = xstrdup(id);
 	op->seq = seq;
 	op->frame = xstrdup(frame);
