@@ -502,3 +502,63 @@ Test(timers, long_ids_keep_actions_apart)
 	cr_expect_str_neq(ids[0], ids[1]);
 	cr_expect_lt(strlen(ids[0]), 120, "%s", ids[0]);
 }
+
+static size_t longest;
+
+static void
+measure(const char *id, uint64_t seq, const char *frame)
+{
+	(void)id;
+	(void)seq;
+	if (strlen(frame) > longest)
+		longest = strlen(frame);
+}
+
+/*
+ * Every action the core builds, at the largest its inputs allow, fits in
+ * one frame: a handoff of a 1,000-line history of 500 characters each
+ * that escape six-fold in JSON, with long names, product and entities; a
+ * wait update, follow-up and close of 2,000 characters.
+ */
+Test(timers, every_action_at_its_maximum_size_fits_a_frame)
+{
+	char *line = xcalloc(1, 500 * 3 + 1), *big = xcalloc(1, 2000 * 3 + 1),
+	     key[16];
+	struct conv *c;
+	int i;
+
+	memset(line, 0x01, 500); /* \u0001 in JSON: six bytes each */
+	for (i = 0; i < 2000; i++)
+		memcpy(big + 3 * i, "长", 3);
+	conv_configure(1000);
+	cv.history = 1000;
+	cv.wait_update_text = big;
+	cv.close_text = big;
+	cv.followup_text[0] = big;
+	c = conv_insert("c-max");
+	c->customer_id = strdup(big);
+	c->customer_name = strdup(big);
+	c->product = strdup(big);
+	for (i = 0; i < 16; i++) {
+		snprintf(key, sizeof(key), "e%d", i);
+		kv_set(&c->entities, key, big);
+	}
+	for (i = 0; i < 1000; i++)
+		conv_add_line(c, 'c', line, T0);
+	event_handoff(c, "h:max", 0, "complaint", "aftersale", "high", big, T0);
+	cr_assert_eq(at(S(180)), 2, "the handoff and a wait update");
+	longest = 0;
+	outbox_foreach(measure);
+	cr_expect_leq(longest, FRAME_MAX, "a frame of %zu bytes", longest);
+
+	c = conv_insert("c-max2");
+	c->asked_ms = T0 + S(180);
+	at(S(180) + S(120)); /* the follow-up */
+	at(S(180) + S(600)); /* the close */
+	longest = 0;
+	outbox_foreach(measure);
+	cr_expect_leq(longest, FRAME_MAX, "a frame of %zu bytes", longest);
+	cr_expect_geq(outbox_pending(), 4);
+	free(line);
+	free(big);
+}
