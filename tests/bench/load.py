@@ -24,6 +24,7 @@ themselves assert nothing.
 import collections
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -168,15 +169,54 @@ def steady(tmp, build, convs, rate, secs):
     return ok
 
 
+RELOADABLE_NUMBERS = (
+    "history", "wait_update_ms", "wait_updates_max", "close_after_ms",
+    "backlog_ms", "flood_per_minute", "flood_cooldown_ms", "max_live",
+    "keep_days", "unanswered_keep_days", "unanswered_max",
+    "no_agents_retry_ms", "no_agents_update_ms", "busy_threshold",
+    "margin_percent", "target_wrong_permille", "unanswered_after",
+    "repeated_after")
+RELOADABLE_TEXTS = (
+    "wait_update_text", "close_text", "backlog_apology", "flood_text",
+    "no_agents_text", "no_agents_busy_text", "no_agents_update_text",
+    "failed_text", "fallback", "welcome", "holiday_welcome",
+    "product_welcome", "busy_welcome", "short_reply", "closing",
+    "clarify_intro", "clarify_outro")
+
+
+def variant(conf):
+    """The configuration with every reloadable number and text changed
+    (the history size among them), and the followups' times."""
+    conf = re.sub(r"\b(%s)(\s*=\s*)(\d+);" % "|".join(RELOADABLE_NUMBERS),
+                  lambda m: "%s%s%d;" % (m.group(1), m.group(2), int(m.group(3)) + 37),
+                  conf)
+    conf = re.sub(r'\b(%s)(\s*=\s*)"([^"]*)";' % "|".join(RELOADABLE_TEXTS),
+                  lambda m: '%s%s"%s（改）";' % (m.group(1), m.group(2), m.group(3)),
+                  conf)
+    assert "followup_ms = [120000, 300000]" in conf and "\nconversations = {" in conf
+    conf = conf.replace("followup_ms = [120000, 300000]", "followup_ms = [90000, 200000]")
+    return conf.replace("\nconversations = {", "\nconversations = {\n\thistory = 57;", 1)
+
+
 def reloads(tmp, build, convs, rate, secs):
+    """SIGHUP every second under load, each reload changing every
+    reloadable key one way or back: nothing lost, nothing doubled, every
+    reload live."""
     os.path.exists(tmp + "/actions.jsonl") and os.unlink(tmp + "/actions.jsonl")
     p = Platform(tmp)
     kefud_conf(tmp, build, p.port)
+    shipped = open(tmp + "/kefud.conf", encoding="utf-8").read()
+    changed = variant(shipped)
+    assert changed != shipped
     k = Kefud(tmp, build)
     stop = threading.Event()
 
     def hup():
+        n = 0
         while not stop.wait(1.0):
+            n += 1
+            with open(tmp + "/kefud.conf", "w", encoding="utf-8") as f:
+                f.write(changed if n % 2 else shipped)
             k.proc.send_signal(signal.SIGHUP)
     t = threading.Thread(target=hup)
     t.start()
@@ -185,8 +225,12 @@ def reloads(tmp, build, convs, rate, secs):
     stop.set()
     t.join()
     ok = report("reload", r, cpu_us(k.proc.pid) - c0, peak_rss_kb(k.proc.pid), p.doubled())
-    print("         %d reloads went live during the run"
-          % open(k.klog, encoding="utf-8", errors="replace").read().count("reload ok"))
+    log = open(k.klog, encoding="utf-8", errors="replace").read()
+    print("         %d reloads went live during the run, each changing every "
+          "reloadable key; %d failed" % (log.count("reload ok"), log.count("reload failed")))
+    if log.count("reload failed") or "Sanitizer" in log or "runtime error:" in log:
+        print(log[-3000:])
+        ok = False
     k.stop()
     p.stop()
     return ok
