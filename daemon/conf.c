@@ -642,6 +642,10 @@ conf_check_handoff(struct conf *c)
 	if ((h->default_priority = conf_priority(conf_member(g, "priority"),
 	         NULL, h->priority)) < 0)
 		return;
+	if (h->no_agents_text != NULL && h->no_agents_busy_text == NULL)
+		conf_warn(g, "no_agents_busy_text",
+		    "not set: a customer who asks for a person during duty "
+		    "hours, with no agent free, is told nothing");
 	if (h->no_agents_busy_text != NULL &&
 	    strstr(h->no_agents_busy_text, "{when}") != NULL)
 		conf_report(conf_member(g, "no_agents_busy_text"), NULL,

@@ -1,4 +1,5 @@
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -445,6 +446,8 @@ conv_close(struct conv *c)
 void
 conv_handoff(struct conv *c, int64_t now)
 {
+	char base[16];
+
 	if (c->owner != CONV_BOT)
 		return;
 	conv_owner_set(c, CONV_WAITING);
@@ -454,6 +457,11 @@ conv_handoff(struct conv *c, int64_t now)
 		c->waiting_since = now;
 	kv_set(&c->store, CONV_PENDING, NULL);
 	c->wait_due = 0;
+	/* The updates said so far (a night of no-agents ones, say) do not
+	 * count against this wait's limit; the counter goes on, so that
+	 * the updates' ids stay new. */
+	snprintf(base, sizeof(base), "%u", c->wait_updates);
+	kv_set(&c->store, CONV_WAIT_BASE, base);
 	conv_touch(c);
 }
 

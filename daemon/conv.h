@@ -101,6 +101,8 @@ void conv_handoff(struct conv *c, int64_t now);
  * the conversation closes or an agent hands it back.
  */
 #define CONV_PENDING "core\x1fhandoff"
+/* wait_updates when this wait for an agent began. */
+#define CONV_WAIT_BASE "core\x1fwait_base"
 void conv_handoff_refused(struct conv *c, const char *pending);
 /* The bot closed it (a silent customer). */
 void conv_close(struct conv *c);

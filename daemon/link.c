@@ -66,13 +66,24 @@ static struct {
 	unsigned readies; /* times the link became ready */
 	int attempts, reconnect_now, unauthorized;
 	int settled; /* ready, and the redelivered backlog has come */
+	unsigned beats_sent, beats_acked, settle_at; /* on this connection */
+	int64_t last_1009_ms;
 	struct loop_timer heartbeat, retry, silence;
 	char shop_name[256];
 	struct log_throttle bad_frames;
 	unsigned bad_dropped;
 } L = {.tx_tail = &L.tx};
 
+/* Tests without a platform: where link_send's frames go (NULL: the link). */
+static int (*link_sink)(char *frame);
+
 static void link_connect(void *arg);
+
+void
+link_set_sink(int (*fn)(char *frame))
+{
+	link_sink = fn;
+}
 
 /* Not to connect (the state could not be read at start). */
 static int link_held;
@@ -164,6 +175,8 @@ link_queue(char *frame)
 int
 link_send(char *frame)
 {
+	if (link_sink != NULL)
+		return link_sink(frame);
 	if (L.state != LINK_READY) {
 		free(frame);
 		return -1;
@@ -226,6 +239,7 @@ link_down(const char *why)
 
 	log_warnx("link: %s %s", was_ready ? "lost:" : "down:", why);
 	L.wsi = NULL;
+	L.heartbeat_ms = 0; /* the next connection waits for its own hello */
 	loop_timer_cancel(&L.heartbeat);
 	loop_timer_cancel(&L.silence);
 	link_tx_clear();
@@ -273,12 +287,21 @@ link_silence(void *arg)
 	loop_timer_set(&L.silence, limit - silent, link_silence, NULL);
 }
 
+/* A heartbeat, counted: acks come back in order, so the n-th ack on a
+ * connection answers its n-th heartbeat. */
+static void
+link_beat(void)
+{
+	if (link_queue(frame_heartbeat()) == 0)
+		L.beats_sent++;
+}
+
 static void
 link_heartbeat(void *arg)
 {
 	(void)arg;
 	if (L.state >= LINK_IDENTIFY)
-		link_queue(frame_heartbeat());
+		link_beat();
 	loop_timer_set(&L.heartbeat,
 	    L.heartbeat_ms ? L.heartbeat_ms : LINK_HELLO_WAIT_MS,
 	    link_heartbeat, NULL);
@@ -355,7 +378,8 @@ link_frame(const char *buf, size_t len)
 		 * before any stale bot line goes out.
 		 */
 		L.settled = 0;
-		link_queue(frame_heartbeat());
+		link_beat();
+		L.settle_at = L.beats_sent;
 		break;
 	case FRAME_EVENT:
 		if (L.state != LINK_READY)
@@ -382,7 +406,13 @@ link_frame(const char *buf, size_t len)
 		link_bad_frame("unknown op \"%s\" ignored", f.opname);
 		break;
 	case FRAME_HEARTBEAT_ACK:
-		if (L.state == LINK_READY && !L.settled) {
+		L.beats_acked++;
+		/* The answer to the heartbeat sent at ready, not to one sent
+		 * before it (this assumes, as the sandbox does and the
+		 * protocol's order of frames implies, that the platform sends
+		 * what it redelivers before it answers that heartbeat). */
+		if (L.state == LINK_READY && !L.settled &&
+		    L.beats_acked >= L.settle_at) {
 			L.settled = 1;
 			log_info("link: the backlog is in; %zu actions to send",
 			    outbox_pending());
@@ -417,7 +447,11 @@ link_receive(struct lws *wsi, const char *in, size_t len)
 		    FRAME_MAX);
 		lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
 		    (unsigned char *)"frame too large", 15);
-		L.reconnect_now = 1;
+		/* At once the first time; a platform that sends the same
+		 * frame again gets the back-off, not a reconnect storm. */
+		if (clock_mono_ms() - L.last_1009_ms > LINK_STABLE_MS)
+			L.reconnect_now = 1;
+		L.last_1009_ms = clock_mono_ms();
 		return -1;
 	}
 	if (!L.rx_skip) {
@@ -520,6 +554,7 @@ link_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		log_info("link: connected to %s", L.url);
 		L.state = LINK_HELLO;
 		L.last_rx_ms = clock_mono_ms();
+		L.beats_sent = L.beats_acked = L.settle_at = 0;
 		loop_timer_set(&L.heartbeat, LINK_HELLO_WAIT_MS, link_heartbeat,
 		    NULL);
 		loop_timer_set(&L.silence, LINK_HELLO_WAIT_MS, link_silence,
@@ -685,6 +720,7 @@ link_stop(void)
 
 	loop_timer_cancel(&L.retry);
 	loop_timer_cancel(&L.heartbeat);
+	loop_timer_cancel(&L.silence);
 	L.state = LINK_OFF;
 	L.wsi = NULL;
 	L.vh = NULL;

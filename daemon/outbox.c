@@ -19,6 +19,7 @@
 /* No result two heartbeat intervals after sending (at least this): sent
  * again, same id (the platform applies an id once). */
 #define OUTBOX_RESULT_MIN_MS 2000
+#define OUTBOX_NO_RESULT_TRIES 5 /* sends without a result: then failed */
 
 enum ob_state {
 	OB_QUEUED, /* waiting for the link and a token */
@@ -29,6 +30,7 @@ enum ob_state {
 struct ob_item {
 	char *id;
 	char *frame;
+	size_t len;
 	uint32_t conv; /* a hash of its conversation: its order is kept */
 	uint64_t seq;
 	enum ob_state state;
@@ -158,10 +160,10 @@ ob_pump(void *arg)
 			next = it->next;
 			continue;
 		}
-		if (strlen(it->frame) > FRAME_MAX) {
+		if (it->len > FRAME_MAX) {
 			log_warnx("outbox: action %s is %zu bytes, over the "
 			          "protocol's %d; it cannot be sent",
-			    it->id, strlen(it->frame), FRAME_MAX);
+			    it->id, it->len, FRAME_MAX);
 			if (ob_failed != NULL)
 				ob_failed(it->frame, "too_large", NULL);
 			next = it->next;
@@ -187,6 +189,7 @@ ob_pump(void *arg)
 		it->state = OB_SENT;
 		it->tries++;
 		loop_timer_set(&it->retry, ob_result_ms(), ob_no_result, it);
+		ob_conv_busy(it, busy, nbusy); /* the next of its own waits */
 		next = it->next;
 	}
 	free(busy);
@@ -202,6 +205,7 @@ outbox_restore(const char *id, uint64_t seq, char *frame)
 	    (it->id = strdup(id)) == NULL)
 		fatal("outbox");
 	it->frame = frame;
+	it->len = strlen(frame);
 	it->conv = ob_conv_of(frame);
 	it->seq = seq;
 	it->prev = ob_tail;
@@ -276,6 +280,15 @@ ob_no_result(void *arg)
 {
 	struct ob_item *it = arg;
 
+	if (it->tries >= OUTBOX_NO_RESULT_TRIES) {
+		/* Answered with errors, never with a result: given up, so
+		 * that it does not hold its conversation for good. */
+		if (ob_failed != NULL)
+			ob_failed(it->frame, "no_result", NULL);
+		ob_remove(it);
+		ob_pump(NULL);
+		return;
+	}
 	log_warnx(
 	    "outbox: no result for action %s in %lld ms; sending it again",
 	    it->id, (long long)ob_result_ms());
@@ -366,8 +379,9 @@ outbox_drop_sends(const char *conv)
 		const cJSON *op, *cv;
 
 		next = it->next;
-		if (it->conv != h || it->state == OB_SENT ||
-		    (o = cJSON_Parse(it->frame)) == NULL)
+		/* Sent ones too: one whose result is lost would be sent
+		 * again later. */
+		if (it->conv != h || (o = cJSON_Parse(it->frame)) == NULL)
 			continue;
 		op = cJSON_GetObjectItemCaseSensitive(o, "op");
 		cv = cJSON_GetObjectItemCaseSensitive(o, "conversation");

@@ -54,6 +54,7 @@ static const char store_schema[] =
     " waiting_since INTEGER, wait_due INTEGER, wait_updates INTEGER,"
     " asked_ms INTEGER, followups INTEGER, lines INTEGER, store TEXT,"
     " entities TEXT, intents TEXT);"
+    "CREATE INDEX IF NOT EXISTS conv_idle ON conv(last_ms);"
     "CREATE TABLE IF NOT EXISTS line(conv TEXT, n INTEGER, ts INTEGER,"
     " who TEXT, text TEXT, PRIMARY KEY(conv, n)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS outbox(id TEXT PRIMARY KEY, seq INTEGER,"

@@ -50,11 +50,15 @@ timers_send(struct conv *c, const char *id, const char *text, int64_t now)
 static void
 timers_wait(struct conv *c, int64_t now)
 {
+	const char *base = kv_get(&c->store, CONV_WAIT_BASE);
 	char id[300], part[EVENT_ID_PART + 1];
+	unsigned from = base != NULL ? (unsigned)strtoul(base, NULL, 10) : 0;
 	int64_t due;
 
+	if (from > c->wait_updates) /* left by something else: ignored */
+		from = 0;
 	if (T->wait_update_text == NULL || c->waiting_since == 0 ||
-	    c->wait_updates >= (unsigned)T->wait_updates_max)
+	    c->wait_updates - from >= (unsigned)T->wait_updates_max)
 		return;
 	due = c->wait_due != 0 ? c->wait_due
 	                       : c->waiting_since + T->wait_update_ms;
@@ -238,9 +242,9 @@ timers_idle_one(struct conv *c, void *arg)
 static void
 timers_cap(void)
 {
-	/* After a pass that could not get under the cap: the next one only
-	 * once the count grew or a few seconds passed, and one warning a
-	 * minute, not a full scan and a warning every 100 ms. */
+	/* After a pass that could not get under the cap: the next one a
+	 * few seconds later, and one warning a minute, not a full scan and
+	 * a warning every 100 ms. */
 	static unsigned stuck_at;
 	static int64_t retry_ms, warned_ms;
 	unsigned n = conv_count(), i, over;
@@ -249,7 +253,7 @@ timers_cap(void)
 
 	if (n <= (unsigned)T->max_live || !store_ok())
 		return;
-	if (n <= stuck_at && now < retry_ms)
+	if (stuck_at != 0 && now < retry_ms)
 		return;
 	over = n - (unsigned)T->max_live;
 	l.c = xcalloc(n, sizeof(*l.c));

@@ -13,9 +13,12 @@
  *   - a customer's message is the last customer line of its transcript;
  *   - the outbox stays bounded.
  *
- * No plugins run (no generation): the core's own lines come from the
- * timers, the no_agents and failure paths.  No store: restarts are the
- * store tests' concern.
+ * Frames sent go to a sink that takes them all (link_set_sink), so the
+ * outbox sends, keeps each conversation's order, and takes results for
+ * what it sent.  No plugins run (no generation): the core's own lines
+ * come from the timers, the no_agents and failure paths.  No loop: loop
+ * timers (retries, result deadlines) do not fire.  No store: restarts are
+ * the store tests' concern.
  */
 #include "fuzz.h"
 
@@ -24,6 +27,7 @@
 #include "conf.h"
 #include "event.h"
 #include "frame.h"
+#include "link.h"
 #include "outbox.h"
 #include "timers.h"
 
@@ -36,6 +40,14 @@ static struct conf_handoff ho;
 static uint64_t seq;
 static char last_text[M_CONVS][32];
 
+/* The platform's side of the link: every frame taken. */
+static int
+m_sink(char *frame)
+{
+	free(frame);
+	return 0;
+}
+
 static void
 m_setup(void)
 {
@@ -45,6 +57,7 @@ m_setup(void)
 		return;
 	done = 1;
 	fuzz_init();
+	link_set_sink(m_sink);
 	cv.history = 20;
 	cv.wait_update_ms = 180000;
 	cv.wait_update_text = "人工客服正在接入，请您稍等";

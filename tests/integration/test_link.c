@@ -540,3 +540,29 @@ Test(link, no_service_until_the_state_opens)
 	free(db);
 	free(state);
 }
+
+/*
+ * Two replies of one conversation queued together (after an outage) and
+ * the first rate limited: the second still waits for it (the review's
+ * F1: the first sent in the same pass did not hold the second).
+ */
+Test(link, replies_queued_together_keep_their_order)
+{
+	size_t at = up(15000);
+	char *a, *b;
+
+	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"away\"}");
+	at = h_wait_log(sb.klog, "link: lost", at);
+	a = sb_say(&sb, "c-1", "你好");
+	b = sb_say(&sb, "c-1", "在吗");
+	sb_do(&sb,
+	    "{\"cmd\":\"fail_next\",\"code\":\"rate_limited\","
+	    "\"retry_after_ms\":800,\"op\":\"send\"}");
+	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"back\"}");
+	sb_expect_one_reply(&sb, a);
+	sb_expect_one_reply(&sb, b);
+	cr_expect_lt(applied_at(a), applied_at(b),
+	    "the second reply went out first");
+	free(a);
+	free(b);
+}

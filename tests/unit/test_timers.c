@@ -562,3 +562,27 @@ Test(timers, every_action_at_its_maximum_size_fits_a_frame)
 	free(line);
 	free(big);
 }
+
+/*
+ * A night of no-agents updates does not use up the wait updates of the
+ * wait that follows in the morning (the review's F3).
+ */
+Test(timers, a_night_of_no_agents_updates_leaves_the_wait_its_own)
+{
+	struct conv *c = conv_insert("c-n");
+	int n;
+
+	cv.wait_updates_max = 3;
+	c->waiting_since = T0;
+	conv_handoff_refused(c,
+	    "{\"reason\":\"human_request\",\"queue\":"
+	    "\"presale\",\"priority\":\"normal\","
+	    "\"summary\":\"\",\"retry_at\":0,\"try\":1}");
+	c->wait_updates = 11; /* said overnight */
+	conv_handoff(c, T0 + S(36000));
+	n = at(S(36000) + S(180));
+	cr_expect_eq(n, 1, "no wait update after the night's");
+	cr_expect_eq(at(S(36000) + S(360)), 2);
+	cr_expect_eq(at(S(36000) + S(540)), 3);
+	cr_expect_eq(at(S(36000) + S(720)), 3, "past the limit");
+}
