@@ -54,7 +54,7 @@ conv_owner_parse(const char *name)
 	return -1;
 }
 
-static uint32_t
+uint32_t
 conv_hash(const char *s)
 {
 	uint32_t h = 2166136261u; /* FNV-1a */

@@ -67,6 +67,8 @@ struct conv {
 /* Lines of history kept per conversation (at least 20). */
 void conv_configure(unsigned history);
 unsigned conv_history(void);
+/* FNV-1a of a conversation id: its hash bucket, the outbox's key. */
+uint32_t conv_hash(const char *id);
 /* A conversation new to kefud began (not one loaded from the store). */
 void conv_started(int64_t now);
 /* How many began in the last ten minutes: how busy the shop is now. */

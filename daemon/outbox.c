@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 
 #include "clock.h"
+#include "conv.h"
 #include "frame.h"
 #include "link.h"
 #include "log.h"
@@ -99,14 +100,12 @@ ob_conv_busy(const struct ob_item *it, uint32_t *busy, size_t n)
 	return 0;
 }
 
-/* The hash of a conversation id (never 0). */
+/* The hash of a conversation id, never 0 (0 marks a free slot). */
 static uint32_t
 ob_conv_of_id(const char *id)
 {
-	uint32_t h = 2166136261u;
+	uint32_t h = conv_hash(id);
 
-	for (; *id != '\0'; id++)
-		h = (h ^ (uint8_t)*id) * 16777619u;
 	return h != 0 ? h : 1;
 }
 
