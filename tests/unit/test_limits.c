@@ -73,18 +73,25 @@ collect(const char *id, uint64_t seq, const char *frame)
 	(void)frame;
 }
 
-Test(limits, over_max_live_the_longest_idle_leave_memory)
+/* The good test plugin, at most 10 conversations in memory. */
+static void
+start_max_live_10(void)
 {
-	char id[16];
-	struct conv *c;
-	int i;
-
 	h_plugin(dir, "good", "good");
 	g = gen_from("state_dir = \"state\";\nplugin_dir = \"%s\";\n"
 	             "plugins = [\"good\"];\ngood = { reply = \"收到\"; };\n"
 	             "conversations = { max_live = 10; };\n",
 	    dir);
 	cr_assert_not_null(g, "%s", h_log());
+}
+
+Test(limits, over_max_live_the_longest_idle_leave_memory)
+{
+	char id[16];
+	struct conv *c;
+	int i;
+
+	start_max_live_10();
 	/* The store's clock too: its retention sees these as recent. */
 	clock_set_wall(T0 + 20000);
 	cr_assert_eq(store_open(dir, 0), 0, "%s", h_log());
@@ -124,12 +131,7 @@ Test(limits, over_max_live_with_nothing_to_evict_warns_once)
 	struct conv *c;
 	int i, n = 0;
 
-	h_plugin(dir, "good", "good");
-	g = gen_from("state_dir = \"state\";\nplugin_dir = \"%s\";\n"
-	             "plugins = [\"good\"];\ngood = { reply = \"收到\"; };\n"
-	             "conversations = { max_live = 10; };\n",
-	    dir);
-	cr_assert_not_null(g, "%s", h_log());
+	start_max_live_10();
 	cr_assert_eq(store_open(dir, 0), 0, "%s", h_log());
 	for (i = 0; i < 15; i++) {
 		snprintf(id, sizeof(id), "w-%02d", i);

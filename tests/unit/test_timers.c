@@ -246,6 +246,30 @@ result_no_agents(const char *id)
 	frame_free(&f);
 }
 
+/* A Shanghai calendar with the same duty hours every day, in use. */
+static struct calendar *
+shanghai_duty(const char *hours)
+{
+	struct calendar *cal;
+	config_t cfg;
+	char *path;
+
+	dir = h_tmpdir();
+	path = h_write(dir, "cal.conf",
+	    "calendar = { timezone = \"Asia/Shanghai\"; duty = { mon = \"%s\"; "
+	    "tue = \"%s\"; wed = \"%s\"; thu = \"%s\"; fri = \"%s\"; "
+	    "sat = \"%s\"; sun = \"%s\"; }; };\n",
+	    hours, hours, hours, hours, hours, hours, hours);
+	config_init(&cfg);
+	cr_assert(config_read_file(&cfg, path));
+	cal = calendar_build(config_lookup(&cfg, "calendar"));
+	config_destroy(&cfg);
+	free(path);
+	cr_assert_not_null(cal, "%s", h_log());
+	calendar_use(cal);
+	return cal;
+}
+
 /*
  * no_agents at night: the customer hears when agents are back, the bot
  * keeps the conversation, updates say so now and then, and the handoff
@@ -258,21 +282,11 @@ Test(timers, no_agents_keeps_the_bot_and_asks_again_at_duty_start)
 	const int64_t night = S(11 * 3600), morning = S(22 * 3600);
 	struct calendar *cal;
 	struct conv *c = conv_insert("c-1");
-	config_t cfg;
 	cJSON *h, *n;
-	char *path, id[128];
+	char id[128];
 	int64_t since;
 
-	dir = h_tmpdir();
-	path = h_write(dir, "cal.conf",
-	    "calendar = { timezone = \"Asia/Shanghai\"; duty = { mon = \"09:00-21:00\"; tue = \"09:00-21:00\"; wed = \"09:00-21:00\"; thu = \"09:00-21:00\"; fri = \"09:00-21:00\"; sat = \"09:00-21:00\"; sun = \"09:00-21:00\"; }; };\n");
-	config_init(&cfg);
-	cr_assert(config_read_file(&cfg, path));
-	cal = calendar_build(config_lookup(&cfg, "calendar"));
-	config_destroy(&cfg);
-	free(path);
-	cr_assert_not_null(cal, "%s", h_log());
-	calendar_use(cal);
+	cal = shanghai_duty("09:00-21:00");
 	ho.no_agents_text = "人工客服{when}上班后会第一时间为您处理";
 	ho.no_agents_update_text = "人工客服{when}上班,请您放心";
 	ho.no_agents_update_ms = S(3600);
@@ -437,21 +451,11 @@ Test(timers, no_agents_on_duty_says_busy_once)
 {
 	struct calendar *cal;
 	struct conv *c = conv_insert("c-d");
-	config_t cfg;
 	cJSON *n;
-	char *path, id[128];
+	char id[128];
 	int64_t since;
 
-	dir = h_tmpdir();
-	path = h_write(dir, "cal.conf",
-	    "calendar = { timezone = \"Asia/Shanghai\"; duty = { mon = \"00:00-24:00\"; tue = \"00:00-24:00\"; wed = \"00:00-24:00\"; thu = \"00:00-24:00\"; fri = \"00:00-24:00\"; sat = \"00:00-24:00\"; sun = \"00:00-24:00\"; }; };\n");
-	config_init(&cfg);
-	cr_assert(config_read_file(&cfg, path));
-	cal = calendar_build(config_lookup(&cfg, "calendar"));
-	config_destroy(&cfg);
-	free(path);
-	cr_assert_not_null(cal, "%s", h_log());
-	calendar_use(cal);
+	cal = shanghai_duty("00:00-24:00");
 	ho.no_agents_text = "人工客服{when}上班后会第一时间为您处理";
 	ho.no_agents_busy_text = "人工客服都在忙，会尽快为您处理";
 	ho.no_agents_update_text = "人工客服{when}上班,请您放心";
