@@ -8,6 +8,7 @@ VERSION = 0.1.0
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
 PLUGINDIR ?= $(PREFIX)/lib/kefu/plugins
+DATADIR ?= $(PREFIX)/share/kefu
 SYSCONFDIR ?= /etc
 RUNDIR ?= /run
 MANDIR ?= $(PREFIX)/share/man
@@ -143,8 +144,8 @@ fuzz-run: $(FUZZ:%=$(B)/fuzz/%)
 # `make install PREFIX=/usr` after a plain `make` rebuilds what uses them.
 $(B)/paths.h: FORCE
 	@mkdir -p $(B)
-	@printf '#define KEFU_PLUGIN_DIR "%s"\n#define KEFU_CONF_FILE "%s"\n#define KEFU_CONTROL_SOCKET "%s"\n' \
-	    '$(PLUGINDIR)' '$(SYSCONFDIR)/kefu/kefud.conf' '$(RUNDIR)/kefu/kefud.sock' > $@.tmp
+	@printf '#define KEFU_PLUGIN_DIR "%s"\n#define KEFU_DATA_DIR "%s"\n#define KEFU_CONF_FILE "%s"\n#define KEFU_CONTROL_SOCKET "%s"\n' \
+	    '$(PLUGINDIR)' '$(DATADIR)' '$(SYSCONFDIR)/kefu/kefud.conf' '$(RUNDIR)/kefu/kefud.sock' > $@.tmp
 	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
 # Traditional -> simplified characters, from OpenCC's data in Debian's

@@ -129,6 +129,8 @@ static const struct conf_key conf_root_keys[] = {
     {"plugin_dir", CONF_T_PATH, 0, CONF_OFF(plugin_dir), KEFU_PLUGIN_DIR, 0, 0,
         0, NULL},
     {"plugins", CONF_T_NAMES, 1, CONF_OFF(plugins), NULL, 0, 0, 0, NULL},
+    {"data_dir", CONF_T_PATH, 0, CONF_OFF(data_dir), KEFU_DATA_DIR, 0, 0, 0,
+        NULL},
     {"state_dir", CONF_T_PATH, 0, CONF_OFF(state_dir), "/var/lib/kefu", 0, 0, 0,
         NULL},
     {"control_socket", CONF_T_PATH, 0, CONF_OFF(control_socket), NULL, 0, 0, 0,
@@ -375,6 +377,38 @@ conf_dir_of(const config_setting_t *s)
 	return dir != NULL ? dir : ".";
 }
 
+/*
+ * A relative path missing beside the configuration is looked for in the
+ * vendor data directory (data_dir): the language layer and the holiday
+ * calendar ship there, where an upgrade updates them, and a file of the
+ * same name beside the configuration overrides them.  Errors name the
+ * path beside the configuration, where the admin would put the file.
+ */
+static int
+conf_vendor_path(const config_setting_t *s, const char *v, char *buf,
+    size_t len, int n)
+{
+	char alt[PATH_MAX];
+	const char *dir = NULL;
+	int m;
+
+	if (access(buf, F_OK) == 0 || errno != ENOENT)
+		return n;
+	if (s == NULL || s->config == NULL ||
+	    !config_lookup_string(s->config, "data_dir", &dir))
+		dir = KEFU_DATA_DIR;
+	if (dir[0] != '/') /* relative to the configuration, as ever */
+		m = snprintf(alt, sizeof(alt), "%s/%s/%s", conf_dir_of(s), dir,
+		    v);
+	else
+		m = snprintf(alt, sizeof(alt), "%s/%s", dir, v);
+	if (m < 0 || (size_t)m >= sizeof(alt) || (size_t)m >= len ||
+	    access(alt, F_OK) < 0)
+		return n;
+	memcpy(buf, alt, (size_t)m + 1);
+	return m;
+}
+
 int
 conf_get_path(const config_setting_t *s, const char *name, char *buf,
     size_t len)
@@ -390,8 +424,9 @@ conf_get_path(const config_setting_t *s, const char *name, char *buf,
 	}
 	if (v[0] == '/')
 		n = snprintf(buf, len, "%s", v);
-	else
-		n = snprintf(buf, len, "%s/%s", conf_dir_of(s), v);
+	else if ((n = snprintf(buf, len, "%s/%s", conf_dir_of(s), v)) >= 0 &&
+	    (size_t)n < len)
+		n = conf_vendor_path(s, v, buf, len, n);
 	if (n < 0 || (size_t)n >= len) {
 		conf_report(conf_member(s, name), NULL, "path too long");
 		return -1;

@@ -84,6 +84,7 @@ struct conf {
 	int log_level;
 	char *control_socket; /* kefuctl's unix socket */
 	char *metrics_listen; /* "127.0.0.1:9464"; NULL: no endpoint */
+	char *data_dir;       /* vendor data: lang/, holidays */
 	char *state_dir;
 	int state_move_corrupt;
 	char *plugin_dir;

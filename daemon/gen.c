@@ -53,7 +53,8 @@ gen_guard(struct gen *g)
 }
 
 struct gen *
-gen_build(const char *path, unsigned id, char *why, size_t len)
+gen_build(const char *path, unsigned id, enum gen_token tok, char *why,
+    size_t len)
 {
 	const struct guard *prev;
 	struct gen *g;
@@ -84,11 +85,23 @@ gen_build(const char *path, unsigned id, char *why, size_t len)
 		gen_free(g);
 		return NULL;
 	}
-	if (g->conf->platform.present &&
-	    (g->token = token_load(g->conf->platform.token_file)) == NULL) {
-		snprintf(why, len, "no usable platform token");
-		gen_free(g);
-		return NULL;
+	if (g->conf->platform.present && tok != GEN_TOKEN_SKIP) {
+		/* By hand, outside systemd, the credential is out of reach:
+		 * the unit's own ExecStartPre checks it for real. */
+		if (tok == GEN_TOKEN_CHECK &&
+		    g->conf->platform.token_file == NULL &&
+		    getenv("CREDENTIALS_DIRECTORY") == NULL)
+			log_warnx(
+			    "platform token not checked: no platform.token_file, and the systemd credential \"token\" is only there under systemd ($CREDENTIALS_DIRECTORY is not set)");
+		else if ((g->token = token_load(
+		              g->conf->platform.token_file)) == NULL) {
+			snprintf(why, len, "no usable platform token");
+			gen_free(g);
+			return NULL;
+		} else if (tok == GEN_TOKEN_CHECK) {
+			token_free(g->token);
+			g->token = NULL;
+		}
 	}
 	if ((g->plugins = calloc(g->conf->nplugins + 1, sizeof(*g->plugins))) ==
 	    NULL)

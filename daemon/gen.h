@@ -21,8 +21,16 @@ struct gen {
 	struct guard *guard; /* NULL: none configured */
 };
 
+/* What gen_build() does with the platform token. */
+enum gen_token {
+	GEN_TOKEN_LOAD,  /* start and reload: the link needs it */
+	GEN_TOKEN_CHECK, /* kefud -t: check it where it can be reached */
+	GEN_TOKEN_SKIP,  /* --replay: never connects, never reads it */
+};
+
 /* Everything that can fail happens here; why says what, on failure. */
-struct gen *gen_build(const char *path, unsigned id, char *why, size_t len);
+struct gen *gen_build(const char *path, unsigned id, enum gen_token tok,
+    char *why, size_t len);
 /* Makes its configuration current (calendar, guard, ...), without the
  * link or timers: what the replay tool needs. */
 void gen_use(struct gen *g);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include "conv.h"
@@ -28,18 +29,24 @@
 #include "timers.h"
 #include "version.h"
 
+/*
+ * Exit status: 0 done, 1 failed while running, 2 a usage error, and
+ * EX_CONFIG (78) for a configuration that cannot work, which the unit
+ * names in RestartPreventExitStatus= so that it is not restarted forever.
+ */
 static void
-usage(void)
+usage(int code)
 {
-	fprintf(stderr,
-	    "usage: kefud [-tV] [-c file] [--replay file]\n"
+	fprintf(code == 0 ? stdout : stderr,
+	    "usage: kefud [-htV] [-c file] [--replay file]\n"
 	    "  -c file  configuration file (default %s)\n"
 	    "  -t       check the configuration and every plugin, then exit\n"
-	    "  -V       print the version and the plugin ABI version\n"
+	    "  -V, --version  print the version and the plugin ABI version\n"
+	    "  -h, --help     print this help\n"
 	    "  --replay file  what kefud would do with each customer message in\n"
 	    "           file (one per line, or JSON lines; - for stdin), as JSON lines\n",
 	    KEFU_CONF_FILE);
-	exit(2);
+	exit(code);
 }
 
 /* Like nginx -t: load everything a start would, say what is wrong. */
@@ -49,10 +56,11 @@ check(const char *path)
 	char why[512], vers[1024];
 	struct gen *g;
 
-	if ((g = gen_build(path, 0, why, sizeof(why))) == NULL) {
+	if ((g = gen_build(path, 0, GEN_TOKEN_CHECK, why, sizeof(why))) ==
+	    NULL) {
 		fprintf(stderr,
 		    "kefud: %s\nkefud: configuration check failed\n", why);
-		return 1;
+		return EX_CONFIG;
 	}
 	gen_versions(g, vers, sizeof(vers));
 	gen_free(g);
@@ -85,6 +93,14 @@ no_core_dumps(void)
 		log_warn("cannot turn core dumps off");
 }
 
+/* One kefud per state directory, and none that would leave files the
+ * service cannot write: checked before the first generation starts. */
+static int
+lock_state(const struct gen *g)
+{
+	return store_lock(g->conf->state_dir);
+}
+
 static void
 link_release(void)
 {
@@ -97,10 +113,12 @@ main(int argc, char *argv[])
 	static const struct loop_hooks hooks = {on_reload, NULL};
 	static const struct option longopts[] = {
 	    {"replay", required_argument, NULL, 'r'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *path = KEFU_CONF_FILE, *replay = NULL;
-	int ch, test = 0, code;
+	int ch, test = 0, code, r;
 
 	log_init(LOG_PRI_INFO, !isatty(STDERR_FILENO));
 	while ((ch = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
@@ -118,12 +136,15 @@ main(int argc, char *argv[])
 			printf("kefud %s (plugin ABI %d.%d)\n", KEFU_VERSION,
 			    KEFU_ABI_MAJOR, KEFU_ABI_MINOR);
 			return 0;
+		case 'h':
+			usage(0);
+			break;
 		default:
-			usage();
+			usage(2);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(2);
 	if (replay != NULL) {
 		log_init(LOG_PRI_WARNING, 0);
 		return replay_run(path, replay, stdout);
@@ -136,9 +157,9 @@ main(int argc, char *argv[])
 	no_core_dumps();
 	if (loop_init(&hooks) < 0)
 		return 1;
-	if (reload_start(path) < 0) {
+	if ((r = reload_start(path, lock_state)) < 0) {
 		loop_fini();
-		return 1;
+		return r == -1 ? EX_CONFIG : 1;
 	}
 	/* Without its state kefud would answer conversations agents own and
 	 * acknowledge nothing: it connects once the store opens. */

@@ -19,15 +19,20 @@ static unsigned reload_next_id = 1;
 static struct reload_status reload_st;
 
 int
-reload_start(const char *path)
+reload_start(const char *path, int (*admit)(const struct gen *))
 {
 	char why[512], vers[1024];
 
 	reload_path = path;
-	if ((reload_gen = gen_build(path, reload_next_id, why, sizeof(why))) ==
-	    NULL) {
+	if ((reload_gen = gen_build(path, reload_next_id, GEN_TOKEN_LOAD, why,
+	         sizeof(why))) == NULL) {
 		log_emit(LOG_PRI_ERR, "cannot start: %s", why);
 		return -1;
+	}
+	if (admit != NULL && admit(reload_gen) < 0) {
+		gen_free(reload_gen);
+		reload_gen = NULL;
+		return -2;
 	}
 	reload_next_id++;
 	gen_start(reload_gen);
@@ -45,8 +50,8 @@ reload_run(void)
 
 	log_info("reload: reading %s", reload_path);
 	reload_st.at_ms = clock_wall_ms();
-	if ((g = gen_build(reload_path, reload_next_id, why, sizeof(why))) ==
-	    NULL) {
+	if ((g = gen_build(reload_path, reload_next_id, GEN_TOKEN_LOAD, why,
+	         sizeof(why))) == NULL) {
 		reload_st.ok = 0;
 		metric_inc(M_RELOADS_FAILED);
 		snprintf(reload_st.error, sizeof(reload_st.error), "%s", why);

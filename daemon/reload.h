@@ -5,8 +5,9 @@
 
 #include "gen.h"
 
-/* Builds and starts the first generation from path. */
-int reload_start(const char *path);
+/* Builds the first generation and, once admit() (if any) agrees, starts
+ * it: -1 for a configuration that cannot work, -2 if admit() said no. */
+int reload_start(const char *path, int (*admit)(const struct gen *));
 /* Builds a new generation; swaps only when all of it is ready. */
 int reload_run(void);
 struct gen *reload_live(void);

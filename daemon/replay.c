@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include <cjson/cJSON.h>
 
@@ -157,9 +158,10 @@ replay_run(const char *conf_path, const char *input, FILE *out)
 	FILE *in;
 	int bad = 0;
 
-	if ((g = gen_build(conf_path, 1, why, sizeof(why))) == NULL) {
+	if ((g = gen_build(conf_path, 1, GEN_TOKEN_SKIP, why, sizeof(why))) ==
+	    NULL) {
 		log_emit(LOG_PRI_ERR, "replay: %s", why);
-		return 1;
+		return EX_CONFIG;
 	}
 	gen_use(g);
 	if ((in = strcmp(input, "-") == 0 ? stdin : fopen(input, "r")) ==

@@ -14,11 +14,13 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -551,6 +553,61 @@ void
 store_on_restored(void (*fn)(void))
 {
 	S.on_restored = fn;
+}
+
+/*
+ * One kefud per state directory: two would share the database and the
+ * platform's conversations.  The lock lives as long as the process (the
+ * descriptor is never closed; the kernel drops the lock at exit), and the
+ * file says which process holds it.  Root on a directory that belongs to
+ * the service's user would leave files the service cannot write.
+ */
+int
+store_lock(const char *state_dir)
+{
+	char path[PATH_MAX], pid[32];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
+		log_warn("cannot create state_dir %s", state_dir);
+		return -1;
+	}
+	if (stat(state_dir, &st) < 0) {
+		log_warn("state_dir %s", state_dir);
+		return -1;
+	}
+	if (geteuid() == 0 && st.st_uid != 0) {
+		log_warnx(
+		    "state_dir %s belongs to uid %u, and kefud runs as root: the files it would create there the service could not write; run it as that user (runuser -u kefu -- kefud ...) or through systemd",
+		    state_dir, (unsigned)st.st_uid);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/kefu.lock", state_dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) <
+	    0) {
+		log_warn("cannot open %s", path);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK) {
+			log_warn("cannot lock %s", path);
+		} else {
+			n = pread(fd, pid, sizeof(pid) - 1, 0);
+			pid[n > 0 ? n : 0] = '\0';
+			pid[strcspn(pid, "\n")] = '\0';
+			log_warnx(
+			    "another kefud (pid %s) uses state_dir %s: it holds %s; stop it first",
+			    pid[0] != '\0' ? pid : "unknown", state_dir, path);
+		}
+		close(fd);
+		return -1;
+	}
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		log_warn("%s: cannot write the pid", path); /* still locked */
+	return 0;
 }
 
 int

@@ -55,7 +55,7 @@ gen_from(const char *fmt, ...)
 	cr_assert(vasprintf(&text, fmt, ap) >= 0);
 	va_end(ap);
 	path = h_write(dir, "kefud.conf", "%s", text);
-	if ((n = gen_build(path, 1, why, sizeof(why))) != NULL)
+	if ((n = gen_build(path, 1, GEN_TOKEN_LOAD, why, sizeof(why))) != NULL)
 		gen_start(n);
 	free(text);
 	free(path);

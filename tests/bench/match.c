@@ -90,7 +90,8 @@ run(const char *build, int n)
 	    build);
 	fclose(fp);
 	t0 = now_us();
-	if ((g = gen_build(conf, 1, why, sizeof(why))) == NULL) {
+	if ((g = gen_build(conf, 1, GEN_TOKEN_SKIP, why, sizeof(why))) ==
+	    NULL) {
 		fprintf(stderr, "%s\n", why);
 		exit(1);
 	}

@@ -86,7 +86,7 @@ Test(daemon, check_mode_reports_plugin_configuration)
 	h_plugin(plugdir, "good", "good");
 	conf = config("\"good\"", "good = {\n  reply = 42;\n};\n");
 	argv[3] = conf;
-	cr_expect_eq(run(argv), 1);
+	cr_expect_eq(run(argv), 78);
 	out = h_read(logpath);
 	cr_assert(asprintf(&want,
 	              "%s:6: good.reply: expected a string, found an integer",
@@ -105,7 +105,8 @@ Test(daemon, refuses_to_start_on_a_broken_configuration)
 	char *conf = h_write(dir, "kefud.conf", "plugins = [\n"), *out;
 	char *argv[] = {kefud, "-c", conf, NULL};
 
-	cr_expect_eq(run(argv), 1);
+	cr_expect_eq(run(argv), 78,
+	    "EX_CONFIG, which the unit does not restart");
 	out = h_read(logpath);
 	cr_expect_not_null(strstr(out, "syntax error"), "%s", out);
 	cr_expect_not_null(strstr(out, "<3>cannot start: "), "%s", out);
@@ -365,4 +366,136 @@ Test(daemon, no_core_dumps_outside_systemd_either)
 	cr_expect_eq(h_wait_exit(pid), 0);
 	free(conf);
 	free(plugdir);
+}
+
+Test(daemon, help_goes_to_stdout_and_succeeds)
+{
+	char *argv[] = {kefud, "--help", NULL}, *out;
+
+	cr_expect_eq(run(argv), 0);
+	out = h_read(logpath);
+	cr_expect_not_null(strstr(out, "usage: kefud"), "%s", out);
+	free(out);
+	argv[1] = "--bogus";
+	cr_expect_eq(run(argv), 2);
+}
+
+/*
+ * What an admin runs on a server: the shipped configuration as installed
+ * (the shop's files in one directory, the language layer and holidays in
+ * the vendor data directory), as root, by hand, so no systemd credential.
+ * kefud -t checks all but the token, and says so; --replay never needs it.
+ */
+Test(daemon, check_and_replay_work_by_hand_without_the_token)
+{
+	static const char *const mine[] = {"kefud.conf", "platform.conf",
+	    "faq.conf", "synonyms.conf", "escalate.conf", NULL};
+	char *etc = h_path(dir, "etc"), *src, *dst, *conf, *in, *out, *tok;
+	char *argv[] = {kefud, "-t", "-c", NULL, NULL, NULL};
+	FILE *fp;
+	int i;
+
+	unsetenv("CREDENTIALS_DIRECTORY");
+	cr_assert(mkdir(etc, 0755) == 0);
+	for (i = 0; mine[i] != NULL; i++) {
+		cr_assert(
+		    asprintf(&src, "%s/etc/kefu/%s", KEFU_SRC, mine[i]) > 0);
+		dst = h_path(etc, mine[i]);
+		h_copy(src, dst);
+		free(src);
+		free(dst);
+	}
+	conf = h_path(etc, "kefud.conf");
+	cr_assert((fp = fopen(conf, "a")) != NULL);
+	fprintf(fp,
+	    "plugin_dir = \"%s/plugins\";\ndata_dir = \"%s/etc/kefu\";\nstate_dir = \"%s/state\";\n",
+	    KEFU_BUILD, KEFU_SRC, dir);
+	fclose(fp);
+	argv[3] = conf;
+	cr_expect_eq(run(argv), 0);
+	out = h_read(logpath);
+	cr_expect_not_null(strstr(out, "platform token not checked"), "%s",
+	    out);
+	cr_expect_not_null(strstr(out, "test is successful"), "%s", out);
+	free(out);
+
+	in = h_write(dir, "in.txt", "在吗\n几天能到\n");
+	argv[1] = "-c";
+	argv[2] = conf;
+	argv[3] = "--replay";
+	argv[4] = in;
+	truncate(logpath, 0);
+	cr_expect_eq(run(argv), 0);
+	out = h_read(logpath);
+	cr_expect_not_null(strstr(out, "\"action\":\"reply\""), "%s", out);
+	cr_expect_null(strstr(out, "token"), "%s", out);
+	free(out);
+
+	/* A token file the configuration names must be there. */
+	tok = h_write(etc, "platform.conf",
+	    "platform = { url = \"wss://platform.example.com/bot\"; token_file = \"token\"; };\n");
+	argv[1] = "-t";
+	argv[2] = "-c";
+	argv[3] = conf;
+	argv[4] = NULL;
+	truncate(logpath, 0);
+	cr_expect_eq(run(argv), 78);
+	out = h_read(logpath);
+	cr_expect_not_null(strstr(out, "no usable platform token"), "%s", out);
+	free(out);
+	argv[1] = "-c";
+	argv[2] = conf;
+	argv[3] = "--replay";
+	argv[4] = in;
+	truncate(logpath, 0);
+	cr_expect_eq(run(argv), 0, "replay never reads the token");
+	free(tok);
+	free(in);
+	free(conf);
+	free(etc);
+}
+
+/* One kefud per state directory; and root does not write into the
+ * service user's. */
+Test(daemon, a_second_kefud_on_the_same_state_refuses_to_start)
+{
+	char *conf = config("", ""), *log2 = h_path(dir, "second.log"), *out,
+	     *want, *state;
+	char *argv[] = {kefud, "-c", conf, NULL};
+	pid_t pid;
+
+	pid = h_spawn(argv, logpath);
+	h_wait_log(logpath, "generation 1 live", 0);
+	h_sleep_ms(100);
+	cr_expect_eq(h_wait_exit(h_spawn(argv, log2)), 1);
+	out = h_read(log2);
+	cr_assert(asprintf(&want, "another kefud (pid %d) uses state_dir",
+	              (int)pid) > 0);
+	cr_expect_not_null(strstr(out, want), "%s", out);
+	free(want);
+	free(out);
+	kill(pid, SIGTERM);
+	cr_expect_eq(h_wait_exit(pid), 0);
+
+	/* Gone, it leaves the directory to the next one. */
+	truncate(log2, 0);
+	pid = h_spawn(argv, log2);
+	h_wait_log(log2, "generation 1 live", 0);
+	kill(pid, SIGTERM);
+	cr_expect_eq(h_wait_exit(pid), 0);
+
+	if (geteuid() == 0) {
+		state = h_path(dir, "state");
+		cr_assert(chown(state, 65534, 65534) == 0);
+		truncate(log2, 0);
+		cr_expect_eq(h_wait_exit(h_spawn(argv, log2)), 1);
+		out = h_read(log2);
+		cr_expect_not_null(strstr(out, "belongs to uid 65534"), "%s",
+		    out);
+		free(out);
+		free(state);
+	}
+	h_expect_clean_log(log2);
+	free(log2);
+	free(conf);
 }

@@ -416,3 +416,59 @@ Test(conf, plain_ws_when_asked)
 	cr_expect_eq(c->platform.port, 80);
 	conf_free(c);
 }
+
+/* Vendor data (the language layer, the holidays) ships in data_dir; a
+ * file of the same name beside the configuration overrides it, and a
+ * file in neither place is reported where the admin would put it. */
+Test(conf, relative_paths_fall_back_to_the_vendor_data_directory)
+{
+	char buf[4096], *vendor = h_path(dir, "vendor"), *want, *path;
+	const config_setting_t *s;
+	struct conf *c;
+
+	cr_assert(mkdir(vendor, 0755) == 0);
+	path = h_path(dir, "vendor/lang");
+	cr_assert(mkdir(path, 0755) == 0);
+	free(path);
+	free(h_write(vendor, "lang/words.txt", "x\n"));
+	free(h_write(vendor, "holidays.conf", "x\n"));
+	free(h_write(dir, "holidays.conf", "mine\n"));
+	c = load(
+	    "plugin_dir = \"plugins\";\nplugins = [\"good\"];\n"
+	    "data_dir = \"vendor\";\n"
+	    "good = { a = \"lang/words.txt\"; b = \"holidays.conf\"; c = \"none.txt\"; };\n",
+	    NULL);
+	cr_assert_not_null(c, "log:\n%s", h_log());
+	s = conf_plugin_section(c, "good");
+	cr_expect_eq(conf_get_path(s, "a", buf, sizeof(buf)), 1);
+	want = h_path(dir, "vendor/lang/words.txt");
+	cr_expect_str_eq(buf, want);
+	free(want);
+	cr_expect_eq(conf_get_path(s, "b", buf, sizeof(buf)), 1);
+	want = h_path(dir, "holidays.conf");
+	cr_expect_str_eq(buf, want, "the admin's copy wins");
+	free(want);
+	cr_expect_eq(conf_get_path(s, "c", buf, sizeof(buf)), 1);
+	want = h_path(dir, "none.txt");
+	cr_expect_str_eq(buf, want);
+	free(want);
+	conf_free(c);
+
+	/* An absolute data_dir, as installed. */
+	cr_assert(
+	    asprintf(&path,
+	        "plugin_dir = \"plugins\";\nplugins = [\"good\"];\n"
+	        "data_dir = \"%s\";\ngood = { a = \"lang/words.txt\"; };\n",
+	        vendor) > 0);
+	c = load(path, NULL);
+	cr_assert_not_null(c, "log:\n%s", h_log());
+	cr_expect_eq(conf_get_path(conf_plugin_section(c, "good"), "a", buf,
+	                 sizeof(buf)),
+	    1);
+	want = h_path(dir, "vendor/lang/words.txt");
+	cr_expect_str_eq(buf, want);
+	free(want);
+	conf_free(c);
+	free(path);
+	free(vendor);
+}

@@ -120,7 +120,7 @@ build(const char *plugins, const char *sections)
 
 	conf = h_write(dir, "kefud.conf",
 	    "plugin_dir = \".\";\nplugins = [%s];\n%s", plugins, sections);
-	g = gen_build(conf, 1, why, sizeof(why));
+	g = gen_build(conf, 1, GEN_TOKEN_LOAD, why, sizeof(why));
 	free(conf);
 	return g;
 }
@@ -132,7 +132,7 @@ Test(plugin, init_failure_is_refused_with_the_file)
 	h_plugin(dir, "initfail", "initfail");
 	conf = h_write(dir, "kefud.conf",
 	    "plugin_dir = \".\";\nplugins = [\"initfail\"];\n");
-	cr_expect_null(gen_build(conf, 1, why, sizeof(why)));
+	cr_expect_null(gen_build(conf, 1, GEN_TOKEN_LOAD, why, sizeof(why)));
 	cr_expect_not_null(logged("initfail: init failing on purpose"), "%s",
 	    h_log());
 	cr_expect_not_null(
