@@ -144,8 +144,8 @@ fuzz-run: $(FUZZ:%=$(B)/fuzz/%)
 # `make install PREFIX=/usr` after a plain `make` rebuilds what uses them.
 $(B)/paths.h: FORCE
 	@mkdir -p $(B)
-	@printf '#define KEFU_PLUGIN_DIR "%s"\n#define KEFU_DATA_DIR "%s"\n#define KEFU_CONF_FILE "%s"\n#define KEFU_CONTROL_SOCKET "%s"\n' \
-	    '$(PLUGINDIR)' '$(DATADIR)' '$(SYSCONFDIR)/kefu/kefud.conf' '$(RUNDIR)/kefu/kefud.sock' > $@.tmp
+	@printf '#define KEFU_PLUGIN_DIR "%s"\n#define KEFU_DATA_DIR "%s"\n#define KEFU_CONF_FILE "%s"\n#define KEFU_RUN_DIR "%s"\n#define KEFU_CONTROL_SOCKET "%s"\n#define KEFU_VIEW_SOCKET "%s"\n' \
+	    '$(PLUGINDIR)' '$(DATADIR)' '$(SYSCONFDIR)/kefu/kefud.conf' '$(RUNDIR)' '$(RUNDIR)/kefu/kefud.sock' '$(RUNDIR)/kefu-view/kefud.sock' > $@.tmp
 	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
 # Traditional -> simplified characters, from OpenCC's data in Debian's
@@ -167,7 +167,7 @@ $(B)/kefud: $(DAEMON_OBJ)
 	    $(shell pkg-config --libs $(PKGS)) -ldl -lm -pthread
 
 $(B)/kefuctl: $(B)/obj/daemon/kefuctl.o
-	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $< $(shell pkg-config --libs libcjson)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $< $(shell pkg-config --libs libcjson libconfig)
 
 $(B)/plugins/%.so: plugins/%/*.c include/kefu/plugin.h
 	@mkdir -p $(dir $@)

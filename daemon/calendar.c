@@ -179,6 +179,12 @@ cal_zone(const config_setting_t *s, const char *tz)
 	return 0;
 }
 
+const char *
+calendar_timezone(void)
+{
+	return cal_live != NULL ? cal_live->tz : "Asia/Shanghai";
+}
+
 struct calendar *
 calendar_build(const config_setting_t *s)
 {

@@ -12,6 +12,8 @@ struct calendar *calendar_build(const config_setting_t *s);
 void calendar_free(struct calendar *c);
 /* The live calendar; also sets the process's time zone to its own. */
 void calendar_use(const struct calendar *c);
+/* The live calendar's zone, as configured: "Asia/Shanghai". */
+const char *calendar_timezone(void);
 
 /* Times are wall clock ms since the epoch. */
 int calendar_on_duty(int64_t now);

@@ -3,6 +3,7 @@
  * pass as "file:line: key: problem", so ops fix them all at once; a file
  * with any problem is refused whole.
  */
+#define _GNU_SOURCE /* asprintf */
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -135,6 +136,7 @@ static const struct conf_key conf_root_keys[] = {
         NULL},
     {"control_socket", CONF_T_PATH, 0, CONF_OFF(control_socket), NULL, 0, 0, 0,
         NULL},
+    {"view_socket", CONF_T_PATH, 0, CONF_OFF(view_socket), NULL, 0, 0, 0, NULL},
     {"metrics_listen", CONF_T_STRING, 0, CONF_OFF(metrics_listen), NULL, 0, 0,
         0, NULL},
     {"state_move_corrupt", CONF_T_BOOL, 0, CONF_OFF(state_move_corrupt), NULL,
@@ -939,6 +941,39 @@ conf_read(config_t *cfg, const char *path, char **dirp)
 	return 0;
 }
 
+/*
+ * Under systemd the unit's StateDirectory= and second RuntimeDirectory=
+ * are the defaults for state_dir and view_socket, so that one template
+ * unit (kefud@SHOP) gives each instance its own without a line in its
+ * configuration.  (control_socket's default, the first RuntimeDirectory=,
+ * is taken in ctl.c.)
+ */
+static void
+conf_systemd_dirs(struct conf *c)
+{
+	const config_setting_t *root = config_root_setting(&c->cfg);
+	const char *sd = getenv("STATE_DIRECTORY");
+	const char *rt = getenv("RUNTIME_DIRECTORY"), *second;
+	size_t n;
+
+	if (sd != NULL && *sd != '\0' &&
+	    conf_member(root, "state_dir") == NULL) {
+		free(c->state_dir);
+		if (asprintf(&c->state_dir, "%.*s", (int)strcspn(sd, ":"), sd) <
+		    0)
+			fatal("asprintf");
+	}
+	if (rt != NULL && (second = strchr(rt, ':')) != NULL &&
+	    c->view_socket == NULL) {
+		second++;
+		n = strcspn(second, ":");
+		if (n > 0 &&
+		    asprintf(&c->view_socket, "%.*s/kefud.sock", (int)n,
+		        second) < 0)
+			fatal("asprintf");
+	}
+}
+
 struct conf *
 conf_load(const char *path)
 {
@@ -958,6 +993,7 @@ conf_load(const char *path)
 		return NULL;
 	}
 	conf_apply_all(c, conf_root_keys, config_root_setting(&c->cfg));
+	conf_systemd_dirs(c);
 	conf_check_platform(c);
 	conf_check_conversations(c);
 	conf_check_handoff(c);

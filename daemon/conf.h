@@ -83,6 +83,7 @@ struct conf {
 
 	int log_level;
 	char *control_socket; /* kefuctl's unix socket */
+	char *view_socket;    /* kefuctl's, read-only */
 	char *metrics_listen; /* "127.0.0.1:9464"; NULL: no endpoint */
 	char *data_dir;       /* vendor data: lang/, holidays */
 	char *state_dir;

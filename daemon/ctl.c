@@ -20,6 +20,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "calendar.h"
 #include "clock.h"
 #include "conf.h"
 #include "conv.h"
@@ -40,23 +41,32 @@
 #define CTL_CLIENT_MS 5000 /* a client says what it wants within this */
 #define CTL_CLIENTS_MAX 32 /* open at once, per listener */
 
+/*
+ * The listeners: kefuctl's control socket, which may do anything; the
+ * view socket, for people who may look but not act (its own file, so
+ * its own group: docs/operations.md); the metrics endpoint.
+ */
+enum ctl_kind { CTL_ADMIN, CTL_VIEW, CTL_METRICS, CTL_KINDS };
+
 struct ctl_client {
 	char buf[CTL_REQUEST_MAX];
 	size_t n;
-	int http;
+	enum ctl_kind kind;
 	int fd;
 	struct loop_timer deadline;
 };
 
-/* Clients open now, per listener: [0] kefuctl, [1] metrics. */
-static int ctl_clients[2];
+/* Clients open now, per listener. */
+static int ctl_clients[CTL_KINDS];
+static const enum ctl_kind ctl_kinds[CTL_KINDS] = {CTL_ADMIN, CTL_VIEW,
+    CTL_METRICS};
 /* A descriptor held in reserve: given up for a moment to accept (and
  * close) a connection when the process is out of them, so that a full
  * table never leaves the listening socket readable for ever. */
 static int ctl_spare = -1;
 
 static void (*ctl_reload)(void);
-static char *ctl_path;
+static char *ctl_path, *ctl_view_path;
 static int64_t ctl_started_ms;
 
 /* Lines worth showing from a reload kefuctl asked for. */
@@ -88,12 +98,15 @@ ctl_error(const char *fmt, ...)
 	return o;
 }
 
+/* Every answer carries the shop's time zone: kefuctl prints times in it,
+ * not in the server's (often UTC on a cloud image). */
 static cJSON *
 ctl_ok(void)
 {
 	cJSON *o = cJSON_CreateObject();
 
 	cJSON_AddBoolToObject(o, "ok", 1);
+	cJSON_AddStringToObject(o, "timezone", calendar_timezone());
 	return o;
 }
 
@@ -341,21 +354,52 @@ ctl_unanswered(int days)
 	return o;
 }
 
+/* Conversations idle over some days, and their transcripts, deleted now
+ * rather than at keep_days. */
 static cJSON *
-ctl_handle(char *line)
+ctl_purge(const char *arg)
 {
+	long days = arg != NULL ? strtol(arg, NULL, 10) : 0, n;
+	cJSON *o;
+
+	if (days < 1 || days > 3650)
+		return ctl_error("purge: days must be 1 to 3650");
+	if ((n = store_purge((int)days)) < 0)
+		return ctl_error("the store is not open: nothing to purge");
+	log_emit(LOG_PRI_NOTICE,
+	    "kefuctl purge: deleting %ld conversations idle over %ld "
+	    "days, with their transcripts",
+	    n, days);
+	o = ctl_ok();
+	cJSON_AddNumberToObject(o, "conversations", (double)n);
+	cJSON_AddNumberToObject(o, "days", (double)days);
+	return o;
+}
+
+static cJSON *
+ctl_handle(char *line, enum ctl_kind kind)
+{
+	static const char *const acts[] = {"reload", "handback", "purge", NULL};
 	char *argv[4], *save = NULL, *w;
-	int argc = 0;
+	int argc = 0, i;
 
 	for (w = strtok_r(line, " \t\r\n", &save); w != NULL && argc < 4;
 	     w = strtok_r(NULL, " \t\r\n", &save))
 		argv[argc++] = w;
 	if (argc == 0)
 		return ctl_error("empty request");
+	for (i = 0; kind == CTL_VIEW && acts[i] != NULL; i++)
+		if (strcmp(argv[0], acts[i]) == 0)
+			return ctl_error("%s: not allowed on the read-only "
+			                 "socket; ask someone in the service's "
+			                 "group",
+			    argv[0]);
 	if (strcmp(argv[0], "status") == 0)
 		return ctl_status();
 	if (strcmp(argv[0], "reload") == 0)
 		return ctl_do_reload();
+	if (strcmp(argv[0], "purge") == 0)
+		return ctl_purge(argc > 1 ? argv[1] : NULL);
 	if (strcmp(argv[0], "stats") == 0)
 		return ctl_stats();
 	if (strcmp(argv[0], "conversations") == 0)
@@ -392,7 +436,7 @@ static void
 ctl_client_free(struct ctl_client *cl)
 {
 	loop_timer_cancel(&cl->deadline);
-	ctl_clients[cl->http]--;
+	ctl_clients[cl->kind]--;
 	free(cl);
 }
 
@@ -427,14 +471,14 @@ ctl_client_read(int fd, void *arg)
 	}
 	cl->n += (size_t)r;
 	cl->buf[cl->n] = '\0';
-	end = strstr(cl->buf, cl->http ? "\r\n\r\n" : "\n");
+	end = strstr(cl->buf, cl->kind == CTL_METRICS ? "\r\n\r\n" : "\n");
 	if (end == NULL) {
 		if (cl->n < sizeof(cl->buf) - 1)
 			return 0;
 		ctl_client_free(cl);
 		return -1; /* too long: not ours */
 	}
-	if (cl->http) {
+	if (cl->kind == CTL_METRICS) {
 		if (strncmp(cl->buf, "GET /metrics ", 13) == 0 ||
 		    strncmp(cl->buf, "GET /metrics?", 13) == 0) {
 			char head[160];
@@ -455,7 +499,7 @@ ctl_client_read(int fd, void *arg)
 		}
 	} else {
 		*end = '\0';
-		o = ctl_handle(cl->buf);
+		o = ctl_handle(cl->buf, cl->kind);
 		if ((text = cJSON_PrintUnformatted(o)) == NULL)
 			fatalx("out of memory answering kefuctl");
 		ctl_write(fd, text, strlen(text));
@@ -472,7 +516,8 @@ ctl_accept(int fd, void *arg)
 {
 	static int64_t warned_ms;
 	struct ctl_client *cl;
-	int c, http = arg != NULL;
+	enum ctl_kind kind = *(const enum ctl_kind *)arg;
+	int c;
 
 	if (fd < 0)
 		return -1;
@@ -488,30 +533,31 @@ ctl_accept(int fd, void *arg)
 				warned_ms = clock_mono_ms();
 				log_warnx("%s: out of file descriptors; "
 				          "connections refused",
-				    http ? "metrics" : "control socket");
+				    kind == CTL_METRICS ? "metrics"
+				                        : "control socket");
 			}
 		}
 		return 0;
 	}
-	if (ctl_clients[http] >= CTL_CLIENTS_MAX) {
+	if (ctl_clients[kind] >= CTL_CLIENTS_MAX) {
 		close(c); /* busy: the client may try again */
 		return 0;
 	}
 	cl = xcalloc(1, sizeof(*cl));
-	cl->http = http;
+	cl->kind = kind;
 	cl->fd = c;
 	if (loop_watch(c, ctl_client_read, cl) < 0) {
 		free(cl);
 		close(c);
 		return 0;
 	}
-	ctl_clients[http]++;
+	ctl_clients[kind]++;
 	loop_timer_set(&cl->deadline, CTL_CLIENT_MS, ctl_client_late, cl);
 	return 0;
 }
 
 static int
-ctl_unix(const char *path)
+ctl_unix(const char *path, enum ctl_kind kind)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct stat st;
@@ -531,7 +577,10 @@ ctl_unix(const char *path)
 		log_warn("control socket");
 		return -1;
 	}
-	old = umask(0117); /* 0660: the service's group may use kefuctl */
+	/* 0660: the group that owns the directory may use it (the
+	 * service's for the control socket; a setgid directory of another
+	 * group for the view socket). */
+	old = umask(0117);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		umask(old);
 		log_warn("control socket %s", path);
@@ -539,7 +588,8 @@ ctl_unix(const char *path)
 		return -1;
 	}
 	umask(old);
-	if (listen(fd, 16) < 0 || loop_watch(fd, ctl_accept, NULL) < 0) {
+	if (listen(fd, 16) < 0 ||
+	    loop_watch(fd, ctl_accept, (void *)&ctl_kinds[kind]) < 0) {
 		log_warn("control socket %s", path);
 		close(fd);
 		unlink(path);
@@ -551,7 +601,6 @@ ctl_unix(const char *path)
 static int
 ctl_tcp(const char *where)
 {
-	static int http = 1;
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
 	char host[256];
 	const char *colon = strrchr(where, ':');
@@ -571,7 +620,7 @@ ctl_tcp(const char *where)
 	if (fd < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 16) < 0 ||
-	    loop_watch(fd, ctl_accept, &http) < 0) {
+	    loop_watch(fd, ctl_accept, (void *)&ctl_kinds[CTL_METRICS]) < 0) {
 		log_warn("metrics_listen %s", where);
 		if (fd >= 0)
 			close(fd);
@@ -603,12 +652,20 @@ ctl_start(const struct conf *c, void (*reload)(void))
 		path[0] = '\0';
 	if (path[0] == '\0')
 		log_info("no control socket: set control_socket for kefuctl");
-	else if (ctl_unix(path) < 0)
+	else if (ctl_unix(path, CTL_ADMIN) < 0)
 		/* Customers come first: kefud serves without kefuctl. */
 		log_warnx("kefuctl will not reach this kefud");
 	else {
 		ctl_path = xstrdup(path);
 		log_info("control socket: %s", ctl_path);
+	}
+	if (c->view_socket == NULL)
+		;
+	else if (ctl_unix(c->view_socket, CTL_VIEW) < 0)
+		log_warnx("no read-only socket");
+	else {
+		ctl_view_path = xstrdup(c->view_socket);
+		log_info("read-only socket: %s", ctl_view_path);
 	}
 	if (c->metrics_listen != NULL && ctl_tcp(c->metrics_listen) < 0)
 		log_warnx("no metrics endpoint");
@@ -622,6 +679,10 @@ ctl_stop(void)
 		unlink(ctl_path);
 	free(ctl_path);
 	ctl_path = NULL;
+	if (ctl_view_path != NULL)
+		unlink(ctl_view_path);
+	free(ctl_view_path);
+	ctl_view_path = NULL;
 	if (ctl_spare >= 0)
 		close(ctl_spare);
 	ctl_spare = -1;

@@ -1,14 +1,17 @@
 /*
  * kefuctl: asks a running kefud over its control socket, and prints the
- * answer for people (one "key: value" per line, easy to grep) or, with
- * --json, as JSON (for jq).
+ * answer for people ("key: value" lines, or a table for lists, times in
+ * the shop's time zone) or, with --json, as JSON (for jq).
  *
  * Exit status: 0 done; 1 kefud said no (a failed reload, no such
- * conversation); 2 usage; 3 kefud cannot be reached.
+ * conversation, an action asked on the read-only socket); 2 usage;
+ * 3 kefud cannot be reached.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,15 +21,16 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <libconfig.h>
 
 #include "paths.h"
 #include "version.h"
 
 static void
-usage(void)
+usage(int code)
 {
-	fprintf(stderr,
-	    "usage: kefuctl [-s socket] [--json] command\n"
+	fprintf(code == 0 ? stdout : stderr,
+	    "usage: kefuctl [-s socket | -i instance | -c file] [--json] command\n"
 	    "  status                     link, uptime, versions, last reload, conversations\n"
 	    "  reload                     reload configuration and plugins; fails if kefud refused it\n"
 	    "  stats                      counters and first-response times\n"
@@ -34,14 +38,53 @@ usage(void)
 	    "  show CONVERSATION          state and transcript\n"
 	    "  handback CONVERSATION      give a conversation stuck with an agent back to the bot\n"
 	    "  unanswered [--days N]      what the bot could not answer, grouped, most asked first\n"
-	    "socket: -s, or $KEFU_CONTROL_SOCKET, or %s\n",
-	    KEFU_CONTROL_SOCKET);
-	exit(2);
+	    "  purge --older-than DAYS    delete conversations idle over DAYS, with their transcripts\n"
+	    "socket: -s; -i NAME for kefud@NAME; -c the control_socket of a configuration;\n"
+	    "  or $KEFU_CONTROL_SOCKET, or $RUNTIME_DIRECTORY/kefud.sock, or %s\n"
+	    "  (then, if that one is out of reach, the read-only %s)\n",
+	    KEFU_CONTROL_SOCKET, KEFU_VIEW_SOCKET);
+	exit(code);
 }
 
-/* The answer to one request line, parsed; exits 3 when unreachable. */
+/*
+ * The control socket a configuration file names (kefuctl -c, as the
+ * unit's ExecReload runs it), relative to the file's directory; NULL
+ * when it names none.
+ */
+static char *
+socket_of(const char *file)
+{
+	static char path[PATH_MAX];
+	char copy[PATH_MAX];
+	const char *v, *dir;
+	config_t cfg;
+	int found;
+
+	snprintf(copy, sizeof(copy), "%s", file);
+	dir = dirname(copy);
+	config_init(&cfg);
+	config_set_include_dir(&cfg, dir);
+	if (!config_read_file(&cfg, file)) {
+		fprintf(stderr, "kefuctl: %s:%d: %s\n",
+		    config_error_file(&cfg) != NULL ? config_error_file(&cfg)
+		                                    : file,
+		    config_error_line(&cfg), config_error_text(&cfg));
+		exit(3);
+	}
+	if ((found = config_lookup_string(&cfg, "control_socket", &v))) {
+		if (v[0] == '/')
+			snprintf(path, sizeof(path), "%s", v);
+		else
+			snprintf(path, sizeof(path), "%s/%s", dir, v);
+	}
+	config_destroy(&cfg);
+	return found ? path : NULL;
+}
+
+/* The answer to one request line, parsed; exits 3 when unreachable,
+ * unless a fallback is given, which is asked instead. */
 static cJSON *
-ask(const char *path, const char *request)
+ask(const char *path, const char *fallback, const char *request)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	char *buf = NULL;
@@ -53,6 +96,10 @@ ask(const char *path, const char *request)
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
 	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		/* Not in the service's group: perhaps in the viewers'. */
+		if (fallback != NULL && (errno == EACCES || errno == ENOENT) &&
+		    access(fallback, F_OK) == 0)
+			return ask(fallback, NULL, request);
 		fprintf(stderr, "kefuctl: cannot reach kefud at %s: %s\n", path,
 		    strerror(errno));
 		exit(3);
@@ -110,7 +157,7 @@ when(double ms, char *buf, size_t len)
 		snprintf(buf, len, "-");
 		return;
 	}
-	localtime_r(&t, &tm);
+	localtime_r(&t, &tm); /* in the shop's zone: see main() */
 	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
@@ -181,9 +228,9 @@ print_flat(const char *prefix, const cJSON *o)
 		if (cJSON_IsObject(m) || cJSON_IsArray(m))
 			print_flat(name, m);
 		else if (cJSON_IsNumber(m))
-			printf("%s %.10g\n", name, m->valuedouble);
+			printf("%s: %.10g\n", name, m->valuedouble);
 		else if (cJSON_IsString(m))
-			printf("%s %s\n", name, m->valuestring);
+			printf("%s: %s\n", name, m->valuestring);
 	}
 }
 
@@ -191,6 +238,7 @@ static void
 print_stats(cJSON *o)
 {
 	cJSON_DeleteItemFromObject(o, "ok");
+	cJSON_DeleteItemFromObject(o, "timezone");
 	print_flat("", o);
 }
 
@@ -269,29 +317,62 @@ main(int argc, char *argv[])
 	    {"owner", required_argument, NULL, 'o'},
 	    {"days", required_argument, NULL, 'd'},
 	    {"socket", required_argument, NULL, 's'},
+	    {"instance", required_argument, NULL, 'i'},
+	    {"config", required_argument, NULL, 'c'},
+	    {"older-than", required_argument, NULL, 'O'},
 	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *path = getenv("KEFU_CONTROL_SOCKET"), *owner = NULL, *cmd;
-	char request[1024];
-	int ch, json = 0, ok, days = 30;
+	const char *rt = getenv("RUNTIME_DIRECTORY"), *tz;
+	char request[1024], dflt[PATH_MAX], view[PATH_MAX];
+	const char *fallback = view;
+	int ch, json = 0, ok, days = 30, older = 0;
 	cJSON *o;
 	char *text;
 
-	if (path == NULL || *path == '\0')
-		path = KEFU_CONTROL_SOCKET;
-	while (
-	    (ch = getopt_long(argc, argv, "js:o:d:Vh", longopts, NULL)) != -1)
+	snprintf(view, sizeof(view), "%s", KEFU_VIEW_SOCKET);
+	if (path == NULL || *path == '\0') {
+		if (rt != NULL && *rt != '\0') /* under the unit: ExecReload */
+			snprintf(dflt, sizeof(dflt), "%.*s/kefud.sock",
+			    (int)strcspn(rt, ":"), rt);
+		else
+			snprintf(dflt, sizeof(dflt), "%s", KEFU_CONTROL_SOCKET);
+		path = dflt;
+	}
+	while ((ch = getopt_long(argc, argv, "js:i:c:o:d:Vh", longopts,
+	            NULL)) != -1)
 		switch (ch) {
 		case 'd':
 			if ((days = atoi(optarg)) < 1)
-				usage();
+				usage(2);
+			break;
+		case 'O':
+			if ((older = atoi(optarg)) < 1)
+				usage(2);
 			break;
 		case 'j':
 			json = 1;
 			break;
 		case 's':
 			path = optarg;
+			fallback = NULL;
+			break;
+		case 'i': /* kefud@NAME.service */
+			if (strchr(optarg, '/') != NULL || *optarg == '\0')
+				usage(2);
+			snprintf(dflt, sizeof(dflt), "%s/kefu/%s/kefud.sock",
+			    KEFU_RUN_DIR, optarg);
+			snprintf(view, sizeof(view),
+			    "%s/kefu-view/%s/kefud.sock", KEFU_RUN_DIR, optarg);
+			path = dflt;
+			break;
+		case 'c':
+			if ((text = socket_of(optarg)) != NULL) {
+				path = text;
+				fallback = NULL;
+			}
 			break;
 		case 'o':
 			owner = optarg;
@@ -299,36 +380,46 @@ main(int argc, char *argv[])
 		case 'V':
 			printf("kefuctl %s\n", KEFU_VERSION);
 			return 0;
+		case 'h':
+			usage(0);
+			break;
 		default:
-			usage();
+			usage(2);
 		}
 	if (optind >= argc)
-		usage();
+		usage(2);
 	cmd = argv[optind];
 	if (strcmp(cmd, "show") == 0 || strcmp(cmd, "handback") == 0) {
 		if (optind + 2 != argc || strchr(argv[optind + 1], ' ') != NULL)
-			usage();
+			usage(2);
 		snprintf(request, sizeof(request), "%s %s", cmd,
 		    argv[optind + 1]);
 	} else if (strcmp(cmd, "conversations") == 0) {
 		if (optind + 1 != argc)
-			usage();
+			usage(2);
 		snprintf(request, sizeof(request), "conversations%s%s",
 		    owner != NULL ? " " : "", owner != NULL ? owner : "");
 	} else if (strcmp(cmd, "unanswered") == 0) {
 		if (optind + 1 != argc)
-			usage();
+			usage(2);
 		snprintf(request, sizeof(request), "unanswered %d", days);
+	} else if (strcmp(cmd, "purge") == 0) {
+		if (optind + 1 != argc || older < 1)
+			usage(2);
+		snprintf(request, sizeof(request), "purge %d", older);
 	} else if (strcmp(cmd, "status") == 0 || strcmp(cmd, "reload") == 0 ||
 	    strcmp(cmd, "stats") == 0) {
 		if (optind + 1 != argc)
-			usage();
+			usage(2);
 		snprintf(request, sizeof(request), "%s", cmd);
 	} else
-		usage();
+		usage(2);
 
-	o = ask(path, request);
+	o = ask(path, fallback, request);
 	ok = cJSON_IsTrue(cJSON_GetObjectItem(o, "ok"));
+	/* Times in the shop's zone, as its duty hours are. */
+	if ((tz = s_of(o, "timezone"))[0] != '\0' && setenv("TZ", tz, 1) == 0)
+		tzset();
 	if (json) {
 		text = cJSON_Print(o);
 		printf("%s\n", text);
@@ -354,6 +445,10 @@ main(int argc, char *argv[])
 		print_show(o);
 	else if (strcmp(cmd, "unanswered") == 0)
 		print_unanswered(o, days);
+	else if (strcmp(cmd, "purge") == 0)
+		printf("deleting %.0f conversations idle over %d days, with "
+		       "their transcripts, in batches: see the log\n",
+		    n_of(o, "conversations"), older);
 	else
 		printf("%s: %s -> %s\n", argv[optind + 1], s_of(o, "was"),
 		    s_of(o, "owner"));

@@ -181,6 +181,7 @@ static struct {
 	int64_t keep_ms;      /* unanswered questions: kept this long ... */
 	long keep_max;        /* ... and at most this many */
 	int64_t conv_keep_ms; /* conversations: deleted idle this long */
+	int64_t purge_before; /* kefuctl purge: idle since (wall; 0: none) */
 	int64_t pruned_ms;    /* the last retention pass (monotonic) */
 	int prune_more;       /* it deleted a full batch */
 	int busy;             /* a batch is with the writer */
@@ -707,6 +708,34 @@ store_questions(int64_t since,
 	return n;
 }
 
+/*
+ * kefuctl purge: conversations idle over `days` that nothing waits on go,
+ * with their transcripts, in the writer's bounded batches, as retention
+ * does.  Returns how many there are now (-1: the store is not open).
+ */
+long
+store_purge(int days)
+{
+	sqlite3_stmt *st;
+	int64_t before = clock_wall_ms() - (int64_t)days * 86400000;
+	long n = -1;
+
+	if (S.db == NULL ||
+	    (st = store_prep("SELECT count(*) FROM conv WHERE last_ms < ? AND"
+	                     " owner IN (0, 3) AND waiting_since = 0 AND"
+	                     " asked_ms = 0")) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, before);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = (long)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (n > 0 && before > S.purge_before) {
+		S.purge_before = before;
+		store_soon();
+	}
+	return n;
+}
+
 void
 store_outbox_del(const char *id)
 {
@@ -961,9 +990,11 @@ store_batch_take(int *r)
 			store_rewrite();
 	}
 	dirty = conv_take_dirty();
-	/* Retention once a minute, or at once while a full batch went. */
-	prune = S.conv_keep_ms > 0 &&
-	    (S.prune_more || clock_mono_ms() - S.pruned_ms >= 60000);
+	/* Retention once a minute, or at once while a full batch went or
+	 * a purge waits. */
+	prune = (S.conv_keep_ms > 0 || S.purge_before > 0) &&
+	    (S.prune_more || S.purge_before > 0 ||
+	        clock_mono_ms() - S.pruned_ms >= 60000);
 	/* Nothing new (the timers ask every second): no transaction. */
 	if (dirty == NULL && S.ops == NULL && seq == S.written && !S.failing &&
 	    !prune) {
@@ -983,7 +1014,10 @@ store_batch_take(int *r)
 	b->seq = seq;
 	b->questions_now = clock_wall_ms();
 	if (prune) {
-		b->prune_before = b->questions_now - S.conv_keep_ms;
+		b->prune_before =
+		    S.conv_keep_ms > 0 ? b->questions_now - S.conv_keep_ms : 0;
+		if (S.purge_before > b->prune_before)
+			b->prune_before = S.purge_before;
 		S.pruned_ms = clock_mono_ms();
 	}
 	return b;
@@ -1034,10 +1068,15 @@ store_batch_done(struct store_batch *b)
 		S.retry_ms = STORE_RETRY_MIN_MS;
 		event_durable(b->seq);
 		S.prune_more = b->pruned >= STORE_PRUNE_MAX;
+		if (b->prune_before > 0 && b->prune_before >= S.purge_before &&
+		    !S.prune_more)
+			S.purge_before = 0; /* done */
 		if (b->pruned > 0)
-			log_info("store: %d conversations idle over %lld days "
-			         "deleted, with their transcripts",
-			    b->pruned, (long long)(S.conv_keep_ms / 86400000));
+			log_info("store: %d conversations idle since %lld s "
+			         "before now deleted, with their transcripts",
+			    b->pruned,
+			    (long long)((b->questions_now - b->prune_before) /
+			        1000));
 	}
 	store_batch_free(b);
 	return r;

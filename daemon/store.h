@@ -22,6 +22,8 @@ int store_open(const char *state_dir, int move_corrupt);
 /* Conversations idle this many days (with the bot, nothing due, or
  * closed) are deleted with their transcripts, a batch a minute. */
 void store_conversations_keep(int days);
+/* Deletes conversations idle over days now (kefuctl purge): how many. */
+long store_purge(int days);
 /* Called once the state is restored, when the database opened only after
  * store_open() had failed (fn NULL: nothing). */
 void store_on_restored(void (*fn)(void));

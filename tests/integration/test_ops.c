@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sqlite3.h>
 #include <sys/resource.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -23,24 +24,25 @@ start(void)
 
 	metrics_port = h_free_port();
 	snprintf(extra, sizeof(extra),
-	    "control_socket = \"kefud.sock\";\nmetrics_listen = \"127.0.0.1:%d\";\n",
+	    "control_socket = \"kefud.sock\";\nview_socket = \"view.sock\";\n"
+	    "metrics_listen = \"127.0.0.1:%d\";\n",
 	    metrics_port);
 	sb_config_shipped(&sb, NULL, extra);
 	sb_start_kefud(&sb);
 	h_wait_log(sb.klog, "link: ready", 0);
 }
 
-/* kefuctl's output (stdout and stderr) and exit status. */
+/* kefuctl's output (stdout and stderr) and exit status, on a socket. */
 static int
-kefuctl(char **out, const char *args)
+kefuctl_on(const char *sock, char **out, const char *args)
 {
 	char *cmd, buf[4096];
 	size_t n = 0, cap = 0;
 	FILE *p;
 	int st;
 
-	cr_assert(asprintf(&cmd, "%s/kefuctl -s %s/kefud.sock %s 2>&1",
-	              KEFU_BUILD, sb.dir, args) > 0);
+	cr_assert(asprintf(&cmd, "%s/kefuctl -s %s/%s %s 2>&1", KEFU_BUILD,
+	              sb.dir, sock, args) > 0);
 	cr_assert_not_null(p = popen(cmd, "r"));
 	*out = NULL;
 	while (fgets(buf, sizeof(buf), p) != NULL) {
@@ -56,6 +58,12 @@ kefuctl(char **out, const char *args)
 	st = pclose(p);
 	free(cmd);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int
+kefuctl(char **out, const char *args)
+{
+	return kefuctl_on("kefud.sock", out, args);
 }
 
 static void
@@ -114,17 +122,17 @@ Test(ops, kefuctl_status_stats_conversations_show_handback)
 	free(m);
 
 	cr_expect_eq(kefuctl(&out, "stats"), 0, "%s", out);
-	expect_line(out, "messages_in 3");
-	expect_line(out, "replies_out 3");
-	expect_line(out, "conversations 1");
-	expect_line(out, "conversations_handed_off 1");
-	expect_line(out, "handoffs 1");
-	expect_line(out, "handoffs_by_reason.human_request 1");
-	expect_line(out, "deflection_rate 0");
-	expect_line(out, "first_response.count 3");
-	expect_line(out, "first_response.under_10s 1");
-	expect_line(out, "plugin.faq.cutoffs calibrated");
-	cr_expect(strstr(out, "\nplugin.faq.answer_percent ") != NULL, "%s",
+	expect_line(out, "messages_in: 3");
+	expect_line(out, "replies_out: 3");
+	expect_line(out, "conversations: 1");
+	expect_line(out, "conversations_handed_off: 1");
+	expect_line(out, "handoffs: 1");
+	expect_line(out, "handoffs_by_reason.human_request: 1");
+	expect_line(out, "deflection_rate: 0");
+	expect_line(out, "first_response.count: 3");
+	expect_line(out, "first_response.under_10s: 1");
+	expect_line(out, "plugin.faq.cutoffs: calibrated");
+	cr_expect(strstr(out, "\nplugin.faq.answer_percent: ") != NULL, "%s",
 	    out);
 	free(out);
 	cr_expect_eq(kefuctl(&out, "--json stats"), 0);
@@ -523,4 +531,136 @@ Test(ops, out_of_descriptors_the_loop_does_not_spin)
 	m = sb_say(&sb, "c-fd", "你好");
 	sb_expect_one_reply(&sb, m);
 	free(m);
+}
+
+/* People who may look but not act: the view socket answers what is, and
+ * refuses what would change anything. */
+Test(ops, the_view_socket_looks_but_does_not_act)
+{
+	static const char *const acts[] = {"reload", "handback c-1",
+	    "purge --older-than 30", NULL};
+	char *out, *m;
+	int i;
+
+	start();
+	m = sb_say(&sb, "c-1", "转人工");
+	sb_wait_ids(&sb, "h:", 1);
+	sb_settle(&sb);
+	free(m);
+	cr_expect_eq(kefuctl_on("view.sock", &out, "status"), 0, "%s", out);
+	expect_line(out, "link: ready");
+	free(out);
+	cr_expect_eq(kefuctl_on("view.sock", &out, "show c-1"), 0, "%s", out);
+	expect_line(out, "owner: waiting");
+	free(out);
+	cr_expect_eq(kefuctl_on("view.sock", &out, "stats"), 0, "%s", out);
+	free(out);
+	for (i = 0; acts[i] != NULL; i++) {
+		cr_expect_eq(kefuctl_on("view.sock", &out, acts[i]), 1, "%s",
+		    out);
+		cr_expect(strstr(out, "not allowed on the read-only socket") !=
+		        NULL,
+		    "%s: %s", acts[i], out);
+		free(out);
+	}
+	/* Nothing changed: still waiting for an agent. */
+	cr_expect_eq(kefuctl(&out, "show c-1"), 0, "%s", out);
+	expect_line(out, "owner: waiting");
+	free(out);
+}
+
+/* kefuctl purge: conversations idle past the limit go now, with their
+ * transcripts; a recent one and one waiting for an agent stay. */
+Test(ops, kefuctl_purge_deletes_old_conversations_now)
+{
+	char *out, *m, *db;
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	double end;
+	int left = -1;
+	long long old = (long long)time(NULL) * 1000 - 40LL * 86400000;
+
+	start();
+	m = sb_say(&sb, "c-new", "你好");
+	sb_expect_one_reply(&sb, m);
+	free(m);
+	sb_settle(&sb);
+	/* Two conversations from 40 days ago, as an older kefud left them:
+	 * one closed, one still waiting for an agent. */
+	db = h_path(sb.dir, "state/kefu.db");
+	cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+	sqlite3_busy_timeout(h, 10000);
+	cr_assert(
+	    asprintf(&m,
+	        "INSERT INTO conv(id, owner, last_ms, waiting_since, asked_ms) VALUES('c-old', 3, %lld, 0, 0);"
+	        "INSERT INTO line VALUES('c-old', 0, %lld, 'customer', '我的订单号是 123');"
+	        "INSERT INTO conv(id, owner, last_ms, waiting_since, asked_ms) VALUES('c-wait', 1, %lld, %lld, 0);",
+	        old, old, old, old) > 0);
+	cr_assert_eq(sqlite3_exec(h, m, NULL, NULL, NULL), SQLITE_OK, "%s",
+	    sqlite3_errmsg(h));
+	free(m);
+
+	cr_expect_eq(kefuctl(&out, "purge --older-than 0"), 2, "%s", out);
+	free(out);
+	cr_expect_eq(kefuctl(&out, "purge --older-than 30"), 0, "%s", out);
+	expect_line(out,
+	    "deleting 1 conversations idle over 30 days, with "
+	    "their transcripts, in batches: see the log");
+	free(out);
+	for (end = h_now() + H_TIMEOUT_S; left != 0 && h_now() < end;
+	     h_sleep_ms(50)) {
+		cr_assert_eq(
+		    sqlite3_prepare_v2(h,
+		        "SELECT (SELECT count(*) FROM conv WHERE id = 'c-old')"
+		        " + (SELECT count(*) FROM line WHERE conv = 'c-old')",
+		        -1, &st, NULL),
+		    SQLITE_OK);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			left = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+	}
+	cr_expect_eq(left, 0, "c-old and its lines are still there");
+	cr_assert_eq(
+	    sqlite3_prepare_v2(h,
+	        "SELECT count(*) FROM conv WHERE id IN ('c-new', 'c-wait')", -1,
+	        &st, NULL),
+	    SQLITE_OK);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	cr_expect_eq(sqlite3_column_int(st, 0), 2);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	free(db);
+	h_wait_log(sb.klog, "conversations idle since", 0);
+}
+
+/* Times in the shop's zone (calendar.timezone), whatever the server's. */
+Test(ops, kefuctl_prints_times_in_the_shops_time_zone)
+{
+	char *out, *m, want[64];
+	cJSON *j, *line;
+	time_t t;
+	struct tm tm;
+
+	start();
+	m = sb_say(&sb, "c-1", "你好");
+	sb_expect_one_reply(&sb, m);
+	free(m);
+	cr_assert_eq(setenv("TZ", "UTC", 1), 0); /* the server's, for kefuctl */
+	cr_expect_eq(kefuctl(&out, "--json show c-1"), 0, "%s", out);
+	cr_assert_not_null(j = cJSON_Parse(out), "%s", out);
+	free(out);
+	line = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "transcript"), 0);
+	cr_assert_not_null(line);
+	t = (time_t)(cJSON_GetObjectItem(line, "ts")->valuedouble / 1000);
+	cJSON_Delete(j);
+	cr_assert_eq(setenv("TZ", "Asia/Shanghai", 1), 0);
+	tzset();
+	localtime_r(&t, &tm);
+	strftime(want, sizeof(want), "  %Y-%m-%d %H:%M:%S customer", &tm);
+	cr_assert_eq(setenv("TZ", "UTC", 1), 0);
+	cr_expect_eq(kefuctl(&out, "show c-1"), 0, "%s", out);
+	cr_expect(strstr(out, want) != NULL, "no \"%s\" in:\n%s", want, out);
+	free(out);
+	unsetenv("TZ");
+	tzset();
 }
