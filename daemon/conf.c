@@ -848,12 +848,19 @@ conf_check_metrics(const struct conf *c)
 		return;
 	colon = strrchr(v, ':');
 	port = colon != NULL ? strtol(colon + 1, &end, 10) : 0;
-	if (colon == NULL || *end != '\0' || port < 1 || port > 65535 ||
-	    (strncmp(v, "127.0.0.1:", 10) != 0 &&
-	        strncmp(v, "[::1]:", 6) != 0 &&
-	        strncmp(v, "localhost:", 10) != 0))
+	if (colon == NULL || colon == v || *end != '\0' || port < 1 ||
+	    port > 65535)
 		conf_report(m, NULL,
-		    "expected a loopback address and a port, such as \"127.0.0.1:9464\"");
+		    "expected an address and a port, such as \"127.0.0.1:17461\"");
+	else if (strncmp(v, "127.0.0.1:", 10) != 0 &&
+	    strncmp(v, "[::1]:", 6) != 0 && strncmp(v, "localhost:", 10) != 0)
+		log_warnx("%s:%d: metrics_listen: %s is not loopback: anyone "
+		          "who reaches it reads the counters (no customer "
+		          "data); keep it behind a firewall",
+		    config_setting_source_file(m) != NULL
+		        ? config_setting_source_file(m)
+		        : c->path,
+		    config_setting_source_line(m), v);
 }
 
 static void

@@ -485,7 +485,7 @@ ctl_client_read(int fd, void *arg)
 
 			text = metrics_prometheus();
 			snprintf(head, sizeof(head),
-			    "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: %zu\r\n\r\n",
+			    "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: %zu\r\n\r\n",
 			    strlen(text));
 			ctl_write(fd, head, strlen(head));
 			ctl_write(fd, text, strlen(text));

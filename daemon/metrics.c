@@ -2,15 +2,25 @@
  * Counters and the first-response histogram.  Plain integers, touched
  * only on the loop thread.
  */
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "conv.h"
+#include "event.h"
 #include "guard.h"
+#include "kefu/plugin.h"
+#include "link.h"
 #include "log.h"
 #include "metrics.h"
+#include "outbox.h"
+#include "reload.h"
+#include "store.h"
+#include "version.h"
 #include "xmalloc.h"
 
 #define METRICS_REASONS 16
@@ -174,31 +184,151 @@ metric_printf(struct metric_buf *b, const char *fmt, ...)
 	b->n += (size_t)n;
 }
 
+/* A label value as the exposition format wants it: \ " and newline
+ * escaped. */
+static void
+metric_label(struct metric_buf *b, const char *v)
+{
+	for (; *v != '\0'; v++)
+		if (*v == '\\' || *v == '"')
+			metric_printf(b, "\\%c", *v);
+		else if (*v == '\n')
+			metric_printf(b, "\\n");
+		else
+			metric_printf(b, "%c", *v);
+}
+
+static void
+metric_head(struct metric_buf *b, const char *name, const char *type,
+    const char *help)
+{
+	metric_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+	    type);
+}
+
+/* The process_* metrics every Prometheus client library exports. */
+static void
+metric_process(struct metric_buf *b)
+{
+	long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	unsigned long long utime = 0, stime = 0, start = 0, vsize = 0;
+	long long rss = 0;
+	struct rlimit rl;
+	struct dirent *d;
+	char buf[1024], *p;
+	double boot = 0;
+	FILE *fp;
+	DIR *dir;
+	int fds = 0;
+
+	if ((fp = fopen("/proc/self/stat", "r")) != NULL) {
+		/* After the command's closing parenthesis: field 3 on. */
+		if (fgets(buf, sizeof(buf), fp) != NULL &&
+		    (p = strrchr(buf, ')')) != NULL)
+			sscanf(p + 2,
+			    "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu "
+			    "%*d %*d %*d %*d %*d %*d %llu %llu %lld",
+			    &utime, &stime, &start, &vsize, &rss);
+		fclose(fp);
+	}
+	if ((fp = fopen("/proc/stat", "r")) != NULL) {
+		while (fgets(buf, sizeof(buf), fp) != NULL)
+			if (sscanf(buf, "btime %lf", &boot) == 1)
+				break;
+		fclose(fp);
+	}
+	if ((dir = opendir("/proc/self/fd")) != NULL) {
+		while ((d = readdir(dir)) != NULL)
+			fds += d->d_name[0] != '.';
+		closedir(dir);
+		fds--; /* the directory's own */
+	}
+	metric_head(b, "process_cpu_seconds_total", "counter",
+	    "Total user and system CPU time spent in seconds.");
+	metric_printf(b, "process_cpu_seconds_total %.2f\n",
+	    (double)(utime + stime) / (double)tick);
+	metric_head(b, "process_start_time_seconds", "gauge",
+	    "Start time of the process since unix epoch in seconds.");
+	metric_printf(b, "process_start_time_seconds %.2f\n",
+	    boot + (double)start / (double)tick);
+	metric_head(b, "process_resident_memory_bytes", "gauge",
+	    "Resident memory size in bytes.");
+	metric_printf(b, "process_resident_memory_bytes %lld\n", rss * page);
+	metric_head(b, "process_virtual_memory_bytes", "gauge",
+	    "Virtual memory size in bytes.");
+	metric_printf(b, "process_virtual_memory_bytes %llu\n", vsize);
+	metric_head(b, "process_open_fds", "gauge",
+	    "Number of open file descriptors.");
+	metric_printf(b, "process_open_fds %d\n", fds);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		metric_head(b, "process_max_fds", "gauge",
+		    "Maximum number of open file descriptors.");
+		metric_printf(b, "process_max_fds %llu\n",
+		    (unsigned long long)rl.rlim_cur);
+	}
+}
+
+/*
+ * Prometheus text format, by its naming conventions: counters end in
+ * _total and are not repeated (handoffs are one family, by reason), no
+ * ratios (PromQL derives them), the unit in the name, escaped labels.
+ */
 char *
 metrics_prometheus(void)
 {
 	struct metric_buf b = {xcalloc(1, 4096), 0, 4096};
 	static const char *const owner[] = {"bot", "waiting", "agent",
 	    "closed"};
+	const struct reload_status *rs = reload_last();
 	unsigned long rw, bl;
-	uint64_t cum = 0;
+	uint64_t cum = 0, other;
 	size_t i;
 
-	for (i = 0; i < M_NMETRICS; i++)
+	metric_head(&b, "kefu_build_info", "gauge",
+	    "kefud's version and plugin ABI; always 1");
+	metric_printf(&b, "kefu_build_info{version=\"%s\",abi=\"%d.%d\"} 1\n",
+	    KEFU_VERSION, KEFU_ABI_MAJOR, KEFU_ABI_MINOR);
+	for (i = 0; i < M_NMETRICS; i++) {
+		if (i == M_HANDOFFS || i == M_RELOADS_OK ||
+		    i == M_RELOADS_FAILED)
+			continue; /* below, with labels */
 		metric_printf(&b,
 		    "# HELP kefu_%s_total %s\n# TYPE kefu_%s_total counter\n"
 		    "kefu_%s_total %llu\n",
 		    metric_info[i].name, metric_info[i].help,
 		    metric_info[i].name, metric_info[i].name,
 		    (unsigned long long)metric_n[i]);
-	metric_printf(&b,
-	    "# HELP kefu_handoffs_by_reason_total handoffs by reason\n"
-	    "# TYPE kefu_handoffs_by_reason_total counter\n");
-	for (i = 0; i < METRICS_REASONS && metric_reason[i].reason[0]; i++)
-		metric_printf(&b,
-		    "kefu_handoffs_by_reason_total{reason=\"%s\"} %llu\n",
-		    metric_reason[i].reason,
+	}
+	metric_head(&b, "kefu_handoffs_total", "counter",
+	    "handoffs asked for, by reason");
+	other = metric_n[M_HANDOFFS];
+	for (i = 0; i < METRICS_REASONS && metric_reason[i].reason[0]; i++) {
+		metric_printf(&b, "kefu_handoffs_total{reason=\"");
+		metric_label(&b, metric_reason[i].reason);
+		metric_printf(&b, "\"} %llu\n",
 		    (unsigned long long)metric_reason[i].n);
+		other -= metric_reason[i].n;
+	}
+	if (other > 0) /* more reasons than slots */
+		metric_printf(&b,
+		    "kefu_handoffs_total{reason=\"other\"} %llu\n",
+		    (unsigned long long)other);
+	metric_head(&b, "kefu_reloads_total", "counter",
+	    "reloads asked for, by result");
+	metric_printf(&b,
+	    "kefu_reloads_total{result=\"ok\"} %llu\n"
+	    "kefu_reloads_total{result=\"failed\"} %llu\n",
+	    (unsigned long long)metric_n[M_RELOADS_OK],
+	    (unsigned long long)metric_n[M_RELOADS_FAILED]);
+	metric_head(&b, "kefu_config_last_reload_successful", "gauge",
+	    "whether the last reload went live (1) or was refused (0)");
+	metric_printf(&b, "kefu_config_last_reload_successful %d\n",
+	    rs->at_ms == 0 || rs->ok);
+	metric_head(&b, "kefu_config_last_reload_success_timestamp_seconds",
+	    "gauge", "when the live configuration was loaded");
+	metric_printf(&b,
+	    "kefu_config_last_reload_success_timestamp_seconds %.3f\n",
+	    (double)rs->ok_ms / 1000);
 	guard_counts(&rw, &bl);
 	metric_printf(&b,
 	    "# HELP kefu_guard_rewrites_total replies the style guard rewrote\n"
@@ -206,29 +336,41 @@ metrics_prometheus(void)
 	    "kefu_guard_rewrites_total %lu\n"
 	    "# HELP kefu_guard_blocks_total replies the style guard replaced with its fallback\n"
 	    "# TYPE kefu_guard_blocks_total counter\n"
-	    "kefu_guard_blocks_total %lu\n"
-	    "# HELP kefu_deflection_ratio conversations handled without an agent\n"
-	    "# TYPE kefu_deflection_ratio gauge\n"
-	    "kefu_deflection_ratio %.4f\n"
-	    "# HELP kefu_first_response_seconds customer message to bot reply\n"
-	    "# TYPE kefu_first_response_seconds histogram\n",
-	    rw, bl, metric_deflection());
+	    "kefu_guard_blocks_total %lu\n",
+	    rw, bl);
+	metric_head(&b, "kefu_link_up", "gauge",
+	    "1 while the platform link is ready");
+	metric_printf(&b, "kefu_link_up %d\n", link_ready());
+	metric_head(&b, "kefu_store_ok", "gauge",
+	    "1 while the state database is open and its last write succeeded");
+	metric_printf(&b, "kefu_store_ok %d\n", store_ok());
+	metric_head(&b, "kefu_outbox_pending", "gauge",
+	    "actions queued for the platform, not yet confirmed");
+	metric_printf(&b, "kefu_outbox_pending %zu\n", outbox_pending());
+	metric_head(&b, "kefu_events_unacked", "gauge",
+	    "platform events handled but not yet acknowledged (waiting for the "
+	    "disk)");
+	metric_printf(&b, "kefu_events_unacked %llu\n",
+	    (unsigned long long)(event_handled() - event_acked()));
+	metric_head(&b, "kefu_reply_latency_seconds", "histogram",
+	    "customer message to the bot's reply being queued");
 	for (i = 0; i < METRICS_BUCKETS; i++) {
 		cum += metric_bucket[i];
 		metric_printf(&b,
-		    "kefu_first_response_seconds_bucket{le=\"%g\"} %llu\n",
+		    "kefu_reply_latency_seconds_bucket{le=\"%g\"} %llu\n",
 		    (double)metric_le[i] / 1000, (unsigned long long)cum);
 	}
 	metric_printf(&b,
-	    "kefu_first_response_seconds_bucket{le=\"+Inf\"} %llu\n"
-	    "kefu_first_response_seconds_sum %.3f\n"
-	    "kefu_first_response_seconds_count %llu\n"
-	    "# HELP kefu_conversations conversations in memory by owner\n"
-	    "# TYPE kefu_conversations gauge\n",
+	    "kefu_reply_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
+	    "kefu_reply_latency_seconds_sum %.3f\n"
+	    "kefu_reply_latency_seconds_count %llu\n",
 	    (unsigned long long)metric_count, (double)metric_sum_ms / 1000,
 	    (unsigned long long)metric_count);
+	metric_head(&b, "kefu_live_conversations", "gauge",
+	    "conversations in memory, by owner");
 	for (i = 0; i < 4; i++)
-		metric_printf(&b, "kefu_conversations{owner=\"%s\"} %u\n",
+		metric_printf(&b, "kefu_live_conversations{owner=\"%s\"} %u\n",
 		    owner[i], conv_count_owner((enum conv_owner)i));
+	metric_process(&b);
 	return b.s;
 }

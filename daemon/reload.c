@@ -35,6 +35,7 @@ reload_start(const char *path, int (*admit)(const struct gen *))
 		return -2;
 	}
 	reload_next_id++;
+	reload_st.ok_ms = clock_wall_ms();
 	gen_start(reload_gen);
 	gen_versions(reload_gen, vers, sizeof(vers));
 	log_info("generation %u live: %s", reload_gen->id, vers);
@@ -67,6 +68,7 @@ reload_run(void)
 	reload_gen = g; /* the commit */
 	gen_start(g);
 	reload_st.ok = 1;
+	reload_st.ok_ms = reload_st.at_ms;
 	reload_st.error[0] = '\0';
 	metric_inc(M_RELOADS_OK);
 	log_info(

@@ -16,6 +16,7 @@ void reload_fini(void);
 struct reload_status {
 	int64_t at_ms; /* wall clock of the last attempt, 0 if none */
 	int ok;
+	int64_t ok_ms; /* of the last configuration that went live (start) */
 	char error[512];
 };
 const struct reload_status *reload_last(void);

@@ -273,7 +273,7 @@ Test(ops, prometheus_endpoint)
 	     *save = NULL, *body, *m;
 	struct sockaddr_in sin = {.sin_family = AF_INET};
 	double prev = -1, v;
-	int fd, n = 0, samples = 0;
+	int fd, n = 0, samples = 0, alerts = 0;
 	ssize_t r;
 
 	start();
@@ -297,8 +297,8 @@ Test(ops, prometheus_endpoint)
 		char name[128], *sp;
 
 		if (line[0] == '#') {
-			cr_expect(strncmp(line, "# HELP kefu_", 12) == 0 ||
-			        strncmp(line, "# TYPE kefu_", 12) == 0,
+			cr_expect(strncmp(line, "# HELP ", 7) == 0 ||
+			        strncmp(line, "# TYPE ", 7) == 0,
 			    "%s", line);
 			continue;
 		}
@@ -307,21 +307,36 @@ Test(ops, prometheus_endpoint)
 		v = strtod(sp + 1, &m);
 		cr_expect(*m == '\0' && v >= 0, "bad value: %s", line);
 		snprintf(name, sizeof(name), "%.*s", (int)(sp - line), line);
-		cr_expect(strncmp(name, "kefu_", 5) == 0, "%s", line);
+		cr_expect(strncmp(name, "kefu_", 5) == 0 ||
+		        strncmp(name, "process_", 8) == 0,
+		    "%s", line);
 		samples++;
 		if (strcmp(name, "kefu_messages_in_total") == 0)
 			cr_expect_eq(v, 1);
 		if (strcmp(name, "kefu_replies_out_total") == 0)
 			cr_expect_eq(v, 1);
-		if (strcmp(name, "kefu_conversations{owner=\"bot\"}") == 0)
+		if (strcmp(name, "kefu_live_conversations{owner=\"bot\"}") == 0)
 			cr_expect_eq(v, 1);
+		/* What an alert needs: the link, the disk, the last reload. */
+		if (strcmp(name, "kefu_link_up") == 0 ||
+		    strcmp(name, "kefu_store_ok") == 0 ||
+		    strcmp(name, "kefu_config_last_reload_successful") == 0) {
+			cr_expect_eq(v, 1, "%s", line);
+			alerts++;
+		}
 		/* Histogram buckets are cumulative. */
-		if (strncmp(name, "kefu_first_response_seconds_bucket", 34) ==
+		if (strncmp(name, "kefu_reply_latency_seconds_bucket", 33) ==
 		    0) {
 			cr_expect_geq(v, prev, "%s", line);
 			prev = v;
 		}
 	}
+	cr_expect_eq(alerts, 3);
+	cr_expect(
+	    strstr(buf,
+	        "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n") !=
+	        NULL,
+	    "%s", buf);
 	cr_expect_eq(prev, 1, "+Inf bucket");
 	cr_expect_gt(samples, 20);
 
