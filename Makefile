@@ -1,8 +1,14 @@
-# kefu: make builds, make check tests (twice: plain, then ASan+UBSan),
-# make run chats with the bot, make install installs.
+# kefu: make builds, make check tests (twice: plain, then ASan+UBSan, then
+# the Debian package), make run chats with the bot, make install installs,
+# make deb packages.
 #
-# The public targets first install missing Debian packages (.ci/deps), then
-# call this Makefile again for the work, so that pkg-config sees them.
+# The developer targets (all, check, run, bench, eval) first install
+# missing Debian packages (.ci/deps), then call this Makefile again for the
+# work, so that pkg-config sees them.  build and install never do: they
+# work under fakeroot and in a build chroot without network.
+#
+# CPPFLAGS, CFLAGS and LDFLAGS come from the environment (dpkg-buildflags'
+# hardening applies); -Werror only where WERROR says so (developers, CI).
 
 VERSION = 0.1.0
 PREFIX ?= /usr/local
@@ -12,15 +18,19 @@ DATADIR ?= $(PREFIX)/share/kefu
 SYSCONFDIR ?= /etc
 RUNDIR ?= /run
 MANDIR ?= $(PREFIX)/share/man
-# systemd's own directories for units and sysusers.d files.
-UNITDIR ?= /etc/systemd/system
-SYSUSERSDIR ?= /usr/lib/sysusers.d
+DOCDIR ?= $(PREFIX)/share/doc/kefu
+INCLUDEDIR ?= $(PREFIX)/include
+# The vendor's directories for units and sysusers.d files (systemd looks
+# under /usr/local/lib too); Debian 12 packages use /lib/systemd/system.
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 DESTDIR ?=
 B ?= build
 
 CFLAGS ?= -O2 -g
+WERROR ?= -Werror
 WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-	-Wformat=2 -Werror
+	-Wformat=2 $(WERROR)
 ifeq ($(SAN),1)
 SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
@@ -31,11 +41,12 @@ SANFLAGS = -fsanitize=fuzzer-no-link,address,undefined \
 	-fno-sanitize-recover=all -fno-omit-frame-pointer
 endif
 PKGS = libwebsockets libconfig libcjson sqlite3 libsystemd
-KCFLAGS = -std=c11 -D_DEFAULT_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude
+KCFLAGS = -std=c11 -D_DEFAULT_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) \
+	$(SANFLAGS) -Iinclude
 # Plugins reach the core only through the host table: -z defs makes any
 # other reference a link error, and the daemon exports nothing.
-PLUGFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude -fPIC -shared \
-	-fvisibility=hidden -Wl,-z,defs
+PLUGFLAGS = -std=c11 $(WARN) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -Iinclude \
+	-fPIC -shared -fvisibility=hidden $(LDFLAGS) -Wl,-z,defs
 
 # kefuctl is a client of its own; everything else in daemon/ is kefud.
 DAEMON_SRC = $(filter-out daemon/kefuctl.c,$(wildcard daemon/*.c))
@@ -43,6 +54,13 @@ DAEMON_OBJ = $(DAEMON_SRC:%.c=$(B)/obj/%.o)
 CORE_OBJ = $(filter-out $(B)/obj/daemon/main.o,$(DAEMON_OBJ))
 PLUGINS = $(notdir $(wildcard plugins/*))
 PLUGIN_SO = $(PLUGINS:%=$(B)/plugins/%.so)
+# hello is an example for plugin writers: built and tested, not installed.
+SHIPPED_SO = $(filter-out $(B)/plugins/hello.so,$(PLUGIN_SO))
+UNITS = $(B)/systemd/kefud.service $(B)/systemd/kefud@.service
+# What the shop edits (/etc/kefu) and the vendor's data (DATADIR), which
+# an upgrade replaces; a file of the same name in /etc/kefu overrides it.
+SHOP_CONF = kefud.conf platform.conf faq.conf synonyms.conf escalate.conf
+VENDOR_DATA = holidays-cn.conf
 
 TEST_SRC = $(wildcard tests/unit/*.c tests/integration/*.c)
 TEST_BIN = $(patsubst %.c,$(B)/tests/%,$(notdir $(TEST_SRC)))
@@ -59,8 +77,8 @@ FUZZ_SECONDS ?= 60
 FMT_SRC = $(wildcard daemon/*.[ch] include/kefu/*.h plugins/*/*.[ch] \
 	tests/*.h tests/*/*.[ch])
 
-.PHONY: all build check test format-check install clean deps run bench eval \
-	fuzz fuzz-run FORCE
+.PHONY: all build check test format-check install uninstall clean deps run \
+	bench eval fuzz fuzz-run deb check-deb FORCE
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -86,13 +104,30 @@ run: deps
 	@$(MAKE) --no-print-directory build
 	@./tests/sandbox/run.sh
 
-build: $(B)/kefud $(B)/kefuctl $(PLUGIN_SO)
+build: $(B)/kefud $(B)/kefuctl $(PLUGIN_SO) $(UNITS)
 
 check: deps
 	@$(MAKE) --no-print-directory format-check
 	@$(MAKE) --no-print-directory test
 	@echo "== the whole suite again under AddressSanitizer + UBSan"
 	@$(MAKE) --no-print-directory B=build/asan SAN=1 test
+	@echo "== the Debian package: build, lintian, install, run, purge"
+	@$(MAKE) --no-print-directory check-deb
+
+# The Debian package (debian/), built from a copy of the tree so that the
+# .deb lands in build/deb/ and the developer build stays as it is.
+DEB_VERSION = $(shell dpkg-parsechangelog -S Version 2>/dev/null)
+deb: deps
+	@rm -rf build/deb && mkdir -p build/deb/src
+	tar -c --exclude=./build --exclude=./.git . | tar -x -C build/deb/src
+	cd build/deb/src && DEB_BUILD_OPTIONS=nocheck \
+	    dpkg-buildpackage -b -us -uc --no-sign -j2
+	@ls build/deb/*.deb
+
+# Builds the package, lints it, installs it into a fresh root, checks and
+# runs the installed kefud there against the sandbox, then purges it.
+check-deb: deb
+	./tests/deb/check.sh build/deb
 
 format-check:
 	clang-format --dry-run -Werror $(FMT_SRC)
@@ -144,7 +179,7 @@ fuzz-run: $(FUZZ:%=$(B)/fuzz/%)
 # `make install PREFIX=/usr` after a plain `make` rebuilds what uses them.
 $(B)/paths.h: FORCE
 	@mkdir -p $(B)
-	@printf '#define KEFU_PLUGIN_DIR "%s"\n#define KEFU_DATA_DIR "%s"\n#define KEFU_CONF_FILE "%s"\n#define KEFU_RUN_DIR "%s"\n#define KEFU_CONTROL_SOCKET "%s"\n#define KEFU_VIEW_SOCKET "%s"\n' \
+	@printf '/* $(SBINDIR) $(SYSCONFDIR) */\n#define KEFU_PLUGIN_DIR "%s"\n#define KEFU_DATA_DIR "%s"\n#define KEFU_CONF_FILE "%s"\n#define KEFU_RUN_DIR "%s"\n#define KEFU_CONTROL_SOCKET "%s"\n#define KEFU_VIEW_SOCKET "%s"\n' \
 	    '$(PLUGINDIR)' '$(DATADIR)' '$(SYSCONFDIR)/kefu/kefud.conf' '$(RUNDIR)' '$(RUNDIR)/kefu/kefud.sock' '$(RUNDIR)/kefu-view/kefud.sock' > $@.tmp
 	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
@@ -163,11 +198,23 @@ $(B)/obj/%.o: %.c $(wildcard daemon/*.h include/kefu/*.h) $(B)/paths.h
 	$(CC) $(KCFLAGS) -I$(B) $(shell pkg-config --cflags $(PKGS)) -c -o $@ $<
 
 $(B)/kefud: $(DAEMON_OBJ)
-	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $(DAEMON_OBJ) \
+	$(CC) $(CFLAGS) $(LDFLAGS) $(SANFLAGS) -o $@ $(DAEMON_OBJ) \
 	    $(shell pkg-config --libs $(PKGS)) -ldl -lm -pthread
 
 $(B)/kefuctl: $(B)/obj/daemon/kefuctl.o
-	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $< $(shell pkg-config --libs libcjson libconfig)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(SANFLAGS) -o $@ $< \
+	    $(shell pkg-config --libs libcjson libconfig)
+
+# One source, two units: kefud.service and the template kefud@.service.
+$(B)/systemd/kefud.service: systemd/kefud.service.in $(B)/paths.h
+	@mkdir -p $(dir $@)
+	sed -e 's#@SBINDIR@#$(SBINDIR)#g' -e 's#@SYSCONFDIR@#$(SYSCONFDIR)#g' \
+	    -e 's#@I@##g' -e 's#@DESC@##g' $< > $@
+
+$(B)/systemd/kefud@.service: systemd/kefud.service.in $(B)/paths.h
+	@mkdir -p $(dir $@)
+	sed -e 's#@SBINDIR@#$(SBINDIR)#g' -e 's#@SYSCONFDIR@#$(SYSCONFDIR)#g' \
+	    -e 's#@I@#/%i#g' -e 's#@DESC@# for %i#g' $< > $@
 
 $(B)/plugins/%.so: plugins/%/*.c include/kefu/plugin.h
 	@mkdir -p $(dir $@)
@@ -211,28 +258,41 @@ $(B)/bench/%: tests/bench/%.c $(CORE_OBJ)
 	$(CC) $(KCFLAGS) -Idaemon $(shell pkg-config --cflags $(PKGS)) \
 	    -o $@ $< $(CORE_OBJ) $(shell pkg-config --libs $(PKGS)) -ldl -lm -pthread
 
-install: all
+install: build
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PLUGINDIR) \
-	    $(DESTDIR)$(SYSCONFDIR)/kefu
+	    $(DESTDIR)$(SYSCONFDIR)/kefu $(DESTDIR)$(DATADIR)/lang \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(DOCDIR)/zh-CN $(DESTDIR)$(DOCDIR)/examples \
+	    $(DESTDIR)$(INCLUDEDIR)/kefu
 	install -m 755 $(B)/kefud $(DESTDIR)$(SBINDIR)/kefud
 	install -m 755 $(B)/kefuctl $(DESTDIR)$(SBINDIR)/kefuctl
-	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
-	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
-	sed 's#@SBINDIR@#$(SBINDIR)#g' systemd/kefud.service \
-	    > $(DESTDIR)$(UNITDIR)/kefud.service
-	chmod 644 $(DESTDIR)$(UNITDIR)/kefud.service
+	install -m 644 $(SHIPPED_SO) $(DESTDIR)$(PLUGINDIR)/
+	install -m 644 $(UNITS) $(DESTDIR)$(UNITDIR)/
 	install -m 644 systemd/kefu.sysusers $(DESTDIR)$(SYSUSERSDIR)/kefu.conf
 	install -m 644 man/kefud.8 man/kefuctl.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 man/kefud.conf.5 $(DESTDIR)$(MANDIR)/man5/
-	install -m 644 $(PLUGIN_SO) $(DESTDIR)$(PLUGINDIR)/
-	install -d $(DESTDIR)$(SYSCONFDIR)/kefu/lang
-	install -m 644 etc/kefu/lang/* $(DESTDIR)$(SYSCONFDIR)/kefu/lang/
-	for f in kefud.conf platform.conf holidays-cn.conf faq.conf synonyms.conf \
-	    escalate.conf; do \
-	    install -m 644 etc/kefu/$$f $(DESTDIR)$(SYSCONFDIR)/kefu/$$f.example; \
+	install -m 644 etc/kefu/lang/* $(DESTDIR)$(DATADIR)/lang/
+	install -m 644 $(VENDOR_DATA:%=etc/kefu/%) $(DESTDIR)$(DATADIR)/
+	for f in $(SHOP_CONF); do \
 	    test -e $(DESTDIR)$(SYSCONFDIR)/kefu/$$f || install -m 644 \
 	        etc/kefu/$$f $(DESTDIR)$(SYSCONFDIR)/kefu/$$f; \
 	done
+	install -m 644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	install -m 644 docs/zh-CN/*.md $(DESTDIR)$(DOCDIR)/zh-CN/
+	cp -R etc/kefu/examples/. plugins/hello $(DESTDIR)$(DOCDIR)/examples/
+	install -m 644 include/kefu/plugin.h $(DESTDIR)$(INCLUDEDIR)/kefu/
+
+# Leaves /etc/kefu (the shop's) and the state (/var/lib/kefu) alone.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/kefud $(DESTDIR)$(SBINDIR)/kefuctl \
+	    $(DESTDIR)$(UNITDIR)/kefud.service $(DESTDIR)$(UNITDIR)/kefud@.service \
+	    $(DESTDIR)$(SYSUSERSDIR)/kefu.conf \
+	    $(DESTDIR)$(MANDIR)/man8/kefud.8 $(DESTDIR)$(MANDIR)/man8/kefuctl.8 \
+	    $(DESTDIR)$(MANDIR)/man5/kefud.conf.5 \
+	    $(DESTDIR)$(INCLUDEDIR)/kefu/plugin.h
+	rm -rf $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/kefu $(dir $(DESTDIR)$(PLUGINDIR))
 
 clean:
 	rm -rf build

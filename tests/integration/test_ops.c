@@ -351,34 +351,63 @@ Test(ops, prometheus_endpoint)
 	cr_expect(strncmp(buf, "HTTP/1.0 404", 12) == 0, "%s", buf);
 }
 
-/* The unit as shipped, with the paths of this build. */
-Test(ops, systemd_unit_verifies)
+/* The units as shipped (plain and template), with the paths of this
+ * build, as systemd reads them. */
+Test(ops, systemd_units_verify)
 {
-	char *cmd, *unit;
+	static const char *const subst[][3] = {{"kefud.service", "", ""},
+	    {"kefud@shop1.service", "/%i", " for %i"}};
+	char *cmd, *unit, *text;
+	size_t i;
 	int st;
 
-	unit = h_path(sb.dir, "kefud.service");
-	cr_assert(asprintf(&cmd,
-	              "sed 's#@SBINDIR@#%s#g' %s/systemd/kefud.service > %s && "
-	              "systemd-analyze verify --man=no %s",
-	              KEFU_BUILD, KEFU_SRC, unit, unit) > 0);
-	st = system(cmd);
-	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	    "systemd-analyze verify failed");
-	free(cmd);
-	/* The writer's nice 10: setpriority is in @resources, which the unit
-	 * takes away, so the unit must give it back after (L12). */
-	cr_assert(asprintf(&cmd,
-	              "systemd-analyze syscall-filter @resources | "
-	              "grep -qw setpriority && "
-	              "grep -A3 '^SystemCallFilter=~.*@resources' %s | "
-	              "grep -qx 'SystemCallFilter=setpriority'",
-	              unit) > 0);
-	st = system(cmd);
-	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	    "the unit forbids the writer's setpriority");
-	free(cmd);
-	free(unit);
+	for (i = 0; i < 2; i++) {
+		unit = h_path(sb.dir, subst[i][0]);
+		cr_assert(asprintf(&cmd,
+		              "sed -e 's#@SBINDIR@#%s#g' -e 's#@SYSCONFDIR@#/etc#g' "
+		              "-e 's#@I@#%s#g' -e 's#@DESC@#%s#g' "
+		              "%s/systemd/kefud.service.in > %s && "
+		              "systemd-analyze verify --man=no %s",
+		              KEFU_BUILD, subst[i][1], subst[i][2], KEFU_SRC, unit,
+		              unit) > 0);
+		st = system(cmd);
+		cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		    "systemd-analyze verify %s failed", subst[i][0]);
+		free(cmd);
+		text = h_read(unit);
+		/* A broken configuration is not restarted forever, a fresh
+		 * install without a token is skipped, and nothing is set to
+		 * an empty no-op. */
+		cr_expect(strstr(text, "\nRestartPreventExitStatus=78\n") != NULL);
+		cr_expect(strstr(text, "\nStartLimitBurst=") != NULL);
+		cr_expect(strstr(text, "\nIPAddressDeny=\n") == NULL);
+		cr_expect(strstr(text, "/run/kefu/kefud.sock") == NULL,
+		    "ExecReload must follow the configuration's socket");
+		if (i == 1) {
+			cr_expect(strstr(text,
+			              "\nConditionPathExists=/etc/kefu/%i/token\n") !=
+			    NULL);
+			cr_expect(strstr(text, "\nStateDirectory=kefu/%i\n") !=
+			    NULL);
+			cr_expect(strstr(text,
+			              "\nRuntimeDirectory=kefu/%i kefu-view/%i\n") !=
+			    NULL);
+		}
+		free(text);
+		/* The writer's nice 10: setpriority is in @resources, which
+		 * the unit takes away, so it must give it back after. */
+		cr_assert(asprintf(&cmd,
+		              "systemd-analyze syscall-filter @resources | "
+		              "grep -qw setpriority && "
+		              "grep -A3 '^SystemCallFilter=~.*@resources' %s | "
+		              "grep -qx 'SystemCallFilter=setpriority'",
+		              unit) > 0);
+		st = system(cmd);
+		cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		    "the unit forbids the writer's setpriority");
+		free(cmd);
+		free(unit);
+	}
 }
 
 /* Datagrams kefud sent to NOTIFY_SOCKET within ms, joined with '|'. */
