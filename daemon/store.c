@@ -140,6 +140,8 @@ static const char *const store_rsql[R_N] = {
  * a transaction never holds the writer long.
  */
 #define STORE_PRUNE_MAX 1000
+/* PRAGMA user_version of the schema above; a change to it adds one. */
+#define STORE_SCHEMA 1
 #define STORE_STR1(x) #x
 #define STORE_STR(x) STORE_STR1(x)
 #define STORE_STALE                                                                  \
@@ -492,6 +494,32 @@ store_rewrite(void)
 	outbox_foreach(store_outbox_put);
 }
 
+/*
+ * A database a newer kefud wrote (PRAGMA user_version above ours) is not
+ * touched: after a downgrade, the backup from before the upgrade is the
+ * way back.  Closes it and says so (1), or 0.
+ */
+static int
+store_schema_newer(void)
+{
+	sqlite3_stmt *st;
+	int v = 0;
+
+	if (sqlite3_prepare_v2(S.db, "PRAGMA user_version", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (v <= STORE_SCHEMA)
+		return 0;
+	store_db_close();
+	log_emit(LOG_PRI_ERR,
+	    "store: %s has schema %d, newer than this kefud's %d: it was written by a newer kefu; run that, or restore the backup from before the upgrade",
+	    S.path, v, STORE_SCHEMA);
+	return 1;
+}
+
 static int
 store_try_open(void)
 {
@@ -509,8 +537,11 @@ store_try_open(void)
 		store_db_close();
 		return -1;
 	}
+	if (store_schema_newer())
+		return -1;
 	if (store_exec("PRAGMA quick_check") < 0 ||
-	    store_exec(store_schema) < 0) {
+	    store_exec(store_schema) < 0 ||
+	    store_exec("PRAGMA user_version = " STORE_STR(STORE_SCHEMA)) < 0) {
 		r = sqlite3_errcode(S.db);
 		store_db_close();
 		if (r == SQLITE_CORRUPT || r == SQLITE_NOTADB) {
@@ -1072,11 +1103,12 @@ store_batch_done(struct store_batch *b)
 		    !S.prune_more)
 			S.purge_before = 0; /* done */
 		if (b->pruned > 0)
-			log_info("store: %d conversations idle since %lld s "
-			         "before now deleted, with their transcripts",
+			log_info("store: %d conversations idle over %lld days "
+			         "deleted, with their transcripts",
 			    b->pruned,
-			    (long long)((b->questions_now - b->prune_before) /
-			        1000));
+			    (long long)((b->questions_now - b->prune_before +
+			                    43200000) /
+			        86400000));
 	}
 	store_batch_free(b);
 	return r;

@@ -98,6 +98,26 @@ Test(plugin, world_writable_plugin_is_refused)
 	free(so);
 }
 
+/* Writable by the service's own group, the one ops join for kefuctl:
+ * refused too, or whoever may reload could plant code. */
+Test(plugin, plugin_writable_by_the_service_group_is_refused)
+{
+	struct plugin p;
+	char *so = h_path(dir, "good.so");
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to act as another group");
+	h_plugin(dir, "good", "good");
+	cr_assert(chown(so, 0, 65534) == 0 && chmod(so, 0664) == 0);
+	cr_assert(setegid(65534) == 0); /* as kefud running as group 65534 */
+	cr_expect_eq(plugin_open(&p, dir, "good"), -1);
+	cr_assert(setegid(0) == 0);
+	cr_expect_not_null(
+	    logged("good.so: refused: writable by others (mode 0664)"), "%s",
+	    h_log());
+	free(so);
+}
+
 /* The directory counts too: anybody could swap the file in it. */
 Test(plugin, plugin_in_a_world_writable_directory_is_refused)
 {

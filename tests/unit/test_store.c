@@ -335,6 +335,38 @@ Test(store, corrupt_file_is_reported_and_moved_aside_only_when_allowed)
 	free(db);
 }
 
+/* The schema's version is kept in the file; one a newer kefud wrote is
+ * left alone, with the way back named. */
+Test(store, a_database_from_a_newer_kefud_is_not_touched)
+{
+	char *db = h_path(dir, "kefu.db");
+	sqlite3 *h;
+	sqlite3_stmt *st;
+
+	cr_assert_eq(store_open(dir, 0), 0, "%s", h_log());
+	store_close();
+	cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &st,
+	                 NULL),
+	    SQLITE_OK);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	cr_expect_eq(sqlite3_column_int(st, 0), 1, "the schema's version");
+	sqlite3_finalize(st);
+	cr_assert_eq(sqlite3_exec(h, "PRAGMA user_version = 7", NULL, NULL,
+	                 NULL),
+	    SQLITE_OK);
+	sqlite3_close(h);
+	cr_expect_eq(store_open(dir, 0), -1);
+	cr_expect_not_null(
+	    strstr(h_log(),
+	        "has schema 7, newer than this kefud's 1: it was "
+	        "written by a newer kefu"),
+	    "%s", h_log());
+	cr_expect(!store_ok());
+	store_close();
+	free(db);
+}
+
 /* A failed write with no outbox changes in it, then an action queued:
  * the action is written with the next batch. */
 Test(store, an_action_queued_after_a_failed_write_is_kept)
