@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -101,6 +102,24 @@ lock_state(const struct gen *g)
 	return store_lock(g->conf->state_dir);
 }
 
+/*
+ * Priority prefixes (<3> ...) only where journald reads them: systemd
+ * names the stream it connected stderr to in $JOURNAL_STREAM (device and
+ * inode).  A terminal or a file gets plain lines.
+ */
+static int
+stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	return js != NULL && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+	    fstat(STDERR_FILENO, &st) == 0 &&
+	    (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
 static void
 link_release(void)
 {
@@ -120,7 +139,7 @@ main(int argc, char *argv[])
 	const char *path = KEFU_CONF_FILE, *replay = NULL;
 	int ch, test = 0, code, r;
 
-	log_init(LOG_PRI_INFO, !isatty(STDERR_FILENO));
+	log_init(LOG_PRI_INFO, stderr_is_journal());
 	while ((ch = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':

@@ -39,6 +39,22 @@ config(const char *plugins, const char *sections)
 	    plugins, sections);
 }
 
+/* Makes the log file look like journald's stream to the kefud spawned
+ * next, as systemd does with $JOURNAL_STREAM: lines get priorities. */
+static void
+journal_is(const char *path)
+{
+	struct stat st;
+	char v[64];
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+	cr_assert(fd >= 0 && fstat(fd, &st) == 0);
+	close(fd);
+	snprintf(v, sizeof(v), "%llu:%llu", (unsigned long long)st.st_dev,
+	    (unsigned long long)st.st_ino);
+	cr_assert(setenv("JOURNAL_STREAM", v, 1) == 0);
+}
+
 static int
 run(char *const argv[])
 {
@@ -105,11 +121,20 @@ Test(daemon, refuses_to_start_on_a_broken_configuration)
 	char *conf = h_write(dir, "kefud.conf", "plugins = [\n"), *out;
 	char *argv[] = {kefud, "-c", conf, NULL};
 
+	journal_is(logpath);
 	cr_expect_eq(run(argv), 78,
 	    "EX_CONFIG, which the unit does not restart");
 	out = h_read(logpath);
 	cr_expect_not_null(strstr(out, "syntax error"), "%s", out);
 	cr_expect_not_null(strstr(out, "<3>cannot start: "), "%s", out);
+	free(out);
+	/* Redirected to a file, not the journal: plain lines. */
+	unsetenv("JOURNAL_STREAM");
+	truncate(logpath, 0);
+	cr_expect_eq(run(argv), 78);
+	out = h_read(logpath);
+	cr_expect_not_null(strstr(out, "\nerror: cannot start: "), "%s", out);
+	cr_expect_null(strstr(out, "<3>"), "%s", out);
 	free(out);
 	free(conf);
 }
@@ -131,7 +156,9 @@ Test(daemon, transactional_reload)
 	h_plugin(plugdir, "versioned-1", "versioned");
 	conf = config("\"versioned\"", "versioned = { reply = \"hi\"; };\n");
 	argv[2] = conf;
+	journal_is(logpath);
 	pid = h_spawn(argv, logpath);
+	unsetenv("JOURNAL_STREAM");
 	at = h_wait_log(logpath, "<6>generation 1 live: versioned 1.0.0", 0);
 	at = h_wait_log(logpath, "tick versioned 1.0.0", at);
 
