@@ -376,6 +376,35 @@ ctl_purge(const char *arg)
 	return o;
 }
 
+/* The log level now, or a new one until the next reload (which takes the
+ * configuration's again), as unbound-control verbosity does. */
+static cJSON *
+ctl_log_level(const char *level, enum ctl_kind kind)
+{
+	cJSON *o;
+	int l;
+
+	if (level != NULL) {
+		if (kind == CTL_VIEW)
+			return ctl_error("log-level: not allowed on the "
+			                 "read-only socket; ask someone in the "
+			                 "service's group");
+		if ((l = log_level_parse(level)) < 0)
+			return ctl_error(
+			    "log-level: unknown level \"%s\": use "
+			    "error, warning, notice, info or debug",
+			    level);
+		if (l != log_level())
+			log_emit(LOG_PRI_NOTICE,
+			    "kefuctl: log level %s until the next reload",
+			    level);
+		log_set_level(l);
+	}
+	o = ctl_ok();
+	cJSON_AddStringToObject(o, "log_level", log_level_name(log_level()));
+	return o;
+}
+
 static cJSON *
 ctl_handle(char *line, enum ctl_kind kind)
 {
@@ -400,6 +429,8 @@ ctl_handle(char *line, enum ctl_kind kind)
 		return ctl_do_reload();
 	if (strcmp(argv[0], "purge") == 0)
 		return ctl_purge(argc > 1 ? argv[1] : NULL);
+	if (strcmp(argv[0], "log-level") == 0)
+		return ctl_log_level(argc > 1 ? argv[1] : NULL, kind);
 	if (strcmp(argv[0], "stats") == 0)
 		return ctl_stats();
 	if (strcmp(argv[0], "conversations") == 0)

@@ -39,6 +39,7 @@ usage(int code)
 	    "  handback CONVERSATION      give a conversation stuck with an agent back to the bot\n"
 	    "  unanswered [--days N]      what the bot could not answer, grouped, most asked first\n"
 	    "  purge --older-than DAYS    delete conversations idle over DAYS, with their transcripts\n"
+	    "  log-level [LEVEL]          the log level, or a new one until the next reload\n"
 	    "socket: -s; -i NAME for kefud@NAME; -c the control_socket of a configuration;\n"
 	    "  or $KEFU_CONTROL_SOCKET, or $RUNTIME_DIRECTORY/kefud.sock, or %s\n"
 	    "  (then, if that one is out of reach, the read-only %s)\n",
@@ -403,6 +404,12 @@ main(int argc, char *argv[])
 		if (optind + 1 != argc)
 			usage(2);
 		snprintf(request, sizeof(request), "unanswered %d", days);
+	} else if (strcmp(cmd, "log-level") == 0) {
+		if (optind + 2 < argc)
+			usage(2);
+		snprintf(request, sizeof(request), "log-level%s%s",
+		    optind + 1 < argc ? " " : "",
+		    optind + 1 < argc ? argv[optind + 1] : "");
 	} else if (strcmp(cmd, "purge") == 0) {
 		if (optind + 1 != argc || older < 1)
 			usage(2);
@@ -445,6 +452,9 @@ main(int argc, char *argv[])
 		print_show(o);
 	else if (strcmp(cmd, "unanswered") == 0)
 		print_unanswered(o, days);
+	else if (strcmp(cmd, "log-level") == 0)
+		printf("log level: %s%s\n", s_of(o, "log_level"),
+		    optind + 1 < argc ? " (until the next reload)" : "");
 	else if (strcmp(cmd, "purge") == 0)
 		printf("deleting %.0f conversations idle over %d days, with "
 		       "their transcripts, in batches: see the log\n",

@@ -611,9 +611,43 @@ Test(ops, the_view_socket_looks_but_does_not_act)
 		    "%s: %s", acts[i], out);
 		free(out);
 	}
+	cr_expect_eq(kefuctl_on("view.sock", &out, "log-level debug"), 1, "%s",
+	    out);
+	cr_expect(strstr(out, "not allowed on the read-only socket") != NULL,
+	    "%s", out);
+	free(out);
+	cr_expect_eq(kefuctl_on("view.sock", &out, "log-level"), 0, "%s", out);
+	expect_line(out, "log level: info");
+	free(out);
 	/* Nothing changed: still waiting for an agent. */
 	cr_expect_eq(kefuctl(&out, "show c-1"), 0, "%s", out);
 	expect_line(out, "owner: waiting");
+	free(out);
+}
+
+/* Verbosity at run time, until the next reload takes the configuration's
+ * again. */
+Test(ops, kefuctl_log_level_until_the_next_reload)
+{
+	char *out, *m;
+	size_t from;
+
+	start();
+	cr_expect_eq(kefuctl(&out, "log-level loud"), 1, "%s", out);
+	free(out);
+	cr_expect_eq(kefuctl(&out, "log-level debug"), 0, "%s", out);
+	expect_line(out, "log level: debug (until the next reload)");
+	free(out);
+	from = strlen(m = h_read(sb.klog));
+	free(m);
+	m = sb_say(&sb, "c-1", "你好");
+	sb_expect_one_reply(&sb, m);
+	free(m);
+	h_wait_log(sb.klog, ": reply from ", from); /* a debug line */
+	cr_expect_eq(kefuctl(&out, "reload"), 0, "%s", out);
+	free(out);
+	cr_expect_eq(kefuctl(&out, "log-level"), 0, "%s", out);
+	expect_line(out, "log level: info");
 	free(out);
 }
 
