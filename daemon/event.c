@@ -287,8 +287,16 @@ void
 event_say(struct conv *c, const char *id, const char *text, const char *who,
     int64_t now)
 {
-	char *safe = guard_apply(text, who, c->id);
+	char *safe;
 
+	/* An empty configured text says nothing: the protocol's send needs
+	 * 1 to 2000 characters. */
+	if (text == NULL || *text == '\0') {
+		log_debug("conversation %s: %s's text is empty; nothing sent",
+		    c->id, who);
+		return;
+	}
+	safe = guard_apply(text, who, c->id);
 	outbox_add(id, 0, frame_send(id, c->id, safe, NULL));
 	conv_add_line(c, 'b', safe, now);
 	c->bot_turns++;

@@ -13,6 +13,8 @@
 #include "conf.h"
 #include "guard.h"
 #include "log.h"
+#include "turn.h"
+#include "utf8.h"
 #include "xmalloc.h"
 
 #define GUARD_KINDS 3
@@ -356,7 +358,10 @@ guard_apply(const char *text, const char *who, const char *conv)
 			free(out);
 			out = next;
 		}
-	if ((kind = guard_check(g, out, &term)) == 0 && *out != '\0') {
+	/* A substitution may lengthen the text past what the platform takes
+	 * (保证 -> 尽量确保): then the fallback goes, as for a block. */
+	if ((kind = guard_check(g, out, &term)) == 0 && *out != '\0' &&
+	    utf8_count(out, strlen(out)) <= TURN_TEXT_MAX) {
 		guard_rewrites++;
 		log_info(
 		    "conversation %s: guard rewrote a reply from %s (profile %s)",
@@ -366,10 +371,18 @@ guard_apply(const char *text, const char *who, const char *conv)
 		return next;
 	}
 	guard_blocks++;
-	log_warnx(
-	    "conversation %s: guard blocked a reply from %s: it holds %s \"%s\" (profile %s); sent the fallback",
-	    conv, who, kind ? guard_kinds[kind - 1] : "nothing after rewriting",
-	    kind ? term : "", g->profile);
+	if (kind == 0 && *out != '\0')
+		log_warnx("conversation %s: guard blocked a reply from %s: too "
+		          "many characters after rewriting (%ld, the platform "
+		          "takes %d; profile %s); sent the fallback",
+		    conv, who, utf8_count(out, strlen(out)), TURN_TEXT_MAX,
+		    g->profile);
+	else
+		log_warnx(
+		    "conversation %s: guard blocked a reply from %s: it holds %s \"%s\" (profile %s); sent the fallback",
+		    conv, who,
+		    kind ? guard_kinds[kind - 1] : "nothing after rewriting",
+		    kind ? term : "", g->profile);
 	free(out);
 	return guard_punct(g->fallback);
 }

@@ -113,6 +113,32 @@ Test(guard, absolute_promises_are_rewritten)
 	    "%s", h_log());
 }
 
+/* 保证 -> 尽量确保 adds two characters: a reply at the platform's 2,000
+ * rewritten past it would be refused by the platform, so the fallback
+ * goes instead. */
+Test(guard, a_rewrite_past_the_platforms_limit_gets_the_fallback)
+{
+	char in[8192], *got;
+	int i, n = 0;
+
+	cr_assert_not_null(build("default", ""), "%s", h_log());
+	n += snprintf(in + n, sizeof(in) - n, "保证");
+	for (i = 0; i < 1998; i++)
+		n += snprintf(in + n, sizeof(in) - n, "好");
+	got = guard_apply(in, "test", "c-1");
+	cr_expect_str_eq(got, "您的问题我需要再确认一下，请您稍等。");
+	cr_expect_not_null(strstr(h_log(),
+	                       "too many characters after rewriting"),
+	    "%s", h_log());
+	free(got);
+	/* At the limit after rewriting: still the rewrite. */
+	in[n - 6] = '\0'; /* two 好 fewer: 1,998 characters, then 2,000 */
+	got = guard_apply(in, "test", "c-1");
+	cr_expect_eq(strncmp(got, "尽量确保", strlen("尽量确保")), 0, "%.40s",
+	    got);
+	free(got);
+}
+
 Test(guard, a_forbidden_phrase_gets_the_fallback)
 {
 	cr_assert_not_null(build("default", ""), "%s", h_log());

@@ -183,6 +183,18 @@ Test(timers, no_text_no_timer)
 	cr_expect_eq(at(S(86400)), 0);
 }
 
+/* An empty configured text sends nothing: the protocol's send needs 1 to
+ * 2,000 characters, and an empty one would be refused as invalid. */
+Test(timers, an_empty_text_sends_nothing)
+{
+	struct conv *c = conv_insert("c-9");
+
+	cv.wait_update_text = "";
+	conv_handoff(c, T0);
+	cr_expect_eq(at(S(180)), 0);
+	cr_expect_eq(at(S(400)), 0);
+}
+
 Test(timers, idle_conversations_leave_memory_but_not_the_store)
 {
 	struct conv *c;
