@@ -168,7 +168,8 @@ Test(link, token_file_readable_by_others_is_refused)
 	cr_assert(chmod(sb.token, 0644) == 0);
 	sb_config(&sb, "token", "");
 	argv[2] = sb.conf;
-	cr_expect_eq(h_wait_exit(h_spawn(argv, sb.klog)), 1);
+	cr_expect_eq(h_wait_exit(h_spawn(argv, sb.klog)), 78,
+	    "a configuration error: the unit does not restart it");
 	log = h_read(sb.klog);
 	cr_expect_not_null(
 	    strstr(log,
