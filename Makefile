@@ -24,11 +24,13 @@ INCLUDEDIR ?= $(PREFIX)/include
 # under /usr/local/lib too); Debian 12 packages use /lib/systemd/system.
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 DESTDIR ?=
 B ?= build
 
 CFLAGS ?= -O2 -g
-WERROR ?= -Werror
+# -Werror in a git checkout (developers, CI), not in a release's build.
+WERROR ?= $(if $(wildcard .git),-Werror,)
 WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 $(WERROR)
 ifeq ($(SAN),1)
@@ -118,7 +120,7 @@ check: deps
 # .deb lands in build/deb/ and the developer build stays as it is.
 DEB_VERSION = $(shell dpkg-parsechangelog -S Version 2>/dev/null)
 deb: deps
-	@rm -rf build/deb && mkdir -p build/deb/src
+	@rm -rf --one-file-system build/deb && mkdir -p build/deb/src
 	tar -c --exclude=./build --exclude=./.git . | tar -x -C build/deb/src
 	cd build/deb/src && DEB_BUILD_OPTIONS=nocheck \
 	    dpkg-buildpackage -b -us -uc --no-sign -j2
@@ -209,12 +211,14 @@ $(B)/kefuctl: $(B)/obj/daemon/kefuctl.o
 $(B)/systemd/kefud.service: systemd/kefud.service.in $(B)/paths.h
 	@mkdir -p $(dir $@)
 	sed -e 's#@SBINDIR@#$(SBINDIR)#g' -e 's#@SYSCONFDIR@#$(SYSCONFDIR)#g' \
-	    -e 's#@I@##g' -e 's#@DESC@##g' $< > $@
+	    -e 's#@I@##g' -e 's#@DESC@##g' -e 's#@RT@#kefu#g' \
+	    -e 's#@VIEW@#kefu-view#g' $< > $@
 
 $(B)/systemd/kefud@.service: systemd/kefud.service.in $(B)/paths.h
 	@mkdir -p $(dir $@)
 	sed -e 's#@SBINDIR@#$(SBINDIR)#g' -e 's#@SYSCONFDIR@#$(SYSCONFDIR)#g' \
-	    -e 's#@I@#/%i#g' -e 's#@DESC@# for %i#g' $< > $@
+	    -e 's#@I@#/%i#g' -e 's#@DESC@# for %i#g' -e 's#@RT@#kefu@%i#g' \
+	    -e 's#@VIEW@#kefu-view/%i#g' $< > $@
 
 $(B)/plugins/%.so: plugins/%/*.c include/kefu/plugin.h
 	@mkdir -p $(dir $@)
@@ -261,7 +265,7 @@ $(B)/bench/%: tests/bench/%.c $(CORE_OBJ)
 install: build
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PLUGINDIR) \
 	    $(DESTDIR)$(SYSCONFDIR)/kefu $(DESTDIR)$(DATADIR)/lang \
-	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(DOCDIR)/zh-CN $(DESTDIR)$(DOCDIR)/examples \
 	    $(DESTDIR)$(INCLUDEDIR)/kefu
@@ -270,6 +274,7 @@ install: build
 	install -m 644 $(SHIPPED_SO) $(DESTDIR)$(PLUGINDIR)/
 	install -m 644 $(UNITS) $(DESTDIR)$(UNITDIR)/
 	install -m 644 systemd/kefu.sysusers $(DESTDIR)$(SYSUSERSDIR)/kefu.conf
+	install -m 644 systemd/kefu.tmpfiles $(DESTDIR)$(TMPFILESDIR)/kefu.conf
 	install -m 644 man/kefud.8 man/kefuctl.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 man/kefud.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 etc/kefu/lang/* $(DESTDIR)$(DATADIR)/lang/
@@ -287,7 +292,7 @@ install: build
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/kefud $(DESTDIR)$(SBINDIR)/kefuctl \
 	    $(DESTDIR)$(UNITDIR)/kefud.service $(DESTDIR)$(UNITDIR)/kefud@.service \
-	    $(DESTDIR)$(SYSUSERSDIR)/kefu.conf \
+	    $(DESTDIR)$(SYSUSERSDIR)/kefu.conf $(DESTDIR)$(TMPFILESDIR)/kefu.conf \
 	    $(DESTDIR)$(MANDIR)/man8/kefud.8 $(DESTDIR)$(MANDIR)/man8/kefuctl.8 \
 	    $(DESTDIR)$(MANDIR)/man5/kefud.conf.5 \
 	    $(DESTDIR)$(INCLUDEDIR)/kefu/plugin.h

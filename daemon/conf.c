@@ -949,19 +949,18 @@ conf_read(config_t *cfg, const char *path, char **dirp)
 }
 
 /*
- * Under systemd the unit's StateDirectory= and second RuntimeDirectory=
- * are the defaults for state_dir and view_socket, so that one template
- * unit (kefud@SHOP) gives each instance its own without a line in its
- * configuration.  (control_socket's default, the first RuntimeDirectory=,
- * is taken in ctl.c.)
+ * Under systemd the unit's StateDirectory= is the default state_dir, and
+ * its KEFU_VIEW_SOCKET the default view_socket, so that one template unit
+ * (kefud@SHOP) gives each instance its own without a line in its
+ * configuration.  (control_socket's default, $RUNTIME_DIRECTORY, is
+ * taken in ctl.c.)
  */
 static void
 conf_systemd_dirs(struct conf *c)
 {
 	const config_setting_t *root = config_root_setting(&c->cfg);
 	const char *sd = getenv("STATE_DIRECTORY");
-	const char *rt = getenv("RUNTIME_DIRECTORY"), *second;
-	size_t n;
+	const char *vs = getenv("KEFU_VIEW_SOCKET");
 
 	if (sd != NULL && *sd != '\0' &&
 	    conf_member(root, "state_dir") == NULL) {
@@ -970,15 +969,8 @@ conf_systemd_dirs(struct conf *c)
 		    0)
 			fatal("asprintf");
 	}
-	if (rt != NULL && (second = strchr(rt, ':')) != NULL &&
-	    c->view_socket == NULL) {
-		second++;
-		n = strcspn(second, ":");
-		if (n > 0 &&
-		    asprintf(&c->view_socket, "%.*s/kefud.sock", (int)n,
-		        second) < 0)
-			fatal("asprintf");
-	}
+	if (vs != NULL && *vs == '/' && c->view_socket == NULL)
+		c->view_socket = xstrdup(vs);
 }
 
 struct conf *

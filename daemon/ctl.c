@@ -359,10 +359,11 @@ ctl_unanswered(int days)
 static cJSON *
 ctl_purge(const char *arg)
 {
-	long days = arg != NULL ? strtol(arg, NULL, 10) : 0, n;
+	char *end = NULL;
+	long days = arg != NULL ? strtol(arg, &end, 10) : 0, n;
 	cJSON *o;
 
-	if (days < 1 || days > 3650)
+	if (end == NULL || *end != '\0' || days < 1 || days > 3650)
 		return ctl_error("purge: days must be 1 to 3650");
 	if ((n = store_purge((int)days)) < 0)
 		return ctl_error("the store is not open: nothing to purge");
@@ -379,16 +380,12 @@ ctl_purge(const char *arg)
 /* The log level now, or a new one until the next reload (which takes the
  * configuration's again), as unbound-control verbosity does. */
 static cJSON *
-ctl_log_level(const char *level, enum ctl_kind kind)
+ctl_log_level(const char *level)
 {
 	cJSON *o;
 	int l;
 
 	if (level != NULL) {
-		if (kind == CTL_VIEW)
-			return ctl_error("log-level: not allowed on the "
-			                 "read-only socket; ask someone in the "
-			                 "service's group");
 		if ((l = log_level_parse(level)) < 0)
 			return ctl_error(
 			    "log-level: unknown level \"%s\": use "
@@ -408,7 +405,10 @@ ctl_log_level(const char *level, enum ctl_kind kind)
 static cJSON *
 ctl_handle(char *line, enum ctl_kind kind)
 {
-	static const char *const acts[] = {"reload", "handback", "purge", NULL};
+	/* What the read-only socket answers: a new request is an action
+	 * until it is added here. */
+	static const char *const looks[] = {"status", "stats", "conversations",
+	    "show", "unanswered", NULL};
 	char *argv[4], *save = NULL, *w;
 	int argc = 0, i;
 
@@ -417,12 +417,13 @@ ctl_handle(char *line, enum ctl_kind kind)
 		argv[argc++] = w;
 	if (argc == 0)
 		return ctl_error("empty request");
-	for (i = 0; kind == CTL_VIEW && acts[i] != NULL; i++)
-		if (strcmp(argv[0], acts[i]) == 0)
-			return ctl_error("%s: not allowed on the read-only "
-			                 "socket; ask someone in the service's "
-			                 "group",
-			    argv[0]);
+	for (i = 0; looks[i] != NULL && strcmp(argv[0], looks[i]) != 0; i++)
+		;
+	if (kind == CTL_VIEW && looks[i] == NULL &&
+	    !(strcmp(argv[0], "log-level") == 0 && argc == 1))
+		return ctl_error("%s: not allowed on the read-only socket; ask "
+		                 "someone in the service's group",
+		    argv[0]);
 	if (strcmp(argv[0], "status") == 0)
 		return ctl_status();
 	if (strcmp(argv[0], "reload") == 0)
@@ -430,7 +431,7 @@ ctl_handle(char *line, enum ctl_kind kind)
 	if (strcmp(argv[0], "purge") == 0)
 		return ctl_purge(argc > 1 ? argv[1] : NULL);
 	if (strcmp(argv[0], "log-level") == 0)
-		return ctl_log_level(argc > 1 ? argv[1] : NULL, kind);
+		return ctl_log_level(argc > 1 ? argv[1] : NULL);
 	if (strcmp(argv[0], "stats") == 0)
 		return ctl_stats();
 	if (strcmp(argv[0], "conversations") == 0)

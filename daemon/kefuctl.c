@@ -40,11 +40,23 @@ usage(int code)
 	    "  unanswered [--days N]      what the bot could not answer, grouped, most asked first\n"
 	    "  purge --older-than DAYS    delete conversations idle over DAYS, with their transcripts\n"
 	    "  log-level [LEVEL]          the log level, or a new one until the next reload\n"
-	    "socket: -s; -i NAME for kefud@NAME; -c the control_socket of a configuration;\n"
+	    "socket: -s; -i NAME for kefud@NAME (%s/kefu@NAME/kefud.sock);\n"
+	    "  -c the control_socket a configuration names;\n"
 	    "  or $KEFU_CONTROL_SOCKET, or $RUNTIME_DIRECTORY/kefud.sock, or %s\n"
 	    "  (then, if that one is out of reach, the read-only %s)\n",
-	    KEFU_CONTROL_SOCKET, KEFU_VIEW_SOCKET);
+	    KEFU_RUN_DIR, KEFU_CONTROL_SOCKET, KEFU_VIEW_SOCKET);
 	exit(code);
+}
+
+/* A whole number, or -1. */
+static int
+whole(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	return *s != '\0' && *end == '\0' && v >= 0 && v <= 1000000 ? (int)v
+	                                                            : -1;
 }
 
 /*
@@ -334,23 +346,22 @@ main(int argc, char *argv[])
 	char *text;
 
 	snprintf(view, sizeof(view), "%s", KEFU_VIEW_SOCKET);
-	if (path == NULL || *path == '\0') {
-		if (rt != NULL && *rt != '\0') /* under the unit: ExecReload */
-			snprintf(dflt, sizeof(dflt), "%.*s/kefud.sock",
-			    (int)strcspn(rt, ":"), rt);
-		else
-			snprintf(dflt, sizeof(dflt), "%s", KEFU_CONTROL_SOCKET);
+	if (rt != NULL && *rt != '\0') /* under the unit: ExecReload */
+		snprintf(dflt, sizeof(dflt), "%.*s/kefud.sock",
+		    (int)strcspn(rt, ":"), rt);
+	else
+		snprintf(dflt, sizeof(dflt), "%s", KEFU_CONTROL_SOCKET);
+	if (path == NULL || *path == '\0')
 		path = dflt;
-	}
 	while ((ch = getopt_long(argc, argv, "js:i:c:o:d:Vh", longopts,
 	            NULL)) != -1)
 		switch (ch) {
 		case 'd':
-			if ((days = atoi(optarg)) < 1)
+			if ((days = whole(optarg)) < 1)
 				usage(2);
 			break;
 		case 'O':
-			if ((older = atoi(optarg)) < 1)
+			if ((older = whole(optarg)) < 1)
 				usage(2);
 			break;
 		case 'j':
@@ -363,17 +374,28 @@ main(int argc, char *argv[])
 		case 'i': /* kefud@NAME.service */
 			if (strchr(optarg, '/') != NULL || *optarg == '\0')
 				usage(2);
-			snprintf(dflt, sizeof(dflt), "%s/kefu/%s/kefud.sock",
+			snprintf(dflt, sizeof(dflt), "%s/kefu@%s/kefud.sock",
 			    KEFU_RUN_DIR, optarg);
 			snprintf(view, sizeof(view),
 			    "%s/kefu-view/%s/kefud.sock", KEFU_RUN_DIR, optarg);
 			path = dflt;
 			break;
 		case 'c':
-			if ((text = socket_of(optarg)) != NULL) {
+			/* The configuration's socket; without one, the unit's
+			 * ($RUNTIME_DIRECTORY, as ExecReload runs), never a
+			 * guess that could reach another shop's kefud. */
+			if ((text = socket_of(optarg)) != NULL)
 				path = text;
-				fallback = NULL;
+			else if (rt != NULL && *rt != '\0')
+				path = dflt;
+			else {
+				fprintf(stderr,
+				    "kefuctl: %s names no control_socket: use "
+				    "-s SOCKET, or -i NAME for kefud@NAME\n",
+				    optarg);
+				return 2;
 			}
+			fallback = NULL;
 			break;
 		case 'o':
 			owner = optarg;

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "conv.h"
 #include "event.h"
 #include "guard.h"
@@ -52,12 +53,21 @@ static const int64_t metric_le[] = {100, 250, 500, 1000, 2000, 5000, 10000,
 #define METRICS_10S 6
 
 static uint64_t metric_n[M_NMETRICS];
+/* The wall clock at start: /proc/stat's boot time is hidden under the
+ * unit's ProcSubset=pid. */
+static int64_t metric_started_ms;
 static uint64_t metric_bucket[METRICS_BUCKETS + 1], metric_count;
 static int64_t metric_sum_ms;
 static struct {
 	char reason[32];
 	uint64_t n;
 } metric_reason[METRICS_REASONS];
+
+void
+metrics_start(void)
+{
+	metric_started_ms = clock_wall_ms();
+}
 
 void
 metric_inc(enum metric m)
@@ -71,6 +81,8 @@ metric_handoff(const char *reason)
 	int i;
 
 	metric_n[M_HANDOFFS]++;
+	if (strlen(reason) >= sizeof(metric_reason[0].reason))
+		return; /* too long for a slot: counted as "other" */
 	for (i = 0; i < METRICS_REASONS; i++) {
 		if (metric_reason[i].reason[0] == '\0')
 			snprintf(metric_reason[i].reason,
@@ -211,12 +223,11 @@ static void
 metric_process(struct metric_buf *b)
 {
 	long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
-	unsigned long long utime = 0, stime = 0, start = 0, vsize = 0;
+	unsigned long long utime = 0, stime = 0, vsize = 0;
 	long long rss = 0;
 	struct rlimit rl;
 	struct dirent *d;
 	char buf[1024], *p;
-	double boot = 0;
 	FILE *fp;
 	DIR *dir;
 	int fds = 0;
@@ -227,14 +238,8 @@ metric_process(struct metric_buf *b)
 		    (p = strrchr(buf, ')')) != NULL)
 			sscanf(p + 2,
 			    "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu "
-			    "%*d %*d %*d %*d %*d %*d %llu %llu %lld",
-			    &utime, &stime, &start, &vsize, &rss);
-		fclose(fp);
-	}
-	if ((fp = fopen("/proc/stat", "r")) != NULL) {
-		while (fgets(buf, sizeof(buf), fp) != NULL)
-			if (sscanf(buf, "btime %lf", &boot) == 1)
-				break;
+			    "%*d %*d %*d %*d %*d %*d %*u %llu %lld",
+			    &utime, &stime, &vsize, &rss);
 		fclose(fp);
 	}
 	if ((dir = opendir("/proc/self/fd")) != NULL) {
@@ -249,8 +254,8 @@ metric_process(struct metric_buf *b)
 	    (double)(utime + stime) / (double)tick);
 	metric_head(b, "process_start_time_seconds", "gauge",
 	    "Start time of the process since unix epoch in seconds.");
-	metric_printf(b, "process_start_time_seconds %.2f\n",
-	    boot + (double)start / (double)tick);
+	metric_printf(b, "process_start_time_seconds %.3f\n",
+	    (double)metric_started_ms / 1000);
 	metric_head(b, "process_resident_memory_bytes", "gauge",
 	    "Resident memory size in bytes.");
 	metric_printf(b, "process_resident_memory_bytes %lld\n", rss * page);

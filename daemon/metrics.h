@@ -26,6 +26,7 @@ enum metric {
 	M_NMETRICS,
 };
 
+void metrics_start(void); /* the process's start, for process_* */
 void metric_inc(enum metric m);
 void metric_handoff(const char *reason);
 /* A bot reply to a customer message that came in ms before it. */

@@ -140,6 +140,7 @@ static const char *const store_rsql[R_N] = {
  * a transaction never holds the writer long.
  */
 #define STORE_PRUNE_MAX 1000
+#define STORE_PURGE_COUNT_MAX 100000
 /* PRAGMA user_version of the schema above; a change to it adds one. */
 #define STORE_SCHEMA 1
 #define STORE_STR1(x) #x
@@ -538,7 +539,7 @@ store_try_open(void)
 		return -1;
 	}
 	if (store_schema_newer())
-		return -1;
+		return -2;
 	if (store_exec("PRAGMA quick_check") < 0 ||
 	    store_exec(store_schema) < 0 ||
 	    store_exec("PRAGMA user_version = " STORE_STR(STORE_SCHEMA)) < 0) {
@@ -610,6 +611,13 @@ store_lock(const char *state_dir)
 		log_warn("state_dir %s", state_dir);
 		return -1;
 	}
+	if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
+		log_warnx(
+		    "state_dir %s: refused: anybody may write there (mode "
+		    "%04o)",
+		    state_dir, (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
 	if (geteuid() == 0 && st.st_uid != 0) {
 		log_warnx(
 		    "state_dir %s belongs to uid %u, and kefud runs as root: the files it would create there the service could not write; run it as that user (runuser -u kefu -- kefud ...) or through systemd",
@@ -617,9 +625,19 @@ store_lock(const char *state_dir)
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/kefu.lock", state_dir);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) <
-	    0) {
+	if ((fd = open(path,
+	         O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+	         0600)) < 0) {
 		log_warn("cannot open %s", path);
+		return -1;
+	}
+	/* Ours alone: not a FIFO or device, nor a link to another file. */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	    st.st_uid != geteuid()) {
+		log_warnx("%s: refused: must be a regular file of kefud's user "
+		          "with no other links; remove it",
+		    path);
+		close(fd);
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -646,6 +664,7 @@ int
 store_open(const char *state_dir, int move_corrupt)
 {
 	char path[PATH_MAX];
+	int r;
 
 	snprintf(path, sizeof(path), "%s/kefu.db", state_dir);
 	S.dir = xstrdup(state_dir);
@@ -653,7 +672,9 @@ store_open(const char *state_dir, int move_corrupt)
 	S.move_corrupt = move_corrupt;
 	S.retry_ms = STORE_RETRY_MIN_MS;
 	store_thread_start();
-	if (store_try_open() < 0) {
+	if ((r = store_try_open()) == -2)
+		return -2; /* waiting would not help: the caller stops */
+	if (r < 0) {
 		S.failing = 1;
 		loop_timer_set(&S.timer, S.retry_ms, store_flush_cb, NULL);
 		return -1;
@@ -742,7 +763,9 @@ store_questions(int64_t since,
 /*
  * kefuctl purge: conversations idle over `days` that nothing waits on go,
  * with their transcripts, in the writer's bounded batches, as retention
- * does.  Returns how many there are now (-1: the store is not open).
+ * does.  Returns how many there are now, counted up to
+ * STORE_PURGE_COUNT_MAX so that the loop never waits long for the answer
+ * (-1: the store is not open).
  */
 long
 store_purge(int days)
@@ -752,9 +775,10 @@ store_purge(int days)
 	long n = -1;
 
 	if (S.db == NULL ||
-	    (st = store_prep("SELECT count(*) FROM conv WHERE last_ms < ? AND"
-	                     " owner IN (0, 3) AND waiting_since = 0 AND"
-	                     " asked_ms = 0")) == NULL)
+	    (st = store_prep("SELECT count(*) FROM (SELECT 1 FROM conv WHERE"
+	                     " last_ms < ? AND owner IN (0, 3) AND"
+	                     " waiting_since = 0 AND asked_ms = 0 LIMIT"
+	                     " " STORE_STR(STORE_PURGE_COUNT_MAX) ")")) == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, before);
 	if (sqlite3_step(st) == SQLITE_ROW)

@@ -15,9 +15,10 @@
  * nothing new, and retries.
  */
 
-/* Opens (creating) state_dir/kefu.db and restores what it holds. */
 /* Takes state_dir for this process alone, or says why not (-1). */
 int store_lock(const char *state_dir);
+/* Opens (creating) state_dir/kefu.db and restores what it holds; -1: it
+ * will try again, -2: it cannot be used (a newer kefud's). */
 int store_open(const char *state_dir, int move_corrupt);
 /* Conversations idle this many days (with the bot, nothing due, or
  * closed) are deleted with their transcripts, a batch a minute. */

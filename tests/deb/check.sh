@@ -9,7 +9,19 @@
 # the package and looks for anything left behind.
 #
 # Needs root (mount, chroot), as CI has.  Usage: check.sh build/deb
+#
+# It runs in a mount namespace of its own with private propagation: its
+# mounts never reach the host's (on a systemd host / is shared, and
+# unmounting a bound /dev would take the host's /dev/pts with it), and
+# they vanish with the process, however it ends.
 set -eu
+if [ "$(id -u)" -ne 0 ]; then
+	echo "check-deb: SKIPPED: needs root (mount, chroot, dpkg); run make check-deb as root" >&2
+	exit 0
+fi
+if [ -z "${KEFU_DEB_NS:-}" ]; then
+	KEFU_DEB_NS=1 exec unshare --mount --propagation private "$0" "$@"
+fi
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(cd "$1" && pwd)
 version=$(cd "$top" && dpkg-parsechangelog -S Version)
@@ -23,25 +35,26 @@ fail() {
 say() { echo "check-deb: $*"; }
 
 [ -f "$deb" ] || fail "no $deb"
-[ "$(id -u)" -eq 0 ] || fail "needs root (mount, chroot)"
 ! dpkg -s kefu >/dev/null 2>&1 || fail "kefu is installed on this machine"
 
 say "lintian $(basename "$deb")"
-lintian --fail-on error --info "$deb" | tee "$out/lintian.txt"
+lintian --fail-on error --info "$deb" >"$out/lintian.txt" 2>&1 ||
+    { cat "$out/lintian.txt"; fail "lintian found errors"; }
+cat "$out/lintian.txt"
 say "lintian: $(grep -c '^E:' "$out/lintian.txt" || true) errors, $(grep -c '^W:' "$out/lintian.txt" || true) warnings"
 
 cleanup() {
 	[ -n "${sandbox:-}" ] && kill "$sandbox" 2>/dev/null
 	[ -n "${kefud:-}" ] && kill "$kefud" 2>/dev/null
 	wait 2>/dev/null || true
-	for m in "$R/dev/pts" "$R/dev" "$R/proc" "$R"; do
-		mountpoint -q "$m" 2>/dev/null && umount -l "$m"
+	for m in "$R/dev" "$R/proc" "$R"; do
+		mountpoint -q "$m" 2>/dev/null && umount -R "$m"
 	done
 	true
 }
-trap cleanup EXIT INT TERM
-cleanup
-rm -rf "$t"
+trap cleanup EXIT
+trap 'cleanup; exit 1' INT TERM
+rm -rf --one-file-system "$t"
 mkdir -p "$t/upper" "$t/work" "$R"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$t/upper,workdir=$t/work" "$R" ||
     fail "cannot mount an overlay of / on $R"
@@ -56,7 +69,8 @@ rm -f "$R/tmp/kefu.deb"
 for f in /usr/sbin/kefud /usr/sbin/kefuctl /usr/lib/kefu/plugins/faq.so \
     /usr/lib/kefu/plugins/greeting.so /usr/lib/kefu/plugins/escalate.so \
     /lib/systemd/system/kefud.service /lib/systemd/system/kefud@.service \
-    /usr/lib/sysusers.d/kefu.conf /usr/share/man/man8/kefud.8.gz \
+    /usr/lib/sysusers.d/kefu.conf /usr/lib/tmpfiles.d/kefu.conf \
+    /usr/share/man/man8/kefud.8.gz \
     /usr/share/man/man8/kefuctl.8.gz /usr/share/man/man5/kefud.conf.5.gz \
     /usr/share/kefu/holidays-cn.conf /usr/share/kefu/lang/synonyms.conf \
     /usr/share/kefu/lang/profanity-zh.txt /usr/share/doc/kefu/copyright \
@@ -110,13 +124,17 @@ uid=$(in_root id -u kefu)
 gid=$(in_root id -g kefu)
 vgid=$(in_root getent group kefu-view | cut -d: -f3)
 install -d -o "$uid" -g "$gid" -m 750 "$R/var/lib/kefu" "$R/run/kefu"
-install -d -o "$uid" -g "$vgid" -m 2750 "$R/run/kefu-view"
+# The viewers' directory as the package's tmpfiles.d makes it.
+in_root systemd-tmpfiles --create kefu.conf
+[ "$(stat -c %a:%u:%g "$R/run/kefu-view")" = "2750:$uid:$vgid" ] ||
+    fail "/run/kefu-view is $(stat -c %a:%u:%g "$R/run/kefu-view")"
 install -d -m 700 -o "$uid" "$R/run/credentials/kefud.service"
 install -m 400 -o "$uid" "$t/token" "$R/run/credentials/kefud.service/token"
 umask 077 # the unit's UMask=
 chroot --userspec=kefu:kefu "$R" env -i PATH=/usr/sbin:/usr/bin \
     CREDENTIALS_DIRECTORY=/run/credentials/kefud.service \
-    STATE_DIRECTORY=/var/lib/kefu RUNTIME_DIRECTORY=/run/kefu:/run/kefu-view \
+    STATE_DIRECTORY=/var/lib/kefu RUNTIME_DIRECTORY=/run/kefu \
+    KEFU_VIEW_SOCKET=/run/kefu-view/kefud.sock \
     /usr/sbin/kefud -c /etc/kefu/kefud.conf >"$t/kefud.log" 2>&1 &
 kefud=$!
 umask 022
@@ -151,7 +169,7 @@ ls -l "$R/var/lib/kefu"
 say "kefuctl as root, and the unit's ExecReload"
 in_root kefuctl status | tee "$t/status.txt"
 grep -q "^link: ready" "$t/status.txt" || fail "kefuctl status"
-chroot --userspec=kefu:kefu "$R" env -i RUNTIME_DIRECTORY=/run/kefu:/run/kefu-view \
+chroot --userspec=kefu:kefu "$R" env -i RUNTIME_DIRECTORY=/run/kefu \
     /usr/sbin/kefuctl -c /etc/kefu/kefud.conf reload || fail "ExecReload"
 say "kefuctl as a viewer (group kefu-view): looks, may not act"
 in_root useradd -M -N -g nogroup -G kefu-view viewer

@@ -355,9 +355,11 @@ Test(ops, prometheus_endpoint)
  * build, as systemd reads them. */
 Test(ops, systemd_units_verify)
 {
-	static const char *const subst[][3] = {{"kefud.service", "", ""},
-	    {"kefud@shop1.service", "/%i", " for %i"}};
-	char *cmd, *unit, *text;
+	static const char *const subst[][5] = {{"kefud.service", "", "", "kefu",
+	                                           "kefu-view"},
+	    {"kefud@shop1.service", "/%i", " for %i", "kefu@%i",
+	        "kefu-view/%i"}};
+	char *cmd, *unit, *text, *pre;
 	size_t i;
 	int st;
 
@@ -366,11 +368,12 @@ Test(ops, systemd_units_verify)
 		cr_assert(
 		    asprintf(&cmd,
 		        "sed -e 's#@SBINDIR@#%s#g' -e 's#@SYSCONFDIR@#/etc#g' "
-		        "-e 's#@I@#%s#g' -e 's#@DESC@#%s#g' "
+		        "-e 's#@I@#%s#g' -e 's#@DESC@#%s#g' -e 's#@RT@#%s#g' "
+		        "-e 's#@VIEW@#%s#g' "
 		        "%s/systemd/kefud.service.in > %s && "
 		        "systemd-analyze verify --man=no %s",
-		        KEFU_BUILD, subst[i][1], subst[i][2], KEFU_SRC, unit,
-		        unit) > 0);
+		        KEFU_BUILD, subst[i][1], subst[i][2], subst[i][3],
+		        subst[i][4], KEFU_SRC, unit, unit) > 0);
 		st = system(cmd);
 		cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 		    "systemd-analyze verify %s failed", subst[i][0]);
@@ -385,6 +388,18 @@ Test(ops, systemd_units_verify)
 		cr_expect(strstr(text, "\nIPAddressDeny=\n") == NULL);
 		cr_expect(strstr(text, "/run/kefu/kefud.sock") == NULL,
 		    "ExecReload must follow the configuration's socket");
+		/* RestartPreventExitStatus= sees the main process only: a
+		 * kefud -t before it would be restarted whatever it said. */
+		for (pre = strstr(text, "\nExecStartPre="); pre != NULL;
+		     pre = strstr(pre + 1, "\nExecStartPre="))
+			cr_expect(strncmp(strchr(pre, '=') + 1, "+", 1) == 0 &&
+			        memmem(pre, strcspn(pre + 1, "\n"), "kefud",
+			            5) == NULL,
+			    "%.80s", pre + 1);
+		cr_expect(strstr(text, "\n@@") == NULL &&
+		        strstr(text, "@I@") == NULL &&
+		        strstr(text, "@VIEW@") == NULL,
+		    "a placeholder left");
 		if (i == 1) {
 			cr_expect(
 			    strstr(text,
@@ -392,10 +407,13 @@ Test(ops, systemd_units_verify)
 			    NULL);
 			cr_expect(
 			    strstr(text, "\nStateDirectory=kefu/%i\n") != NULL);
-			cr_expect(
-			    strstr(text,
-			        "\nRuntimeDirectory=kefu/%i kefu-view/%i\n") !=
-			    NULL);
+			/* Not under the plain unit's /run/kefu, which goes
+			 * when that unit stops. */
+			cr_expect(strstr(text,
+			              "\nRuntimeDirectory=kefu@%i\n") != NULL);
+			cr_expect(strstr(text,
+			              "\nEnvironment=KEFU_VIEW_SOCKET=%t/"
+			              "kefu-view/%i/kefud.sock\n") != NULL);
 		}
 		free(text);
 		/* The writer's nice 10: setpriority is in @resources, which
@@ -623,6 +641,37 @@ Test(ops, the_view_socket_looks_but_does_not_act)
 	cr_expect_eq(kefuctl(&out, "show c-1"), 0, "%s", out);
 	expect_line(out, "owner: waiting");
 	free(out);
+}
+
+/* kefuctl -c finds the socket a configuration names, as the unit's
+ * ExecReload does; a configuration that names none is refused rather
+ * than guessed at, since the guess could be another shop's kefud. */
+Test(ops, kefuctl_finds_the_socket_through_the_configuration)
+{
+	char *cmd, *bare, buf[512] = "";
+	FILE *p;
+	int st;
+
+	start();
+	unsetenv("RUNTIME_DIRECTORY");
+	cr_assert(asprintf(&cmd, "%s/kefuctl -c %s reload 2>&1", KEFU_BUILD,
+	              sb.conf) > 0);
+	cr_assert_not_null(p = popen(cmd, "r"));
+	cr_expect_not_null(fgets(buf, sizeof(buf), p));
+	st = pclose(p);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s", buf);
+	cr_expect_eq(strncmp(buf, "reload ok: generation 2", 23), 0, "%s", buf);
+	free(cmd);
+	bare = h_write(sb.dir, "bare.conf", "plugins = [];\n");
+	cr_assert(asprintf(&cmd, "%s/kefuctl -c %s status 2>&1", KEFU_BUILD,
+	              bare) > 0);
+	cr_assert_not_null(p = popen(cmd, "r"));
+	cr_expect_not_null(fgets(buf, sizeof(buf), p));
+	st = pclose(p);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2, "%s", buf);
+	cr_expect_not_null(strstr(buf, "names no control_socket"), "%s", buf);
+	free(cmd);
+	free(bare);
 }
 
 /* Verbosity at run time, until the next reload takes the configuration's
