@@ -20,6 +20,7 @@ RUNDIR ?= /run
 MANDIR ?= $(PREFIX)/share/man
 DOCDIR ?= $(PREFIX)/share/doc/kefu
 INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(PREFIX)/share/pkgconfig
 # The vendor's directories for units and sysusers.d files (systemd looks
 # under /usr/local/lib too); Debian 12 packages use /lib/systemd/system.
 UNITDIR ?= $(PREFIX)/lib/systemd/system
@@ -268,7 +269,7 @@ install: build
 	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(DOCDIR)/zh-CN $(DESTDIR)$(DOCDIR)/examples \
-	    $(DESTDIR)$(INCLUDEDIR)/kefu
+	    $(DESTDIR)$(INCLUDEDIR)/kefu $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 755 $(B)/kefud $(DESTDIR)$(SBINDIR)/kefud
 	install -m 755 $(B)/kefuctl $(DESTDIR)$(SBINDIR)/kefuctl
 	install -m 644 $(SHIPPED_SO) $(DESTDIR)$(PLUGINDIR)/
@@ -287,6 +288,9 @@ install: build
 	install -m 644 docs/zh-CN/*.md $(DESTDIR)$(DOCDIR)/zh-CN/
 	cp -R etc/kefu/examples/. plugins/hello $(DESTDIR)$(DOCDIR)/examples/
 	install -m 644 include/kefu/plugin.h $(DESTDIR)$(INCLUDEDIR)/kefu/
+	printf 'includedir=%s\nplugindir=%s\n\nName: kefu-plugin\nDescription: the plugin ABI of kefud\nVersion: %s\nCflags: -I$${includedir}\n' \
+	    '$(INCLUDEDIR)' '$(PLUGINDIR)' '$(VERSION)' \
+	    > $(DESTDIR)$(PKGCONFIGDIR)/kefu-plugin.pc
 
 # Leaves /etc/kefu (the shop's) and the state (/var/lib/kefu) alone.
 uninstall:
@@ -295,7 +299,8 @@ uninstall:
 	    $(DESTDIR)$(SYSUSERSDIR)/kefu.conf $(DESTDIR)$(TMPFILESDIR)/kefu.conf \
 	    $(DESTDIR)$(MANDIR)/man8/kefud.8 $(DESTDIR)$(MANDIR)/man8/kefuctl.8 \
 	    $(DESTDIR)$(MANDIR)/man5/kefud.conf.5 \
-	    $(DESTDIR)$(INCLUDEDIR)/kefu/plugin.h
+	    $(DESTDIR)$(INCLUDEDIR)/kefu/plugin.h \
+	    $(DESTDIR)$(PKGCONFIGDIR)/kefu-plugin.pc
 	rm -rf $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/kefu $(dir $(DESTDIR)$(PLUGINDIR))
 

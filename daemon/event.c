@@ -527,8 +527,10 @@ ev_actions(const struct kefu_turn *t, struct conv *c,
 		c->followups = 0;
 	}
 	/* What the bot could not answer, for the shop to add. */
-	if (t->unanswered_set && ev->text != NULL && *ev->text != '\0')
+	if (t->unanswered_set && ev->text != NULL && *ev->text != '\0') {
+		metric_inc(M_UNANSWERED);
 		store_question(c->id, ev->text, t->unanswered, now);
+	}
 }
 
 /* Where the platform said it resumes, on this connection (0: unknown). */

@@ -13,6 +13,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "conf.h"
 #include "conv.h"
 #include "ctl.h"
 #include "event.h"
@@ -40,9 +41,10 @@ static void
 usage(int code)
 {
 	fprintf(code == 0 ? stdout : stderr,
-	    "usage: kefud [-htV] [-c file] [--replay file]\n"
+	    "usage: kefud [-htTV] [-c file] [--replay file]\n"
 	    "  -c file  configuration file (default %s)\n"
 	    "  -t       check the configuration and every plugin, then exit\n"
+	    "  -T       print the configuration as read (@include expanded)\n"
 	    "  -V, --version  print the version and the plugin ABI version\n"
 	    "  -h, --help     print this help\n"
 	    "  --replay file  what kefud would do with each customer message in\n"
@@ -70,6 +72,24 @@ check(const char *path)
 	    "kefud: plugins: %s\nkefud: configuration file %s test is successful\n",
 	    vers, path);
 	return 0;
+}
+
+/* Like nginx -T: the configuration as kefud reads it, after checking
+ * it, with every @include in its place. */
+static int
+dump(const char *path)
+{
+	struct conf *c;
+
+	log_init(LOG_PRI_WARNING, 0);
+	if ((c = conf_load(path)) == NULL) {
+		fprintf(stderr, "kefud: configuration check failed\n");
+		return EX_CONFIG;
+	}
+	printf("# configuration file %s, as read:\n", path);
+	config_write(&c->cfg, stdout);
+	conf_free(c);
+	return fflush(stdout) == 0 ? 0 : 1;
 }
 
 static void
@@ -141,13 +161,16 @@ main(int argc, char *argv[])
 	int ch, test = 0, code, r;
 
 	log_init(LOG_PRI_INFO, stderr_is_journal());
-	while ((ch = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:tTVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
 			break;
 		case 't':
 			test = 1;
+			break;
+		case 'T':
+			test = 2;
 			break;
 		case 'r':
 			replay = optarg;
@@ -169,6 +192,8 @@ main(int argc, char *argv[])
 		log_init(LOG_PRI_WARNING, 0);
 		return replay_run(path, replay, stdout);
 	}
+	if (test == 2)
+		return dump(path);
 	if (test) {
 		log_init(LOG_PRI_INFO, 0);
 		return check(path);

@@ -44,6 +44,9 @@ static const struct {
         "actions the platform refused for good or that could not be sent"},
     {"handoffs_failed",
         "handoffs refused for good: the conversation went back to the bot"},
+    {"unanswered",
+        "customer questions the bot could not answer, or answered only with "
+        "a list to choose from (kefuctl unanswered)"},
 };
 
 /* First-response buckets, ms; the seeds ask for an answer within 10 s. */
@@ -329,6 +332,11 @@ metrics_prometheus(void)
 	    "whether the last reload went live (1) or was refused (0)");
 	metric_printf(&b, "kefu_config_last_reload_successful %d\n",
 	    rs->at_ms == 0 || rs->ok);
+	metric_head(&b, "kefu_config_generation", "gauge",
+	    "the live configuration's generation: 1 at start, one more each "
+	    "reload that went live");
+	metric_printf(&b, "kefu_config_generation %u\n",
+	    reload_live() != NULL ? reload_live()->id : 0);
 	metric_head(&b, "kefu_config_last_reload_success_timestamp_seconds",
 	    "gauge", "when the live configuration was loaded");
 	metric_printf(&b,

@@ -23,6 +23,7 @@ enum metric {
 	M_EVICTIONS,       /* conversations moved out of memory over max_live */
 	M_ACTIONS_FAILED,  /* refused by the platform for good, or unsendable */
 	M_HANDOFFS_FAILED, /* of them, handoffs: back to the bot */
+	M_UNANSWERED,      /* questions not answered, or only clarified */
 	M_NMETRICS,
 };
 

@@ -76,7 +76,8 @@ for f in /usr/sbin/kefud /usr/sbin/kefuctl /usr/lib/kefu/plugins/faq.so \
     /usr/share/kefu/lang/profanity-zh.txt /usr/share/doc/kefu/copyright \
     /usr/share/doc/kefu/README.Debian /usr/share/doc/kefu/platform-protocol.md.gz \
     /usr/share/doc/kefu/zh-CN/knowledge-base.md.gz \
-    /usr/include/kefu/plugin.h /etc/kefu/kefud.conf /etc/kefu/faq.conf; do
+    /usr/include/kefu/plugin.h /usr/share/pkgconfig/kefu-plugin.pc \
+    /etc/kefu/kefud.conf /etc/kefu/faq.conf; do
 	[ -e "$R$f" ] || fail "not installed: $f"
 done
 [ ! -e "$R/usr/lib/kefu/plugins/hello.so" ] || fail "the example plugin is installed"
@@ -88,6 +89,13 @@ for f in kefud.conf platform.conf faq.conf synonyms.conf escalate.conf; do
 done
 in_root getent passwd kefu >/dev/null || fail "no user kefu after install"
 in_root getent group kefu-view >/dev/null || fail "no group kefu-view after install"
+
+say "a plugin of one's own, built against the installed plugin.h"
+in_root sh -c 'cc -std=c11 -Wall -Werror $(pkg-config --cflags kefu-plugin) \
+    -fPIC -shared -fvisibility=hidden -Wl,-z,defs \
+    -o /tmp/hello.so /usr/share/doc/kefu/examples/hello/hello.c' ||
+    fail "building a plugin against the package"
+rm -f "$R/tmp/hello.so"
 
 say "kefud -t as root, by hand, without the token"
 in_root /usr/sbin/kefud -t -c /etc/kefu/kefud.conf >"$t/check.log" 2>&1 ||

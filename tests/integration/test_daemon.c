@@ -557,3 +557,42 @@ Test(daemon, a_second_kefud_on_the_same_state_refuses_to_start)
 	free(log2);
 	free(conf);
 }
+
+/* kefud -T, as nginx -T: the configuration as read, includes in place,
+ * on standard output; a broken one fails as -t does. */
+Test(daemon, dump_prints_the_configuration_as_read)
+{
+	char *plugdir = h_path(dir, "plugins"), *conf, *cmd, *out;
+	FILE *p;
+	size_t n;
+	int st;
+
+	cr_assert(mkdir(plugdir, 0755) == 0);
+	h_plugin(plugdir, "good", "good");
+	free(h_write(dir, "platform.conf",
+	    "platform = { url = \"wss://platform.example.com/bot\"; };\n"));
+	conf = config("\"good\"",
+	    "good = { reply = \"您好\"; };\n@include \"platform.conf\"\n");
+	cr_assert(asprintf(&cmd, "%s -T -c %s 2>/dev/null", kefud, conf) > 0);
+	cr_assert_not_null(p = popen(cmd, "r"));
+	out = calloc(1, 65536);
+	n = fread(out, 1, 65535, p);
+	st = pclose(p);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	cr_expect(n > 0);
+	cr_expect_not_null(strstr(out,
+	                       "url = \"wss://platform.example.com/bot\";"),
+	    "%s", out);
+	cr_expect_not_null(strstr(out, "reply = \"您好\";"), "%s", out);
+	free(out);
+	free(cmd);
+	free(conf);
+	conf = h_write(dir, "kefud.conf", "plugins = [\n");
+	cr_assert(
+	    asprintf(&cmd, "%s -T -c %s >/dev/null 2>&1", kefud, conf) > 0);
+	st = system(cmd);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 78);
+	free(cmd);
+	free(conf);
+	free(plugdir);
+}

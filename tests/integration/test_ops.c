@@ -225,6 +225,9 @@ Test(ops, kefuctl_unanswered_groups_and_survives_a_restart)
 	free(out);
 	cr_expect_eq(kefuctl(&out, "unanswered --days 0"), 2, "usage: %s", out);
 	free(out);
+	cr_expect_eq(kefuctl(&out, "stats"), 0, "%s", out);
+	expect_line(out, "unanswered: 4");
+	free(out);
 
 	kill(sb.kefud, SIGTERM);
 	cr_expect_eq(h_wait_exit(sb.kefud), 0);
@@ -314,6 +317,8 @@ Test(ops, prometheus_endpoint)
 		if (strcmp(name, "kefu_messages_in_total") == 0)
 			cr_expect_eq(v, 1);
 		if (strcmp(name, "kefu_replies_out_total") == 0)
+			cr_expect_eq(v, 1);
+		if (strcmp(name, "kefu_config_generation") == 0)
 			cr_expect_eq(v, 1);
 		if (strcmp(name, "kefu_live_conversations{owner=\"bot\"}") == 0)
 			cr_expect_eq(v, 1);
