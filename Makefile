@@ -128,9 +128,11 @@ deb: deps
 	@ls build/deb/*.deb
 
 # Builds the package, lints it, installs it into a fresh root, checks and
-# runs the installed kefud there against the sandbox, then purges it.
+# runs the installed kefud there against the sandbox, then purges it; then
+# the same package under a real systemd, booted in a container.
 check-deb: deb
 	./tests/deb/check.sh build/deb
+	./tests/deb/systemd.sh build/deb
 
 format-check:
 	clang-format --dry-run -Werror $(FMT_SRC)

@@ -457,7 +457,10 @@ main(int argc, char *argv[])
 		const cJSON *m;
 
 		fprintf(stderr, "kefuctl: %s%s\n",
-		    strcmp(cmd, "reload") == 0 ? "reload failed: " : "",
+		    strcmp(cmd, "reload") == 0 &&
+		            strncmp(s_of(o, "error"), "reload:", 7) != 0
+		        ? "reload failed: "
+		        : "",
 		    s_of(o, "error"));
 		cJSON_ArrayForEach(m, cJSON_GetObjectItem(o, "messages"))
 		    fprintf(stderr, "  %s\n", m->valuestring);
