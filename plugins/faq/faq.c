@@ -77,6 +77,7 @@ struct faq {
 	const struct kefu_conf *kb; /* the knowledge base file */
 	struct faq_entry *e;
 	int n;
+	int parked;             /* entries with enabled = false: not loaded */
 	struct faq_term *terms; /* sorted by hash */
 	int nterms;
 	double avglen;
@@ -468,12 +469,12 @@ static int
 faq_load(struct faq *f, const char *path)
 {
 	static const char *const keys[] = {"id", "questions", "answer",
-	    "keywords", "category", NULL};
+	    "keywords", "category", "enabled", NULL};
 	const struct kefu_host *h = f->host;
 	const struct kefu_conf *list, *x, *qs, *kw;
 	const char *id, *answer, *q, *term, *cat;
 	char norm[256];
-	int i, j, bad = 0;
+	int i, j, bad = 0, on;
 
 	if ((f->kb = h->conf_load(path)) == NULL)
 		return -1;
@@ -503,6 +504,14 @@ faq_load(struct faq *f, const char *path)
 		if (faq_by_id(f, id) >= 0) {
 			h->conf_error(x, "id", "\"%s\" is used twice", id);
 			bad = -1;
+			continue;
+		}
+		/* Parked: kept in the file, checked, never answered. */
+		on = 1;
+		if (h->conf_bool(x, "enabled", &on) < 0)
+			bad = -1;
+		if (!on) {
+			f->parked++;
 			continue;
 		}
 		if (*answer == '\0') {
@@ -756,8 +765,9 @@ faq_init(const struct kefu_host *host, const struct kefu_conf *conf,
 	if (faq_load(f, path) < 0)
 		goto fail;
 	host->log(KEFU_LOG_INFO,
-	    "%d entries from %s, %d synonyms, %d stop words", f->n, path,
-	    f->nsyn, f->nstop);
+	    "%d entries from %s%s, %d synonyms, %d stop words", f->n, path,
+	    f->parked > 0 ? " (and some parked: enabled = false)" : "", f->nsyn,
+	    f->nstop);
 	faq_calibrate(f);
 	*state = f;
 	return 0;

@@ -319,3 +319,38 @@ Test(faq, a_clarify_list_of_very_long_questions)
 	cr_expect_lt(strlen(r), 1000);
 	free(kb);
 }
+
+/* An entry parked with enabled = false stays in the file, checked, and is
+ * never answered; taking the line out brings it back. */
+Test(faq, a_parked_entry_is_not_answered)
+{
+	static const char kb[] =
+	    "faq = (\n"
+	    " { id = \"ship-days\"; questions = [\"几天能到\", \"多久到货\"];\n"
+	    "   answer = \"一般两到四天送达。\"; },\n"
+	    " { id = \"presale\"; enabled = false;\n"
+	    "   questions = [\"双十一预售什么时候发货\", \"预售多久发\"];\n"
+	    "   answer = \"预售商品在十一月二十日前发出。\"; },\n"
+	    " { id = \"invoice\"; questions = [\"能开发票吗\"]; answer = \"可以开电子发票。\"; }\n"
+	    ");\n";
+	char *path = h_write(dir, "kb.conf", "%s", kb), *text, *e;
+
+	cr_assert_not_null(start(path, ""), "%s", h_log());
+	cr_expect_str_eq(ask("c-1", "几天能到"), "ship-days");
+	cr_expect_str_neq(ask("c-2", "预售多久发"), "presale");
+	cr_expect_str_neq(top, "presale");
+	cr_expect_not_null(strstr(h_log(),
+	                       "(and some parked: enabled = false)"),
+	    "%s", h_log());
+	gen_stop(g);
+	gen_free(g);
+	/* Back in service: the same file with enabled = true. */
+	text = strdup(kb);
+	e = strstr(text, "enabled = false;");
+	memcpy(e, "enabled = true; ", 16);
+	free(h_write(dir, "kb.conf", "%s", text));
+	cr_assert_not_null(start(path, ""), "%s", h_log());
+	cr_expect_str_eq(ask("c-3", "预售多久发"), "presale");
+	free(text);
+	free(path);
+}
