@@ -185,7 +185,7 @@ fuzz-run: $(FUZZ:%=$(B)/fuzz/%)
 $(B)/paths.h: FORCE
 	@mkdir -p $(B)
 	@printf '/* $(SBINDIR) $(SYSCONFDIR) */\n#define KEFU_PLUGIN_DIR "%s"\n#define KEFU_DATA_DIR "%s"\n#define KEFU_CONF_FILE "%s"\n#define KEFU_RUN_DIR "%s"\n#define KEFU_CONTROL_SOCKET "%s"\n#define KEFU_VIEW_SOCKET "%s"\n' \
-	    '$(PLUGINDIR)' '$(DATADIR)' '$(SYSCONFDIR)/kefu/kefud.conf' '$(RUNDIR)' '$(RUNDIR)/kefu/kefud.sock' '$(RUNDIR)/kefu-view/kefud.sock' > $@.tmp
+	    '$(PLUGINDIR)' '$(DATADIR)' '$(SYSCONFDIR)/kefu/kefud.conf' '$(RUNDIR)' '$(RUNDIR)/kefu/kefud.sock' '$(RUNDIR)/kefu-view/kefud/kefud.sock' > $@.tmp
 	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
 # Traditional -> simplified characters, from OpenCC's data in Debian's
@@ -215,13 +215,13 @@ $(B)/systemd/kefud.service: systemd/kefud.service.in $(B)/paths.h
 	@mkdir -p $(dir $@)
 	sed -e 's#@SBINDIR@#$(SBINDIR)#g' -e 's#@SYSCONFDIR@#$(SYSCONFDIR)#g' \
 	    -e 's#@I@##g' -e 's#@DESC@##g' -e 's#@RT@#kefu#g' \
-	    -e 's#@VIEW@#kefu-view#g' $< > $@
+	    -e 's#@VIEW@#kefu-view/kefud#g' $< > $@
 
 $(B)/systemd/kefud@.service: systemd/kefud.service.in $(B)/paths.h
 	@mkdir -p $(dir $@)
 	sed -e 's#@SBINDIR@#$(SBINDIR)#g' -e 's#@SYSCONFDIR@#$(SYSCONFDIR)#g' \
 	    -e 's#@I@#/%i#g' -e 's#@DESC@# for %i#g' -e 's#@RT@#kefu@%i#g' \
-	    -e 's#@VIEW@#kefu-view/%i#g' $< > $@
+	    -e 's#@VIEW@#kefu-view/kefud@%i#g' $< > $@
 
 $(B)/plugins/%.so: plugins/%/*.c include/kefu/plugin.h
 	@mkdir -p $(dir $@)

@@ -373,6 +373,7 @@ ctl_purge(const char *arg)
 	    n, days);
 	o = ctl_ok();
 	cJSON_AddNumberToObject(o, "conversations", (double)n);
+	cJSON_AddBoolToObject(o, "more", n >= STORE_PURGE_COUNT_MAX);
 	cJSON_AddNumberToObject(o, "days", (double)days);
 	return o;
 }
@@ -391,11 +392,9 @@ ctl_log_level(const char *level)
 			    "log-level: unknown level \"%s\": use "
 			    "error, warning, notice, info or debug",
 			    level);
-		if (l != log_level())
-			log_emit(LOG_PRI_NOTICE,
-			    "kefuctl: log level %s until the next reload",
-			    level);
-		log_set_level(l);
+		log_set_level(l); /* then said, at the new level */
+		log_emit(LOG_PRI_NOTICE,
+		    "kefuctl: log level %s until the next reload", level);
 	}
 	o = ctl_ok();
 	cJSON_AddStringToObject(o, "log_level", log_level_name(log_level()));

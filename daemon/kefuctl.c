@@ -353,6 +353,8 @@ main(int argc, char *argv[])
 		snprintf(dflt, sizeof(dflt), "%s", KEFU_CONTROL_SOCKET);
 	if (path == NULL || *path == '\0')
 		path = dflt;
+	else
+		fallback = NULL; /* named: that kefud, no other */
 	while ((ch = getopt_long(argc, argv, "js:i:c:o:d:Vh", longopts,
 	            NULL)) != -1)
 		switch (ch) {
@@ -377,7 +379,8 @@ main(int argc, char *argv[])
 			snprintf(dflt, sizeof(dflt), "%s/kefu@%s/kefud.sock",
 			    KEFU_RUN_DIR, optarg);
 			snprintf(view, sizeof(view),
-			    "%s/kefu-view/%s/kefud.sock", KEFU_RUN_DIR, optarg);
+			    "%s/kefu-view/kefud@%s/kefud.sock", KEFU_RUN_DIR,
+			    optarg);
 			path = dflt;
 			break;
 		case 'c':
@@ -481,8 +484,10 @@ main(int argc, char *argv[])
 		printf("log level: %s%s\n", s_of(o, "log_level"),
 		    optind + 1 < argc ? " (until the next reload)" : "");
 	else if (strcmp(cmd, "purge") == 0)
-		printf("deleting %.0f conversations idle over %d days, with "
+		printf("deleting %s%.0f conversations idle over %d days, with "
 		       "their transcripts, in batches: see the log\n",
+		    cJSON_IsTrue(cJSON_GetObjectItem(o, "more")) ? "at least "
+		                                                 : "",
 		    n_of(o, "conversations"), older);
 	else
 		printf("%s: %s -> %s\n", argv[optind + 1], s_of(o, "was"),

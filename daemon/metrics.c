@@ -84,8 +84,9 @@ metric_handoff(const char *reason)
 	int i;
 
 	metric_n[M_HANDOFFS]++;
-	if (strlen(reason) >= sizeof(metric_reason[0].reason))
-		return; /* too long for a slot: counted as "other" */
+	if (strlen(reason) >= sizeof(metric_reason[0].reason) ||
+	    strcmp(reason, "other") == 0)
+		return; /* too long for a slot, or the name of the rest */
 	for (i = 0; i < METRICS_REASONS; i++) {
 		if (metric_reason[i].reason[0] == '\0')
 			snprintf(metric_reason[i].reason,

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sysexits.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -140,7 +141,6 @@ static const char *const store_rsql[R_N] = {
  * a transaction never holds the writer long.
  */
 #define STORE_PRUNE_MAX 1000
-#define STORE_PURGE_COUNT_MAX 100000
 /* PRAGMA user_version of the schema above; a change to it adds one. */
 #define STORE_SCHEMA 1
 #define STORE_STR1(x) #x
@@ -672,8 +672,13 @@ store_open(const char *state_dir, int move_corrupt)
 	S.move_corrupt = move_corrupt;
 	S.retry_ms = STORE_RETRY_MIN_MS;
 	store_thread_start();
-	if ((r = store_try_open()) == -2)
-		return -2; /* waiting would not help: the caller stops */
+	if ((r = store_try_open()) == -2) {
+		/* Waiting would not help: the caller stops.  Nothing is
+		 * written to it, not even at store_close(). */
+		free(S.dir);
+		S.dir = NULL;
+		return -2;
+	}
 	if (r < 0) {
 		S.failing = 1;
 		loop_timer_set(&S.timer, S.retry_ms, store_flush_cb, NULL);
@@ -1030,7 +1035,15 @@ store_batch_take(int *r)
 	if (S.dir == NULL)
 		return NULL;
 	if (S.db == NULL) {
-		if (store_try_open() < 0) {
+		if ((*r = store_try_open()) == -2) {
+			/* A newer kefud's, found on a retry: as at start. */
+			free(S.dir);
+			S.dir = NULL;
+			loop_stop(EX_CONFIG);
+			return NULL;
+		}
+		*r = -1;
+		if (S.db == NULL) {
 			store_failed("not open");
 			return NULL;
 		}

@@ -23,7 +23,9 @@ int store_open(const char *state_dir, int move_corrupt);
 /* Conversations idle this many days (with the bot, nothing due, or
  * closed) are deleted with their transcripts, a batch a minute. */
 void store_conversations_keep(int days);
-/* Deletes conversations idle over days now (kefuctl purge): how many. */
+/* Deletes conversations idle over days now (kefuctl purge): how many,
+ * counted up to STORE_PURGE_COUNT_MAX. */
+#define STORE_PURGE_COUNT_MAX 100000
 long store_purge(int days);
 /* Called once the state is restored, when the database opened only after
  * store_open() had failed (fn NULL: nothing). */

@@ -44,13 +44,12 @@ cat "$out/lintian.txt"
 say "lintian: $(grep -c '^E:' "$out/lintian.txt" || true) errors, $(grep -c '^W:' "$out/lintian.txt" || true) warnings"
 
 cleanup() {
-	[ -n "${sandbox:-}" ] && kill "$sandbox" 2>/dev/null
-	[ -n "${kefud:-}" ] && kill "$kefud" 2>/dev/null
+	[ -z "${sandbox:-}" ] || kill "$sandbox" 2>/dev/null || true
+	[ -z "${kefud:-}" ] || kill "$kefud" 2>/dev/null || true
 	wait 2>/dev/null || true
 	for m in "$R/dev" "$R/proc" "$R"; do
-		mountpoint -q "$m" 2>/dev/null && umount -R "$m"
+		! mountpoint -q "$m" 2>/dev/null || umount -R "$m" || true
 	done
-	true
 }
 trap cleanup EXIT
 trap 'cleanup; exit 1' INT TERM
@@ -132,17 +131,19 @@ uid=$(in_root id -u kefu)
 gid=$(in_root id -g kefu)
 vgid=$(in_root getent group kefu-view | cut -d: -f3)
 install -d -o "$uid" -g "$gid" -m 750 "$R/var/lib/kefu" "$R/run/kefu"
-# The viewers' directory as the package's tmpfiles.d makes it.
+# The viewers' parent directory as the package's tmpfiles.d makes it
+# (root's), and the unit's own as its ExecStartPre=+ does.
 in_root systemd-tmpfiles --create kefu.conf
-[ "$(stat -c %a:%u:%g "$R/run/kefu-view")" = "2750:$uid:$vgid" ] ||
+[ "$(stat -c %a:%u:%g "$R/run/kefu-view")" = "755:0:0" ] ||
     fail "/run/kefu-view is $(stat -c %a:%u:%g "$R/run/kefu-view")"
+install -d -o "$uid" -g "$vgid" -m 2750 "$R/run/kefu-view/kefud"
 install -d -m 700 -o "$uid" "$R/run/credentials/kefud.service"
 install -m 400 -o "$uid" "$t/token" "$R/run/credentials/kefud.service/token"
 umask 077 # the unit's UMask=
 chroot --userspec=kefu:kefu "$R" env -i PATH=/usr/sbin:/usr/bin \
     CREDENTIALS_DIRECTORY=/run/credentials/kefud.service \
     STATE_DIRECTORY=/var/lib/kefu RUNTIME_DIRECTORY=/run/kefu \
-    KEFU_VIEW_SOCKET=/run/kefu-view/kefud.sock \
+    KEFU_VIEW_SOCKET=/run/kefu-view/kefud/kefud.sock \
     /usr/sbin/kefud -c /etc/kefu/kefud.conf >"$t/kefud.log" 2>&1 &
 kefud=$!
 umask 022

@@ -10,8 +10,9 @@
 #   - kefuctl works for the kefu group, and read-only for kefu-view;
 #   - systemctl reload goes through kefuctl -c and the configuration;
 #   - a broken configuration exits 78 and is not restarted; a crash is;
-#   - kefud@SHOP runs beside it with its own state and sockets, which a
-#     restart of the plain unit leaves alone;
+#   - kefud@SHOP runs beside it with its own state (its StateDirectory=,
+#     by default) and sockets, which a restart of the plain unit leaves
+#     alone;
 #   - an upgrade restarts both; a purge stops both and deletes the state.
 #
 # Needs root and systemd-nspawn (package systemd-container).
@@ -72,13 +73,17 @@ rm -f "$R/usr/sbin/policy-rc.d"
 mkdir -p "$R/var/tmp/kefu-check"
 cp "$deb" "$R/var/tmp/kefu-check/kefu.deb"
 "$top/tests/sandbox/mkcerts.sh" "$R/var/tmp/kefu-check/certs" >/dev/null
+# The sandbox too: the checkout may be on a file system the overlay of /
+# does not show.
+cp -R "$top/tests/sandbox" "$R/var/tmp/kefu-check/sandbox"
 for s in main shop1; do
 	(umask 077 && head -c 24 /dev/urandom | base64 >"$R/var/tmp/kefu-check/token-$s")
 done
 
 say "booting"
 systemd-nspawn --register=no --keep-unit --link-journal=no --private-network \
-    -M kefu-check -D "$R" -b --console=passive </dev/null >"$t/boot.log" 2>&1 &
+    -M kefu-check -D "$R" -b --console=passive </dev/null >"$t/boot.log" 2>&1 \
+    systemd.unit=basic.target &
 nspawn=$!
 P=
 i=0
@@ -105,7 +110,7 @@ say "$($C systemctl --version | head -1)"
 
 # The platform: the sandbox, inside the container (its own loopback).
 sandbox() { # name port
-	$C sh -c "exec /usr/bin/python3 $top/tests/sandbox/sandbox.py \
+	$C sh -c "exec /usr/bin/python3 /var/tmp/kefu-check/sandbox/sandbox.py \
 	    --port $2 --cert /var/tmp/kefu-check/certs/server.pem \
 	    --key /var/tmp/kefu-check/certs/server.key \
 	    --token-file /var/tmp/kefu-check/token-$1 \
@@ -198,10 +203,10 @@ ready
 say "kefud@shop1 beside it"
 mkdir "$R/etc/kefu/shop1"
 cp "$R/etc/kefu/"*.conf "$R/etc/kefu/shop1/"
-echo 'state_dir = "/var/lib/kefu/shop1";' >>"$R/etc/kefu/shop1/kefud.conf"
 platform /etc/kefu/shop1 8602
 install -m 600 "$R/var/tmp/kefu-check/token-shop1" "$R/etc/kefu/shop1/token"
-$C systemctl start kefud@shop1 || fail "start kefud@shop1"
+# No state_dir line: the unit's StateDirectory= is its default.
+$C systemctl enable --now kefud@shop1 2>/dev/null || fail "start kefud@shop1"
 ready -i shop1
 $C runuser -u viewer -- kefuctl -i shop1 status | grep -q '^link: ready' ||
     fail "viewer status of shop1"
@@ -223,6 +228,8 @@ $C dpkg --purge kefu >"$t/dpkg.log" 2>&1 || { cat "$t/dpkg.log"; fail "purge"; }
 [ "$(prop kefud@shop1 ActiveState)" = inactive ] || fail "shop1 still runs"
 [ "$(prop kefud ActiveState)" = inactive ] || fail "kefud still runs"
 ! $C test -e /var/lib/kefu || fail "/var/lib/kefu left"
+left=$($C sh -c 'ls /etc/systemd/system/*.wants/kefud* 2>/dev/null' || true)
+[ -z "$left" ] || fail "left after purge: $left"
 cleanup
 nspawn=
 P=

@@ -361,9 +361,9 @@ Test(ops, prometheus_endpoint)
 Test(ops, systemd_units_verify)
 {
 	static const char *const subst[][5] = {{"kefud.service", "", "", "kefu",
-	                                           "kefu-view"},
+	                                           "kefu-view/kefud"},
 	    {"kefud@shop1.service", "/%i", " for %i", "kefu@%i",
-	        "kefu-view/%i"}};
+	        "kefu-view/kefud@%i"}};
 	char *cmd, *unit, *text, *pre;
 	size_t i;
 	int st;
@@ -398,8 +398,8 @@ Test(ops, systemd_units_verify)
 		for (pre = strstr(text, "\nExecStartPre="); pre != NULL;
 		     pre = strstr(pre + 1, "\nExecStartPre="))
 			cr_expect(strncmp(strchr(pre, '=') + 1, "+", 1) == 0 &&
-			        memmem(pre, strcspn(pre + 1, "\n"), "kefud",
-			            5) == NULL,
+			        memmem(pre, strcspn(pre + 1, "\n"), "kefud -t",
+			            8) == NULL,
 			    "%.80s", pre + 1);
 		cr_expect(strstr(text, "\n@@") == NULL &&
 		        strstr(text, "@I@") == NULL &&
@@ -416,9 +416,10 @@ Test(ops, systemd_units_verify)
 			 * when that unit stops. */
 			cr_expect(strstr(text,
 			              "\nRuntimeDirectory=kefu@%i\n") != NULL);
-			cr_expect(strstr(text,
-			              "\nEnvironment=KEFU_VIEW_SOCKET=%t/"
-			              "kefu-view/%i/kefud.sock\n") != NULL);
+			cr_expect(
+			    strstr(text,
+			        "\nEnvironment=KEFU_VIEW_SOCKET=%t/"
+			        "kefu-view/kefud@%i/kefud.sock\n") != NULL);
 		}
 		free(text);
 		/* The writer's nice 10: setpriority is in @resources, which
