@@ -599,3 +599,41 @@ Test(store, idle_conversations_are_deleted_after_keep_days)
 	    "%s", h_log());
 	store_conversations_keep(0);
 }
+
+static void
+count_one(void *arg, int64_t ts, const char *conv, const char *text,
+    const char *candidates)
+{
+	(void)ts;
+	(void)conv;
+	(void)text;
+	(void)candidates;
+	(*(int *)arg)++;
+}
+
+/* The unanswered list has its own limits: at most unanswered_max
+ * questions, none older than unanswered_keep_days, the oldest going
+ * first; conversations are not touched by them. */
+Test(store, the_unanswered_list_keeps_its_own_limits)
+{
+	const int64_t day = 86400000, now = (int64_t)1800000000 * 1000;
+	char text[32];
+	int i, n = 0;
+
+	clock_set_wall(now);
+	cr_assert_eq(store_open(dir, 0), 0, "%s", h_log());
+	store_questions_keep(30, 100);
+	store_question("c-old", "去年的问题", NULL, now - 40 * day);
+	for (i = 0; i < 150; i++) {
+		snprintf(text, sizeof(text), "问题%d", i);
+		store_question("c-1", text, NULL, now - i);
+	}
+	talk("c-1", 2);
+	cr_assert_eq(store_flush(), 0, "%s", h_log());
+	cr_expect_eq(store_questions(0, count_one, &n), 100);
+	cr_expect_eq(n, 100, "at most unanswered_max");
+	n = 0;
+	cr_expect_eq(store_questions(now - 31 * day, count_one, &n), 100);
+	cr_expect_not_null(store_load_conv("c-1"), "a conversation stays");
+	store_questions_keep(90, 10000);
+}
