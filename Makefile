@@ -43,7 +43,7 @@ ifeq ($(SAN),fuzz)
 SANFLAGS = -fsanitize=fuzzer-no-link,address,undefined \
 	-fno-sanitize-recover=all -fno-omit-frame-pointer
 endif
-PKGS = libwebsockets libconfig libcjson sqlite3 libsystemd
+PKGS = libwebsockets libconfig libcjson sqlite3 libsystemd libcrypto
 KCFLAGS = -std=c11 -D_DEFAULT_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) \
 	$(SANFLAGS) -Iinclude
 # Plugins reach the core only through the host table: -z defs makes any
@@ -73,7 +73,7 @@ TEST_SO = $(TEST_PLUGINS:%=$(B)/tests/plugins/%.so)
 # Fuzz targets (tests/fuzz/): libFuzzer runs them (make fuzz); make check
 # replays each saved corpus (corpus/, minimised by make fuzz) and each
 # past finding (regress/) once through the same code.
-FUZZ = frame conf norm guard kb answer escalate machine
+FUZZ = frame conf norm guard kb answer escalate machine wxcrypt
 FUZZ_REPLAY = $(FUZZ:%=$(B)/fuzz/%-replay)
 FUZZ_SECONDS ?= 60
 
