@@ -9,7 +9,8 @@
 #   - the store writer runs at nice 10 (setpriority under the filter);
 #   - kefuctl works for the kefu group, and read-only for kefu-view;
 #   - systemctl reload goes through kefuctl -c and the configuration;
-#   - a broken configuration exits 78 and is not restarted; a crash is;
+#   - a broken configuration exits 78 and is not restarted; a crash is,
+#     until five starts in five minutes, then it is given up on;
 #   - kefud@SHOP runs beside it with its own state (its StateDirectory=,
 #     by default) and sockets, which a restart of the plain unit leaves
 #     alone;
@@ -197,6 +198,33 @@ sleep 7 # past RestartSec=5s
 [ "$(prop kefud NRestarts)" = 0 ] || fail "a configuration error restarted"
 [ "$(prop kefud ActiveState)" = failed ] || fail "not failed"
 cp "$t/kefud.conf" "$R/etc/kefu/kefud.conf"
+$C systemctl reset-failed kefud
+$C systemctl start kefud
+ready
+
+say "a kefud that keeps crashing is given up on (start limit)"
+# systemd 252 leaves Result at the crash's; the unit is failed, not
+# waiting to restart, and the journal says why.
+crashes=0
+while :; do
+	i=0
+	until [ "$(prop kefud ActiveState)" = active ] ||
+	    [ "$(prop kefud ActiveState)" = failed ]; do
+		i=$((i + 1))
+		[ $i -le 300 ] || fail "neither restarted nor given up"
+		sleep 0.1
+	done
+	[ "$(prop kefud ActiveState)" = failed ] && break
+	$C kill -SEGV "$(prop kefud MainPID)"
+	crashes=$((crashes + 1))
+	[ $crashes -le 6 ] || fail "still restarted after $crashes crashes"
+	sleep 1
+done
+[ $crashes -ge 4 ] || fail "given up after $crashes crashes only"
+$C journalctl -u kefud --no-pager | grep -q "Start request repeated too quickly" ||
+    fail "not the start limit"
+say "given up after $crashes crashes"
+$C systemctl reset-failed kefud
 $C systemctl start kefud
 ready
 
