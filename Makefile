@@ -73,7 +73,7 @@ TEST_SO = $(TEST_PLUGINS:%=$(B)/tests/plugins/%.so)
 # Fuzz targets (tests/fuzz/): libFuzzer runs them (make fuzz); make check
 # replays each saved corpus (corpus/, minimised by make fuzz) and each
 # past finding (regress/) once through the same code.
-FUZZ = frame conf norm guard kb answer escalate machine wxcrypt
+FUZZ = frame conf norm guard kb answer escalate machine wxcrypt wxmsg
 FUZZ_REPLAY = $(FUZZ:%=$(B)/fuzz/%-replay)
 FUZZ_SECONDS ?= 60
 
