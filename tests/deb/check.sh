@@ -9,32 +9,9 @@
 # the package and looks for anything left behind.
 #
 # Needs root (mount, chroot), as CI has.  Usage: check.sh build/deb
-#
-# It runs in a mount namespace of its own with private propagation: its
-# mounts never reach the host's (on a systemd host / is shared, and
-# unmounting a bound /dev would take the host's /dev/pts with it), and
-# they vanish with the process, however it ends.
 set -eu
-if [ "$(id -u)" -ne 0 ]; then
-	echo "check-deb: SKIPPED: needs root (mount, chroot, dpkg); run make check-deb as root" >&2
-	exit 0
-fi
-if [ -z "${KEFU_DEB_NS:-}" ]; then
-	KEFU_DEB_NS=1 exec unshare --mount --propagation private "$0" "$@"
-fi
-top=$(cd "$(dirname "$0")/../.." && pwd)
-out=$(cd "$1" && pwd)
-version=$(cd "$top" && dpkg-parsechangelog -S Version)
-deb=$out/kefu_${version}_amd64.deb
-t=$out/root
-R=$t/merged
-fail() {
-	echo "check-deb: FAIL: $*" >&2
-	exit 1
-}
-say() { echo "check-deb: $*"; }
-
-[ -f "$deb" ] || fail "no $deb"
+deb_tag= deb_needs="mount, chroot, dpkg" deb_dir=root
+. "$(dirname "$0")/lib.sh"
 ! dpkg -s kefu >/dev/null 2>&1 || fail "kefu is installed on this machine"
 
 say "lintian $(basename "$deb")"
@@ -53,10 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'cleanup; exit 1' INT TERM
-rm -rf --one-file-system "$t"
-mkdir -p "$t/upper" "$t/work" "$R"
-mount -t overlay overlay -o "lowerdir=/,upperdir=$t/upper,workdir=$t/work" "$R" ||
-    fail "cannot mount an overlay of / on $R"
+overlay_root
 mount -t proc proc "$R/proc"
 mount --rbind /dev "$R/dev"
 in_root() { chroot "$R" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"; }

@@ -19,26 +19,12 @@
 # Needs root and systemd-nspawn (package systemd-container).
 # Usage: systemd.sh build/deb
 set -eu
-if [ "$(id -u)" -ne 0 ]; then
-	echo "check-deb: SKIPPED: needs root (mount, systemd-nspawn)" >&2
-	exit 0
-fi
-if [ -z "${KEFU_DEB_NS:-}" ]; then
-	KEFU_DEB_NS=1 exec unshare --mount --propagation private "$0" "$@"
-fi
-top=$(cd "$(dirname "$0")/../.." && pwd)
-out=$(cd "$1" && pwd)
-version=$(cd "$top" && dpkg-parsechangelog -S Version)
-deb=$out/kefu_${version}_amd64.deb
-t=$out/systemd
-R=$t/merged
-fail() {
-	echo "check-deb: systemd: FAIL: $*" >&2
-	[ -n "${C:-}" ] && $C journalctl --no-pager -n 60 >&2 2>/dev/null
-	exit 1
+deb_tag="systemd: " deb_needs="mount, systemd-nspawn" deb_dir=systemd
+# On a failure, the container's journal says what happened.
+deb_on_fail() {
+	[ -z "${C:-}" ] || $C journalctl --no-pager -n 60 >&2 2>/dev/null || true
 }
-say() { echo "check-deb: systemd: $*"; }
-[ -f "$deb" ] || fail "no $deb"
+. "$(dirname "$0")/lib.sh"
 command -v systemd-nspawn >/dev/null || fail "no systemd-nspawn (systemd-container)"
 
 cleanup() {
@@ -66,9 +52,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'cleanup; exit 1' INT TERM
-rm -rf --one-file-system "$t"
-mkdir -p "$t/upper" "$t/work" "$R"
-mount -t overlay overlay -o "lowerdir=/,upperdir=$t/upper,workdir=$t/work" "$R"
+overlay_root
 # A server, not an image builder: services may start.
 rm -f "$R/usr/sbin/policy-rc.d"
 mkdir -p "$R/var/tmp/kefu-check"

@@ -56,6 +56,20 @@ journal_is(const char *path)
 	cr_assert(setenv("JOURNAL_STREAM", v, 1) == 0);
 }
 
+/* A kefud with no plugins and no platform, once it is live; its
+ * configuration in *confp. */
+static pid_t
+start_bare(char **confp)
+{
+	char *argv[] = {kefud, "-c", NULL, NULL};
+	pid_t pid;
+
+	argv[2] = *confp = config("", "");
+	pid = h_spawn(argv, logpath);
+	h_wait_log(logpath, "generation 1 live", 0);
+	return pid;
+}
+
 static int
 run(char *const argv[])
 {
@@ -222,19 +236,12 @@ Test(daemon, transactional_reload)
 
 Test(daemon, sigint_stops_gracefully)
 {
-	char *plugdir = h_path(dir, "plugins"), *conf;
-	char *argv[] = {kefud, "-c", NULL, NULL};
-	pid_t pid;
+	char *conf;
+	pid_t pid = start_bare(&conf);
 
-	cr_assert(mkdir(plugdir, 0755) == 0);
-	conf = config("", "");
-	argv[2] = conf;
-	pid = h_spawn(argv, logpath);
-	h_wait_log(logpath, "generation 1 live", 0);
 	cr_assert(kill(pid, SIGINT) == 0);
 	cr_expect_eq(h_wait_exit(pid), 0);
 	free(conf);
-	free(plugdir);
 }
 
 /* -t lists every configured text the style guard would change. */
@@ -374,15 +381,9 @@ Test(daemon, reconnect_jitter_differs_between_processes, .timeout = 240)
  * token that kefud cannot wipe (L11). */
 Test(daemon, no_core_dumps_outside_systemd_either)
 {
-	char *plugdir = h_path(dir, "plugins"), *conf, path[64], *limits;
-	char *argv[] = {kefud, "-c", NULL, NULL};
-	pid_t pid;
+	char *conf, path[64], *limits;
+	pid_t pid = start_bare(&conf);
 
-	cr_assert(mkdir(plugdir, 0755) == 0);
-	conf = config("", "");
-	argv[2] = conf;
-	pid = h_spawn(argv, logpath);
-	h_wait_log(logpath, "generation 1 live", 0);
 	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
 	limits = h_read(path);
 	cr_expect(strstr(limits,
@@ -393,7 +394,6 @@ Test(daemon, no_core_dumps_outside_systemd_either)
 	kill(pid, SIGTERM);
 	cr_expect_eq(h_wait_exit(pid), 0);
 	free(conf);
-	free(plugdir);
 }
 
 Test(daemon, help_goes_to_stdout_and_succeeds)
@@ -493,13 +493,10 @@ Test(daemon, check_and_replay_work_by_hand_without_the_token)
  * service user's. */
 Test(daemon, a_second_kefud_on_the_same_state_refuses_to_start)
 {
-	char *conf = config("", ""), *log2 = h_path(dir, "second.log"), *out,
-	     *want, *state;
+	char *conf, *log2 = h_path(dir, "second.log"), *out, *want, *state;
+	pid_t pid = start_bare(&conf);
 	char *argv[] = {kefud, "-c", conf, NULL};
-	pid_t pid;
 
-	pid = h_spawn(argv, logpath);
-	h_wait_log(logpath, "generation 1 live", 0);
 	h_sleep_ms(100);
 	cr_expect_eq(h_wait_exit(h_spawn(argv, log2)), 1);
 	out = h_read(log2);

@@ -288,18 +288,30 @@ Test(link, actions_are_paced_under_the_platform_limit)
 	cr_expect_eq(sb_state_num(&sb, "rate_limited"), 0);
 }
 
-Test(link, reconnect_request_is_obeyed_at_once)
+/* After the sandbox's fault, kefud says why, reconnects at once (no
+ * back-off), and answers again. */
+static void
+reconnects_at_once(const char *fault, const char *why, const char *text)
 {
 	size_t at = up(15000);
-	char *id;
+	char *cmd, *id;
 
-	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"reconnect\"}");
-	at = h_wait_log(sb.klog, "platform asks to reconnect (sandbox)", at);
+	cr_assert(
+	    asprintf(&cmd, "{\"cmd\":\"fault\",\"kind\":\"%s\"}", fault) > 0);
+	sb_do(&sb, cmd);
+	free(cmd);
+	at = h_wait_log(sb.klog, why, at);
 	at = h_wait_log(sb.klog, "link: reconnecting in 0.000 s", at);
 	h_wait_log(sb.klog, "link: ready", at);
-	id = sb_say(&sb, "c-1", "你好");
+	id = sb_say(&sb, "c-1", text);
 	sb_expect_one_reply(&sb, id);
 	free(id);
+}
+
+Test(link, reconnect_request_is_obeyed_at_once)
+{
+	reconnects_at_once("reconnect", "platform asks to reconnect (sandbox)",
+	    "你好");
 }
 
 Test(link, heartbeat_silence_is_detected)
@@ -497,17 +509,8 @@ Test(link, a_lost_result_is_asked_again)
  * kefud reconnects at once, as docs/platform.md says (L3). */
 Test(link, an_oversized_binary_frame_closes_1009_and_reconnects_at_once)
 {
-	size_t at = up(15000);
-	char *id;
-
-	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"oversized_binary\"}");
-	at = h_wait_log(sb.klog,
-	    "frame larger than 65536 bytes; closing with 1009", at);
-	at = h_wait_log(sb.klog, "link: reconnecting in 0.000 s", at);
-	h_wait_log(sb.klog, "link: ready", at);
-	id = sb_say(&sb, "c-1", "还在吗");
-	sb_expect_one_reply(&sb, id);
-	free(id);
+	reconnects_at_once("oversized_binary",
+	    "frame larger than 65536 bytes; closing with 1009", "还在吗");
 }
 
 /*
