@@ -4,10 +4,21 @@
 #include <stddef.h>
 #include <libconfig.h>
 
+/* A URL as the drivers use it: scheme://host[:port][/path]. */
+struct conf_url {
+	int tls;
+	char *host;
+	int port;
+	char *path;
+};
+
+struct platform_driver;
+
 struct conf_platform {
-	int present; /* the group is there: kefud connects */
-	char *url;
-	char *ca_file;    /* NULL: the system's bundle */
+	int present;   /* the group is there: kefud connects */
+	char *kind;    /* its driver's (daemon/platform.h): "kefu" by default */
+	char *url;     /* in the driver's scheme (wss, https) */
+	char *ca_file; /* NULL: the system's bundle */
 	char *token_file; /* NULL: the systemd credential "token" */
 	int allow_plain_ws;
 	int actions_per_second;
@@ -17,6 +28,11 @@ struct conf_platform {
 	char *host;
 	int port;
 	char *path;
+	/* Where the platform's HTTP requests come (its driver answers
+	 * them), or NULL; read once, at start, like control_socket. */
+	char *listen;
+	const struct platform_driver *driver;
+	void *settings; /* the driver's own keys, as it loaded them */
 };
 
 #define CONF_FOLLOWUPS_MAX 4
@@ -119,6 +135,10 @@ const config_setting_t *conf_member(const config_setting_t *s,
 int conf_get_string(const config_setting_t *s, const char *name,
     const char **out);
 int conf_get_int(const config_setting_t *s, const char *name, long long *out);
+/* A string or a list of them, each an id (1 to 64 printable ASCII
+ * characters, no spaces), into out[max] (malloc'ed): 1, 0 absent, -1. */
+int conf_get_ids(const config_setting_t *s, const char *name, char **out,
+    int max, int *n);
 int conf_get_bool(const config_setting_t *s, const char *name, int *out);
 int conf_length(const config_setting_t *s);
 const config_setting_t *conf_elem(const config_setting_t *s, int i);

@@ -25,7 +25,7 @@
 #include "conf.h"
 #include "conv.h"
 #include "ctl.h"
-#include "link.h"
+#include "platform.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -37,6 +37,7 @@
 #include "xmalloc.h"
 
 #define CTL_REQUEST_MAX 4096
+#define CTL_HTTP_MAX (128 * 1024) /* a platform callback, with its body */
 #define CTL_WRITE_WAIT_MS 2000
 #define CTL_CLIENT_MS 5000 /* a client says what it wants within this */
 #define CTL_CLIENTS_MAX 32 /* open at once, per listener */
@@ -46,20 +47,22 @@
  * view socket, for people who may look but not act (its own file, so
  * its own group: docs/operations.md); the metrics endpoint.
  */
-enum ctl_kind { CTL_ADMIN, CTL_VIEW, CTL_METRICS, CTL_KINDS };
+enum ctl_kind { CTL_ADMIN, CTL_VIEW, CTL_METRICS, CTL_PLATFORM, CTL_KINDS };
 
 struct ctl_client {
-	char buf[CTL_REQUEST_MAX];
-	size_t n;
+	size_t n, cap;
 	enum ctl_kind kind;
 	int fd;
 	struct loop_timer deadline;
+	char buf[]; /* cap bytes */
 };
 
 /* Clients open now, per listener. */
 static int ctl_clients[CTL_KINDS];
 static const enum ctl_kind ctl_kinds[CTL_KINDS] = {CTL_ADMIN, CTL_VIEW,
-    CTL_METRICS};
+    CTL_METRICS, CTL_PLATFORM};
+static const char *const ctl_kind_names[CTL_KINDS] = {"control socket",
+    "read-only socket", "metrics", "platform callbacks"};
 /* A descriptor held in reserve: given up for a moment to accept (and
  * close) a connection when the process is out of them, so that a full
  * table never leaves the listening socket readable for ever. */
@@ -150,8 +153,8 @@ ctl_status(void)
 	cJSON_AddNumberToObject(o, "pid", getpid());
 	cJSON_AddNumberToObject(o, "uptime_s",
 	    (double)(clock_mono_ms() - ctl_started_ms) / 1000);
-	cJSON_AddStringToObject(o, "link", link_state_name());
-	cJSON_AddStringToObject(o, "shop", link_shop_name());
+	cJSON_AddStringToObject(o, "link", platform_state_name());
+	cJSON_AddStringToObject(o, "shop", platform_shop_name());
 	ctl_generation(o);
 	l = cJSON_AddObjectToObject(o, "last_reload");
 	if (r->at_ms != 0) {
@@ -481,19 +484,115 @@ ctl_client_late(void *arg)
 	shutdown(cl->fd, SHUT_RDWR);
 }
 
+/*
+ * An HTTP request, whole (head, and the body its Content-Length gives):
+ * 1, with the body in *body; 0 while more is to come; -1 when it is not
+ * one this endpoint can take.
+ */
+static int
+ctl_http_whole(struct ctl_client *cl, const char **body, size_t *len)
+{
+	char *end = strstr(cl->buf, "\r\n\r\n"), *cl_hdr;
+	unsigned long long want = 0;
+	size_t head;
+
+	if (end == NULL)
+		return cl->n < cl->cap - 1 ? 0 : -1;
+	head = (size_t)(end - cl->buf) + 4;
+	*end = '\0'; /* headers end here: searched as one string */
+	cl_hdr = strcasestr(cl->buf, "\r\ncontent-length:");
+	if (cl_hdr != NULL)
+		want = strtoull(cl_hdr + 17, NULL, 10);
+	*end = '\r';
+	if (want > cl->cap - 1 - head)
+		return -1;
+	if (cl->n - head < want)
+		return 0;
+	cl->buf[head - 4] = '\0';
+	*body = cl->buf + head;
+	*len = (size_t)want;
+	cl->buf[head + want] = '\0';
+	return 1;
+}
+
+static const char *
+ctl_status_text(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 413:
+		return "Payload Too Large";
+	default:
+		return "Service Unavailable";
+	}
+}
+
+/* The answer of an HTTP endpoint, then the connection closes. */
+static void
+ctl_http_answer(int fd, int status, const char *ctype, const char *text)
+{
+	char head[256];
+	size_t n = text != NULL ? strlen(text) : 0;
+
+	snprintf(head, sizeof(head),
+	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	    "Connection: close\r\n\r\n",
+	    status, ctl_status_text(status), ctype, n);
+	ctl_write(fd, head, strlen(head));
+	ctl_write(fd, text, n);
+}
+
+/* GET /metrics, or a request for the platform driver. */
+static void
+ctl_http(struct ctl_client *cl, const char *body, size_t len)
+{
+	char method[16], target[2048], *text = NULL;
+	const char *ctype = "text/plain; charset=utf-8";
+	int status;
+
+	if (sscanf(cl->buf, "%15s %2047s", method, target) != 2) {
+		ctl_http_answer(cl->fd, 400, ctype, "bad request\r\n");
+		return;
+	}
+	if (cl->kind == CTL_PLATFORM) {
+		status =
+		    platform_http(method, target, body, len, &text, &ctype);
+		ctl_http_answer(cl->fd, status, ctype, text);
+		free(text);
+	} else if (strcmp(method, "GET") == 0 &&
+	    (strcmp(target, "/metrics") == 0 ||
+	        strncmp(target, "/metrics?", 9) == 0)) {
+		text = metrics_prometheus();
+		ctl_http_answer(cl->fd, 200,
+		    "text/plain; version=0.0.4; charset=utf-8", text);
+		free(text);
+	} else
+		ctl_http_answer(cl->fd, 404, ctype, "/metrics\r\n");
+}
+
 static int
 ctl_client_read(int fd, void *arg)
 {
 	struct ctl_client *cl = arg;
+	const char *body = NULL;
+	size_t blen = 0;
 	char *end, *text;
 	cJSON *o;
 	ssize_t r;
+	int http = cl->kind == CTL_METRICS || cl->kind == CTL_PLATFORM, w;
 
 	if (fd < 0) { /* the loop closed it */
 		ctl_client_free(cl);
 		return -1;
 	}
-	r = read(fd, cl->buf + cl->n, sizeof(cl->buf) - 1 - cl->n);
+	r = read(fd, cl->buf + cl->n, cl->cap - 1 - cl->n);
 	if (r <= 0) {
 		if (r < 0 && errno == EAGAIN)
 			return 0;
@@ -502,42 +601,31 @@ ctl_client_read(int fd, void *arg)
 	}
 	cl->n += (size_t)r;
 	cl->buf[cl->n] = '\0';
-	end = strstr(cl->buf, cl->kind == CTL_METRICS ? "\r\n\r\n" : "\n");
-	if (end == NULL) {
-		if (cl->n < sizeof(cl->buf) - 1)
+	if (http) {
+		if ((w = ctl_http_whole(cl, &body, &blen)) == 0)
+			return 0;
+		if (w < 0)
+			ctl_http_answer(fd, 413, "text/plain; charset=utf-8",
+			    "request too large\r\n");
+		else
+			ctl_http(cl, body, blen);
+		ctl_client_free(cl);
+		return -1;
+	}
+	if ((end = strchr(cl->buf, '\n')) == NULL) {
+		if (cl->n < cl->cap - 1)
 			return 0;
 		ctl_client_free(cl);
 		return -1; /* too long: not ours */
 	}
-	if (cl->kind == CTL_METRICS) {
-		if (strncmp(cl->buf, "GET /metrics ", 13) == 0 ||
-		    strncmp(cl->buf, "GET /metrics?", 13) == 0) {
-			char head[160];
-
-			text = metrics_prometheus();
-			snprintf(head, sizeof(head),
-			    "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: %zu\r\n\r\n",
-			    strlen(text));
-			ctl_write(fd, head, strlen(head));
-			ctl_write(fd, text, strlen(text));
-			free(text);
-		} else {
-			static const char nf[] =
-			    "HTTP/1.0 404 Not Found\r\nContent-Length: 10\r\n\r\n"
-			    "/metrics\r\n";
-
-			ctl_write(fd, nf, sizeof(nf) - 1);
-		}
-	} else {
-		*end = '\0';
-		o = ctl_handle(cl->buf, cl->kind);
-		if ((text = cJSON_PrintUnformatted(o)) == NULL)
-			fatalx("out of memory answering kefuctl");
-		ctl_write(fd, text, strlen(text));
-		ctl_write(fd, "\n", 1);
-		free(text);
-		cJSON_Delete(o);
-	}
+	*end = '\0';
+	o = ctl_handle(cl->buf, cl->kind);
+	if ((text = cJSON_PrintUnformatted(o)) == NULL)
+		fatalx("out of memory answering kefuctl");
+	ctl_write(fd, text, strlen(text));
+	ctl_write(fd, "\n", 1);
+	free(text);
+	cJSON_Delete(o);
 	ctl_client_free(cl);
 	return -1;
 }
@@ -548,6 +636,7 @@ ctl_accept(int fd, void *arg)
 	static int64_t warned_ms;
 	struct ctl_client *cl;
 	enum ctl_kind kind = *(const enum ctl_kind *)arg;
+	size_t cap;
 	int c;
 
 	if (fd < 0)
@@ -564,8 +653,7 @@ ctl_accept(int fd, void *arg)
 				warned_ms = clock_mono_ms();
 				log_warnx("%s: out of file descriptors; "
 				          "connections refused",
-				    kind == CTL_METRICS ? "metrics"
-				                        : "control socket");
+				    ctl_kind_names[kind]);
 			}
 		}
 		return 0;
@@ -574,7 +662,9 @@ ctl_accept(int fd, void *arg)
 		close(c); /* busy: the client may try again */
 		return 0;
 	}
-	cl = xcalloc(1, sizeof(*cl));
+	cap = kind == CTL_PLATFORM ? CTL_HTTP_MAX : CTL_REQUEST_MAX;
+	cl = xcalloc(1, sizeof(*cl) + cap);
+	cl->cap = cap;
 	cl->kind = kind;
 	cl->fd = c;
 	if (loop_watch(c, ctl_client_read, cl) < 0) {
@@ -630,8 +720,9 @@ ctl_unix(const char *path, enum ctl_kind kind)
 }
 
 static int
-ctl_tcp(const char *where)
+ctl_tcp(const char *where, enum ctl_kind kind)
 {
+	const char *what = ctl_kind_names[kind];
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
 	char host[256];
 	const char *colon = strrchr(where, ':');
@@ -643,7 +734,7 @@ ctl_tcp(const char *where)
 		host[strlen(host) - 1] = '\0';
 	}
 	if ((e = getaddrinfo(host, colon + 1, &hints, &ai)) != 0) {
-		log_warnx("metrics_listen %s: %s", where, gai_strerror(e));
+		log_warnx("%s: %s: %s", what, where, gai_strerror(e));
 		return -1;
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -651,15 +742,18 @@ ctl_tcp(const char *where)
 	if (fd < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 16) < 0 ||
-	    loop_watch(fd, ctl_accept, (void *)&ctl_kinds[CTL_METRICS]) < 0) {
-		log_warn("metrics_listen %s", where);
+	    loop_watch(fd, ctl_accept, (void *)&ctl_kinds[kind]) < 0) {
+		log_warn("%s: %s", what, where);
 		if (fd >= 0)
 			close(fd);
 		freeaddrinfo(ai);
 		return -1;
 	}
 	freeaddrinfo(ai);
-	log_info("metrics: http://%s/metrics", where);
+	if (kind == CTL_METRICS)
+		log_info("metrics: http://%s/metrics", where);
+	else
+		log_info("%s: http://%s", what, where);
 	return 0;
 }
 
@@ -698,8 +792,18 @@ ctl_start(const struct conf *c, void (*reload)(void))
 		ctl_view_path = xstrdup(c->view_socket);
 		log_info("read-only socket: %s", ctl_view_path);
 	}
-	if (c->metrics_listen != NULL && ctl_tcp(c->metrics_listen) < 0)
+	if (c->metrics_listen != NULL &&
+	    ctl_tcp(c->metrics_listen, CTL_METRICS) < 0)
 		log_warnx("no metrics endpoint");
+	/* The platform's callbacks: without them it would never say that
+	 * messages wait, so kefud does not start. */
+	if (c->platform.present && c->platform.listen != NULL &&
+	    ctl_tcp(c->platform.listen, CTL_PLATFORM) < 0) {
+		log_emit(LOG_PRI_ERR,
+		    "cannot listen for the platform's callbacks on %s",
+		    c->platform.listen);
+		return -1;
+	}
 	return 0;
 }
 

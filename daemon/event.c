@@ -10,7 +10,7 @@
 #include "conv.h"
 #include "event.h"
 #include "guard.h"
-#include "link.h"
+#include "platform.h"
 #include "log.h"
 #include "metrics.h"
 #include "loop.h"
@@ -64,7 +64,7 @@ ev_ack(void *arg)
 {
 	(void)arg;
 	ev_ack_armed = 0;
-	if (ev_durable > ev_acked && link_send(frame_ack(ev_durable)) == 0)
+	if (ev_durable > ev_acked && platform_ack(ev_durable) == 0)
 		ev_acked = ev_durable; /* else again when the link is ready */
 }
 
@@ -574,9 +574,8 @@ ev_wild(uint64_t seq)
 }
 
 void
-event_handle(const struct frame *f)
+event_handle(const struct kefu_event *ev, const char *type_name)
 {
-	const struct kefu_event *ev = &f->ev;
 	struct gen *g = reload_live();
 	struct kefu_turn t;
 	struct conv *c;
@@ -593,14 +592,15 @@ event_handle(const struct frame *f)
 		log_debug("event %llu: already handled; skipped",
 		    (unsigned long long)ev->seq);
 		if (ev->seq <= ev_acked)
-			link_send(frame_ack(ev_acked));
+			platform_ack(ev_acked);
 		return;
 	}
 	ev_handled = ev->seq;
 	if (ev->type == 0) {
 		log_info(
 		    "event %llu: type \"%s\" unknown to this version; skipped",
-		    (unsigned long long)ev->seq, f->ev_type);
+		    (unsigned long long)ev->seq,
+		    type_name != NULL ? type_name : "?");
 	} else {
 		if ((c = conv_get(ev->conversation, 0)) == NULL &&
 		    (c = store_load_conv(ev->conversation)) == NULL) {

@@ -10,7 +10,7 @@
  * outbox, and the platform gets a cumulative ack for the highest seq whose
  * effects the store has committed.
  */
-void event_handle(const struct frame *f);
+void event_handle(const struct kefu_event *ev, const char *type_name);
 struct gen;
 struct conv;
 /*

@@ -6,7 +6,8 @@
 #include "calendar.h"
 #include "conv.h"
 #include "guard.h"
-#include "link.h"
+#include "outbox.h"
+#include "platform.h"
 #include "timers.h"
 #include "event.h"
 #include "log.h"
@@ -157,7 +158,8 @@ gen_start(struct gen *g)
 	gen_use(g);
 	for (i = 0; i < g->nplugins; i++)
 		plugin_timer_start(&g->plugins[i]);
-	link_configure(&g->conf->platform, g->token);
+	outbox_configure(g->conf->platform.actions_per_second);
+	platform_configure(&g->conf->platform, g->token);
 	g->token = NULL;
 }
 

@@ -12,7 +12,7 @@
 #include "guard.h"
 #include "norm.h"
 #include "host.h"
-#include "link.h"
+#include "platform.h"
 #include "log.h"
 #include "plugin.h"
 #include "turn.h"
@@ -166,7 +166,7 @@ static const struct kefu_host host = {
     .history_len = turn_history_len,
     .history_get = turn_history_get,
     .ask = turn_ask,
-    .shop_name = link_shop_name,
+    .shop_name = platform_shop_name,
     .on_duty = calendar_on_duty,
     .next_duty_ms = calendar_next_duty,
     .daypart = calendar_daypart,

@@ -15,13 +15,13 @@
 #include <sys/random.h>
 
 #include "clock.h"
-#include "event.h"
 #include "frame.h"
-#include "link.h"
 #include "log.h"
 #include "metrics.h"
+#include "conf.h"
+#include "token.h"
 #include "loop.h"
-#include "outbox.h"
+#include "platform.h"
 #include "version.h"
 #include "xmalloc.h"
 
@@ -54,6 +54,7 @@ static struct {
 	char *url, *host, *path, *ca_file;
 	int port, tls, rate;
 	struct token *token;
+	const struct platform_core *core;
 	struct lws_vhost *vh;
 	unsigned vh_serial;
 	struct lws *wsi;
@@ -74,21 +75,12 @@ static struct {
 	unsigned bad_dropped;
 } L = {.tx_tail = &L.tx};
 
-/* Tests without a platform: where link_send's frames go (NULL: the link). */
-static int (*link_sink)(char *frame);
-
 static void link_connect(void *arg);
-
-void
-link_set_sink(int (*fn)(char *frame))
-{
-	link_sink = fn;
-}
 
 /* Not to connect (the state could not be read at start). */
 static int link_held;
 
-void
+static void
 link_hold(int on)
 {
 	link_held = on;
@@ -103,31 +95,35 @@ link_hold(int on)
 	}
 }
 
-int
+static int
 link_settled(void)
 {
 	return L.state == LINK_READY && L.settled;
 }
 
-int64_t
-link_heartbeat_ms(void)
+/* No result two heartbeat intervals after sending (at least 2 s): the
+ * action goes again, same id (the platform applies an id once). */
+static int64_t
+link_result_wait_ms(void)
 {
-	return L.heartbeat_ms;
+	int64_t ms = 2 * L.heartbeat_ms;
+
+	return ms > 2000 ? ms : 2000;
 }
 
-int
+static int
 link_ready(void)
 {
 	return L.state == LINK_READY;
 }
 
-const char *
+static const char *
 link_state_name(void)
 {
 	return link_states[L.state];
 }
 
-const char *
+static const char *
 link_shop_name(void)
 {
 	return L.shop_name;
@@ -172,11 +168,9 @@ link_queue(char *frame)
 	return 0;
 }
 
-int
+static int
 link_send(char *frame)
 {
-	if (link_sink != NULL)
-		return link_sink(frame);
 	if (L.state != LINK_READY) {
 		free(frame);
 		return -1;
@@ -246,7 +240,7 @@ link_down(const char *why)
 	free(L.rx);
 	L.rx = NULL;
 	L.rx_len = 0;
-	outbox_link_down();
+	L.core->down();
 	link_retry_later();
 }
 
@@ -350,7 +344,7 @@ link_frame(const char *buf, size_t len)
 		    NULL);
 		L.state = LINK_IDENTIFY;
 		link_queue(
-		    frame_identify("kefud/" KEFU_VERSION, event_acked()));
+		    frame_identify("kefud/" KEFU_VERSION, L.core->acked()));
 		loop_timer_set(&L.heartbeat, L.heartbeat_ms, link_heartbeat,
 		    NULL);
 		break;
@@ -367,10 +361,10 @@ link_frame(const char *buf, size_t len)
 		    f.shop_name != NULL ? f.shop_name : "");
 		log_info(
 		    "link: ready; shop \"%s\", resuming from event %lld, %zu actions waiting",
-		    L.shop_name, (long long)f.resume_from, outbox_pending());
-		event_resume_from(
+		    L.shop_name, (long long)f.resume_from, L.core->pending());
+		L.core->resume_from(
 		    f.resume_from > 0 ? (uint64_t)f.resume_from : 0);
-		event_link_up();
+		L.core->up();
 		/*
 		 * Queued actions wait until the platform answers a heartbeat
 		 * sent now: the events it redelivers come before that answer,
@@ -385,10 +379,10 @@ link_frame(const char *buf, size_t len)
 		if (L.state != LINK_READY)
 			link_bad_frame("event dropped: before ready");
 		else
-			event_handle(&f);
+			L.core->event(&f.ev, f.ev_type);
 		break;
 	case FRAME_RESULT:
-		outbox_result(&f);
+		L.core->result(f.id, f.ok, f.code, f.message, f.retry_after_ms);
 		break;
 	case FRAME_RECONNECT:
 		log_info("link: platform asks to reconnect (%s)",
@@ -415,8 +409,8 @@ link_frame(const char *buf, size_t len)
 		    L.beats_acked >= L.settle_at) {
 			L.settled = 1;
 			log_info("link: the backlog is in; %zu actions to send",
-			    outbox_pending());
-			outbox_link_up();
+			    L.core->pending());
+			L.core->settled();
 		}
 		break;
 	}
@@ -678,21 +672,16 @@ link_vhost(void)
 	return 0;
 }
 
-void
-link_configure(const struct conf_platform *p, struct token *tok)
+static void link_stop(void);
+
+static int
+link_configure(const struct conf_platform *p, struct token *tok,
+    const struct platform_core *core)
 {
-	if (p == NULL || !p->present) {
-		token_free(tok);
-		if (L.state != LINK_OFF)
-			link_stop();
-		log_warnx(
-		    "link: no \"platform\" in the configuration: kefud runs without a platform link");
-		return;
-	}
-	outbox_configure(p->actions_per_second);
+	L.core = core;
 	if (L.state != LINK_OFF && link_same(p, tok)) {
 		token_free(tok);
-		return;
+		return 0;
 	}
 	link_stop();
 	L.url = xstrdup(p->url);
@@ -706,14 +695,15 @@ link_configure(const struct conf_platform *p, struct token *tok)
 	L.state = LINK_WAIT;
 	if (link_vhost() < 0) {
 		link_retry_later();
-		return;
+		return 0;
 	}
 	/* From the loop: at start, the store opens (or holds the link)
 	 * before the first connection. */
 	loop_timer_set(&L.retry, 0, link_connect, NULL);
+	return 0;
 }
 
-void
+static void
 link_stop(void)
 {
 	struct lws_vhost *vh = L.vh;
@@ -727,8 +717,30 @@ link_stop(void)
 	link_tx_clear();
 	free(L.rx);
 	L.rx = NULL;
-	outbox_link_down();
+	if (L.core != NULL)
+		L.core->down();
 	if (vh != NULL)
 		lws_vhost_destroy(vh);
 	link_forget();
 }
+
+static int
+link_ack(uint64_t seq)
+{
+	return link_send(frame_ack(seq));
+}
+
+const struct platform_driver platform_kefu = {
+    .kind = "kefu",
+    .scheme = "wss",
+    .configure = link_configure,
+    .stop = link_stop,
+    .send = link_send,
+    .ack = link_ack,
+    .settled = link_settled,
+    .ready = link_ready,
+    .result_wait_ms = link_result_wait_ms,
+    .hold = link_hold,
+    .state_name = link_state_name,
+    .shop_name = link_shop_name,
+};

@@ -18,7 +18,7 @@
 #include "ctl.h"
 #include "event.h"
 #include "gen.h"
-#include "link.h"
+#include "platform.h"
 #include "outbox.h"
 #include "kefu/plugin.h"
 #include "log.h"
@@ -142,10 +142,23 @@ stderr_is_journal(void)
 }
 
 static void
-link_release(void)
+platform_release(void)
 {
-	link_hold(0);
+	platform_hold(0);
 }
+
+/* What the platform driver calls: the core, behind struct
+ * platform_core, so that no driver includes the core's modules. */
+static const struct platform_core core = {
+    .event = event_handle,
+    .result = outbox_result,
+    .resume_from = event_resume_from,
+    .up = event_link_up,
+    .settled = outbox_link_up,
+    .down = outbox_link_down,
+    .acked = event_acked,
+    .pending = outbox_pending,
+};
 
 int
 main(int argc, char *argv[])
@@ -201,6 +214,7 @@ main(int argc, char *argv[])
 	log_info("kefud %s starting with %s", KEFU_VERSION, path);
 	metrics_start();
 	no_core_dumps();
+	platform_set_core(&core);
 	if (loop_init(&hooks) < 0)
 		return 1;
 	if ((r = reload_start(path, lock_state)) < 0) {
@@ -217,12 +231,12 @@ main(int argc, char *argv[])
 		return EX_CONFIG; /* a newer kefud's database: said why */
 	}
 	if (r < 0) {
-		link_hold(1);
-		store_on_restored(link_release);
+		platform_hold(1);
+		store_on_restored(platform_release);
 	}
 	outbox_on_no_agents(event_no_agents);
 	outbox_on_failed(event_action_failed);
-	timers_set_gate(link_settled);
+	timers_set_gate(platform_settled);
 	if (ctl_start(reload_live()->conf, on_reload) < 0) {
 		store_close();
 		reload_fini();
@@ -235,7 +249,7 @@ main(int argc, char *argv[])
 	notify_stopping();
 	ctl_stop();
 	timers_stop();
-	link_stop();
+	platform_stop();
 	store_close(); /* the last batch */
 	outbox_clear();
 	event_reset();

@@ -15,7 +15,7 @@
 #include "event.h"
 #include "guard.h"
 #include "kefu/plugin.h"
-#include "link.h"
+#include "platform.h"
 #include "log.h"
 #include "metrics.h"
 #include "outbox.h"
@@ -354,7 +354,7 @@ metrics_prometheus(void)
 	    rw, bl);
 	metric_head(&b, "kefu_link_up", "gauge",
 	    "1 while the platform link is ready");
-	metric_printf(&b, "kefu_link_up %d\n", link_ready());
+	metric_printf(&b, "kefu_link_up %d\n", platform_ready());
 	metric_head(&b, "kefu_store_ok", "gauge",
 	    "1 while the state database is open and its last write succeeded");
 	metric_printf(&b, "kefu_store_ok %d\n", store_ok());

@@ -5,7 +5,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "conv.h"
-#include "link.h"
+#include "platform.h"
 #include "log.h"
 #include "loop.h"
 #include "notify.h"
@@ -20,7 +20,7 @@ notify_status(void)
 {
 	sd_notifyf(0,
 	    "STATUS=link %s; conversations: %u with the bot, %u waiting, %u with agents",
-	    link_state_name(), conv_count_owner(CONV_BOT),
+	    platform_state_name(), conv_count_owner(CONV_BOT),
 	    conv_count_owner(CONV_WAITING), conv_count_owner(CONV_AGENT));
 }
 

@@ -7,7 +7,7 @@
 #include "clock.h"
 #include "conv.h"
 #include "frame.h"
-#include "link.h"
+#include "platform.h"
 #include "log.h"
 #include "loop.h"
 #include "outbox.h"
@@ -76,7 +76,7 @@ static void ob_no_result(void *arg);
 static int64_t
 ob_result_ms(void)
 {
-	int64_t ms = 2 * link_heartbeat_ms();
+	int64_t ms = platform_result_wait_ms();
 
 	return ms > OUTBOX_RESULT_MIN_MS ? ms : OUTBOX_RESULT_MIN_MS;
 }
@@ -182,7 +182,7 @@ ob_pump(void *arg)
 			next = it->next;
 			continue;
 		}
-		if (link_send(strdup(it->frame)) < 0)
+		if (platform_send(xstrdup(it->frame)) < 0)
 			break;
 		ob_tokens -= 1;
 		it->state = OB_SENT;
@@ -301,43 +301,47 @@ ob_retry_in(struct ob_item *it, int64_t ms)
 	loop_timer_set(&it->retry, ms, ob_requeue, it);
 }
 
-static void ob_result(const struct frame *f);
+static void ob_result(const char *id, int ok, const char *code,
+    const char *message, int64_t retry_after_ms);
 
 /* A result; what waited behind the action (its conversation's later
  * ones) may go now. */
 void
-outbox_result(const struct frame *f)
+outbox_result(const char *id, int ok, const char *code, const char *message,
+    int64_t retry_after_ms)
 {
-	ob_result(f);
+	ob_result(id, ok, code, message, retry_after_ms);
 	ob_pump(NULL);
 }
 
 static void
-ob_result(const struct frame *f)
+ob_result(const char *id, int ok, const char *code, const char *message,
+    int64_t retry_after_ms)
 {
-	struct ob_item *it = ob_find(f->id);
+	struct ob_item *it = ob_find(id);
 	int64_t backoff;
 
 	if (it == NULL) {
 		log_debug(
 		    "outbox: result for unknown action %s (answered before)",
-		    f->id);
+		    id);
 		return;
 	}
-	if (f->ok) {
+	if (ok) {
 		ob_remove(it);
 		return;
 	}
-	if (strcmp(f->code, "rate_limited") == 0) {
+	if (code == NULL)
+		code = "unknown";
+	if (strcmp(code, "rate_limited") == 0) {
 		log_info(
 		    "outbox: action %s rate limited; retrying in %lld ms with the same id",
-		    it->id, (long long)f->retry_after_ms);
+		    it->id, (long long)retry_after_ms);
 		ob_retry_in(it,
-		    f->retry_after_ms > 0 ? f->retry_after_ms
-		                          : OUTBOX_RETRY_MIN_MS);
+		    retry_after_ms > 0 ? retry_after_ms : OUTBOX_RETRY_MIN_MS);
 		return;
 	}
-	if (strcmp(f->code, "internal") == 0) {
+	if (strcmp(code, "internal") == 0) {
 		/* tries is 0 for an action restored after a restart and not
 		 * sent by this process: the first back-off. */
 		backoff = OUTBOX_RETRY_MIN_MS << (it->tries <= 1 ? 0
@@ -347,23 +351,23 @@ ob_result(const struct frame *f)
 			backoff = OUTBOX_RETRY_MAX_MS;
 		log_warnx(
 		    "outbox: action %s: platform fault (%s); retry %d in %lld ms",
-		    it->id, f->message != NULL ? f->message : "internal",
-		    it->tries, (long long)backoff);
+		    it->id, message != NULL ? message : "internal", it->tries,
+		    (long long)backoff);
 		ob_retry_in(it, backoff);
 		return;
 	}
-	if (strcmp(f->code, "no_agents") == 0 && ob_no_agents != NULL) {
+	if (strcmp(code, "no_agents") == 0 && ob_no_agents != NULL) {
 		ob_no_agents(it->frame);
 		ob_remove(it);
 		return;
 	}
 	/* invalid, unknown_conversation, or a code we do not know. */
 	if (ob_failed != NULL)
-		ob_failed(it->frame, f->code, f->message);
+		ob_failed(it->frame, code, message);
 	else
-		log_warnx("outbox: action %s dropped: %s%s%s", it->id, f->code,
-		    f->message != NULL ? ": " : "",
-		    f->message != NULL ? f->message : "");
+		log_warnx("outbox: action %s dropped: %s%s%s", it->id, code,
+		    message != NULL ? ": " : "",
+		    message != NULL ? message : "");
 	ob_remove(it);
 }
 

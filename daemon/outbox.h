@@ -21,7 +21,9 @@ void outbox_add(const char *id, uint64_t seq, char *frame);
 void outbox_restore(const char *id, uint64_t seq, char *frame);
 void outbox_foreach(
     void (*fn)(const char *id, uint64_t seq, const char *frame));
-void outbox_result(const struct frame *f);
+/* The platform's result for action id (see struct platform_core). */
+void outbox_result(const char *id, int ok, const char *code,
+    const char *message, int64_t retry_after_ms);
 /* Who hears of a handoff answered with no_agents (its frame). */
 void outbox_on_no_agents(void (*fn)(const char *frame));
 /* An action failed for good: refused by the platform, or too large to

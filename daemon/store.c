@@ -35,6 +35,7 @@
 #include "log.h"
 #include "loop.h"
 #include "outbox.h"
+#include "platform.h"
 #include "store.h"
 #include "xmalloc.h"
 
@@ -105,6 +106,7 @@ struct store_batch {
 	int pruned;            /* how many were */
 	int failed;
 	char err[256];
+	char *resume; /* the platform driver's position at seq, or NULL */
 };
 
 /* Statements prepared once per connection. */
@@ -117,6 +119,7 @@ enum {
 	W_OUT_PUT,
 	W_OUT_DEL,
 	W_META,
+	W_RESUME,
 	W_Q_PUT,
 	W_Q_PRUNE,
 	W_CONV_PRUNE_LINES,
@@ -158,6 +161,7 @@ static const char *const store_wsql[W_N] = {
     "INSERT OR REPLACE INTO outbox VALUES(?,?,?)",
     "DELETE FROM outbox WHERE id = ?",
     "INSERT OR REPLACE INTO meta VALUES('last_seq', ?)",
+    "INSERT OR REPLACE INTO meta VALUES('platform_resume', ?)",
     "INSERT INTO unanswered(ts, conv, text, candidates) VALUES(?,?,?,?)",
     "DELETE FROM unanswered WHERE ts < ? OR"
     " id <= (SELECT max(id) FROM unanswered) - ?",
@@ -447,6 +451,14 @@ store_restore(void)
 		sqlite3_finalize(st);
 	}
 	event_restore(last);
+	if ((st = store_prep(
+	         "SELECT v FROM meta WHERE k = 'platform_resume'")) != NULL) {
+		platform_restore(last,
+		    sqlite3_step(st) == SQLITE_ROW
+		        ? (const char *)sqlite3_column_text(st, 0)
+		        : NULL);
+		sqlite3_finalize(st);
+	}
 	S.written = last;
 	/*
 	 * Those that need attention without a new event (with an agent,
@@ -941,7 +953,18 @@ store_batch_write(struct store_batch *b)
 	if ((st = store_w(W_META)) == NULL)
 		goto fail;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)b->seq);
-	if (store_w_step(st) < 0 || store_w_step(store_w(W_COMMIT)) < 0)
+	if (store_w_step(st) < 0)
+		goto fail;
+	/* The driver's resume point (a cursor) in the same transaction as
+	 * the effects of the events it covers. */
+	if (b->resume != NULL) {
+		if ((st = store_w(W_RESUME)) == NULL)
+			goto fail;
+		sqlite3_bind_text(st, 1, b->resume, -1, SQLITE_STATIC);
+		if (store_w_step(st) < 0)
+			goto fail;
+	}
+	if (store_w_step(store_w(W_COMMIT)) < 0)
 		goto fail;
 	b->failed = 0;
 	return;
@@ -1000,6 +1023,7 @@ store_batch_free(struct store_batch *b)
 		store_row_free(&b->rows[i]);
 	free(b->rows);
 	store_ops_free(b->ops);
+	free(b->resume);
 	free(b);
 }
 
@@ -1080,6 +1104,7 @@ store_batch_take(int *r)
 	S.ops = NULL;
 	S.ops_tail = &S.ops;
 	b->seq = seq;
+	b->resume = platform_resume_point(seq);
 	b->questions_now = clock_wall_ms();
 	if (prune) {
 		b->prune_before =

@@ -13,7 +13,7 @@
  *   - a customer's message is the last customer line of its transcript;
  *   - the outbox stays bounded.
  *
- * Frames sent go to a sink that takes them all (link_set_sink), so the
+ * Frames sent go to a sink that takes them all (platform_set_sink), so the
  * outbox sends, keeps each conversation's order, and takes results for
  * what it sent.  No plugins run (no generation): the core's own lines
  * come from the timers, the no_agents and failure paths.  No loop: loop
@@ -27,7 +27,7 @@
 #include "conf.h"
 #include "event.h"
 #include "frame.h"
-#include "link.h"
+#include "platform.h"
 #include "outbox.h"
 #include "timers.h"
 
@@ -57,7 +57,7 @@ m_setup(void)
 		return;
 	done = 1;
 	fuzz_init();
-	link_set_sink(m_sink);
+	platform_set_sink(m_sink);
 	cv.history = 20;
 	cv.wait_update_ms = 180000;
 	cv.wait_update_text = "人工客服正在接入，请您稍等";
@@ -90,7 +90,7 @@ m_event(const char *json)
 
 	if (frame_parse(json, strlen(json), &f, why, sizeof(why)) < 0)
 		abort(); /* the fuzzer's own frames are well formed */
-	event_handle(&f);
+	event_handle(&f.ev, f.ev_type);
 	frame_free(&f);
 }
 
@@ -132,7 +132,7 @@ m_result(unsigned n, unsigned kind)
 		    m_id, codes[kind]);
 	if (frame_parse(json, strlen(json), &f, why, sizeof(why)) < 0)
 		abort();
-	outbox_result(&f);
+	outbox_result(f.id, f.ok, f.code, f.message, f.retry_after_ms);
 	frame_free(&f);
 }
 

@@ -293,7 +293,7 @@ Test(ops, prometheus_endpoint)
 		n += r;
 	close(fd);
 	buf[n] = '\0';
-	cr_assert(strncmp(buf, "HTTP/1.0 200 OK\r\n", 17) == 0, "%s", buf);
+	cr_assert(strncmp(buf, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", buf);
 	cr_assert_not_null(body = strstr(buf, "\r\n\r\n"));
 	for (line = strtok_r(body + 4, "\n", &save); line != NULL;
 	     line = strtok_r(NULL, "\n", &save)) {
@@ -353,7 +353,7 @@ Test(ops, prometheus_endpoint)
 		n += r;
 	close(fd);
 	buf[n] = '\0';
-	cr_expect(strncmp(buf, "HTTP/1.0 404", 12) == 0, "%s", buf);
+	cr_expect(strncmp(buf, "HTTP/1.1 404", 12) == 0, "%s", buf);
 }
 
 /* The units as shipped (plain and template), with the paths of this

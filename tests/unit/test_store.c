@@ -222,7 +222,7 @@ feed(int seq, const char *conv, const char *text)
 	    seq, conv, seq, text);
 	cr_assert_eq(frame_parse(json, strlen(json), &f, why, sizeof(why)), 0,
 	    "%s", why);
-	event_handle(&f);
+	event_handle(&f.ev, f.ev_type);
 	frame_free(&f);
 }
 

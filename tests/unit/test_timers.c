@@ -254,7 +254,7 @@ result_no_agents(const char *id)
 	    id);
 	cr_assert_eq(frame_parse(json, strlen(json), &f, why, sizeof(why)), 0,
 	    "%s", why);
-	outbox_result(&f);
+	outbox_result(f.id, f.ok, f.code, f.message, f.retry_after_ms);
 	frame_free(&f);
 }
 

@@ -1,0 +1,1715 @@
+/*
+ * The 微信客服 (WeChat Customer Service, the WeCom "kf" API) driver
+ * (platform.kind "wechat-kf"; docs/platform.md).
+ *
+ *	callback (a wake-up) -> kf/sync_msg from the cursor, while has_more
+ *	    -> events up to the core, numbered by seq
+ *	actions down -> kf/send_msg, kf/send_msg_on_event,
+ *	    kf/service_state/trans, message/send (the agent's context)
+ *
+ * The cursor is kefud's resume point: the store commits it with the
+ * effects of the events it covers (resume_point), and a restart pulls
+ * from the last one committed, so the same messages come again with the
+ * same seqs and their replies with the same msgids, which the platform
+ * applies once.
+ *
+ * The platform token of this kind is one line, "corpsecret:callback
+ * token:EncodingAESKey"; none of it is ever logged, and the access token
+ * lives in the same kind of page as the platform token.
+ */
+#define _GNU_SOURCE /* asprintf */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "clock.h"
+#include "conf.h"
+#include "log.h"
+#include "loop.h"
+#include "platform.h"
+#include "token.h"
+#include "utf8.h"
+#include "wxcrypt.h"
+#include "wxmsg.h"
+#include "xmalloc.h"
+
+#define WX_LIST_MAX 32 /* accounts, agents of a queue, queues */
+
+/* The driver's keys of the platform group (docs/platform.md). */
+struct wx_conf {
+	char *corp_id;
+	char *callback_path;
+	int agent_id;      /* the self-built app's AgentId, for message/send */
+	int context_lines; /* transcript lines in an agent's context */
+	char *open_kfid[WX_LIST_MAX]; /* served accounts (none: all) */
+	int nopen_kfid;
+	char *notify[WX_LIST_MAX]; /* told of a handoff left in the queue */
+	int nnotify;
+	char *route_queue[WX_LIST_MAX]; /* queue -> agents who take it */
+	char *route_agents[WX_LIST_MAX][WX_LIST_MAX];
+	int route_nagents[WX_LIST_MAX];
+	int nroutes;
+};
+
+#define WX_CALLS_MAX 4               /* requests out at once */
+#define WX_CALL_TIMEOUT_MS 15000     /* one request, connect to answer */
+#define WX_TOKEN_EARLY_MS 300000     /* refreshed this long before its end */
+#define WX_WAKE_TOKEN_MS 540000      /* a callback's Token: 10 min, less 1 */
+#define WX_PULL_EVERY_MS 60000       /* a pull without a callback */
+#define WX_PULL_LIMIT 1000           /* messages per sync_msg page */
+#define WX_QUOTA 5                   /* messages after a customer's ... */
+#define WX_QUOTA_MS (48LL * 3600000) /* ... within 48 hours */
+#define WX_JOIN_MS 300               /* the last of the quota waits this */
+#define WX_CODE_MS 20000             /* welcome_code, msg_code lifetime */
+#define WX_STALE_S 600               /* first pull: older is not answered */
+#define WX_BACKOFF_MIN_MS 1000
+#define WX_BACKOFF_MAX_MS 60000
+#define WX_MSGID_MAX 32 /* send_msg's msgid: [0-9a-zA-Z_-]{1,32} */
+
+/* The errcodes the driver acts on (WeCom 全局错误码). */
+#define WX_ERR_BUSY -1
+#define WX_ERR_BAD_SECRET 40001
+#define WX_ERR_BAD_TOKEN 40014
+#define WX_ERR_TOKEN_EXPIRED 42001
+#define WX_ERR_FREQ 45009
+#define WX_ERR_FREQ2 45033
+#define WX_ERR_SESSION_STATE 95018
+
+enum wx_call {
+	WX_GETTOKEN,
+	WX_SYNC,
+	WX_SEND,     /* kf/send_msg */
+	WX_ON_EVENT, /* kf/send_msg_on_event */
+	WX_SERVICERS,
+	WX_TRANS,
+	WX_NOTIFY, /* message/send */
+};
+
+static const char *const wx_call_names[] = {"gettoken", "kf/sync_msg",
+    "kf/send_msg", "kf/send_msg_on_event", "kf/servicer/list",
+    "kf/service_state/trans", "message/send"};
+
+struct wx_act; /* an action being carried out, in steps */
+
+struct wx_req {
+	enum wx_call call;
+	char *query; /* after "?access_token=...&", or NULL */
+	char *body;  /* JSON for a POST; NULL: GET */
+	struct wx_act *act;
+	int refreshed; /* sent again once after a token refresh */
+	struct lws *wsi;
+	char *rx;
+	size_t rx_len;
+	int status, done;
+	struct loop_timer timeout;
+	struct wx_req *next;
+};
+
+struct wx_act {
+	char *id;   /* the action's, for its result */
+	char *op;   /* send, handoff, close */
+	char *kfid; /* of the conversation */
+	char *user;
+	char *text;
+	char *queue, *reason, *summary, *context; /* handoff */
+	char msgid[WX_MSGID_MAX + 1];
+	char *agent;    /* handoff: the agent it goes to, if any */
+	char *msg_code; /* from trans */
+	int state;      /* trans to */
+};
+
+/* A customer's send budget (the 5 messages in 48 hours). */
+struct wx_cust {
+	char *conv;
+	int64_t since_ms; /* the customer's last message */
+	int used;
+	char *welcome; /* enter_session's welcome_code, unused */
+	int64_t welcome_ms;
+	struct wx_cust *next;
+};
+
+/* Secrets, in a page kept out of core dumps. */
+struct wx_secret {
+	unsigned char key[WX_KEY_LEN];
+	char access[600];
+	size_t access_len;
+};
+
+static struct {
+	int on, held, settled;
+	const struct platform_core *core;
+	struct token *tok;
+	const char *secret, *cb_token; /* in tok's page */
+	size_t secret_len, cb_token_len;
+	struct wx_secret *sec;
+	int64_t access_until; /* monotonic ms */
+	int token_busy, token_failures;
+	/* Settings, copied. */
+	char *corp_id, *api_host, *api_base, *ca_file, *cb_path;
+	int api_port, api_tls, agent_id, context_lines;
+	char **kfids;
+	int nkfids;
+	char **notify;
+	int nnotify;
+	char **routes; /* queue, "a|b|c", queue, ... */
+	int nroutes;
+	struct lws_vhost *vh;
+	unsigned vh_serial;
+	/* Requests: waiting for a token or a slot, and out. */
+	struct wx_req *wait, **wait_tail;
+	int out;
+	/* The pull. */
+	char *cursor;     /* where the next pull starts */
+	char *wake_token; /* the last callback's Token */
+	int64_t wake_ms;  /* when it came (monotonic) */
+	int pulling, pull_again, first_pull;
+	uint64_t seq;           /* the last seq numbered */
+	uint64_t seq_at_cursor; /* the seq of the last event before cursor */
+	int64_t backoff_ms;
+	struct loop_timer pull_timer, token_timer;
+	struct wx_cust *custs;
+	char state[64];
+	struct log_throttle bad_cb;
+} W = {.wait_tail = &W.wait};
+
+static void wx_pump(void);
+static void wx_act_step(struct wx_act *a, struct wx_req *r, int errcode,
+    const cJSON *o);
+
+/* -- secrets ----------------------------------------------------------- */
+
+static void
+wx_secret_free(void)
+{
+	if (W.sec == NULL)
+		return;
+	explicit_bzero(W.sec, sizeof(*W.sec));
+	munmap(W.sec, (size_t)sysconf(_SC_PAGESIZE));
+	W.sec = NULL;
+}
+
+/* "corpsecret:callback token:EncodingAESKey" from the token: 0, or -1. */
+static int
+wx_secrets(struct token *tok)
+{
+	const char *v, *c1, *c2;
+	size_t len;
+
+	v = token_value(tok, &len);
+	if ((c1 = memchr(v, ':', len)) == NULL ||
+	    (c2 = memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - v))) == NULL ||
+	    c1 == v || c2 == c1 + 1 ||
+	    memchr(c2 + 1, ':', len - (size_t)(c2 + 1 - v)) != NULL) {
+		log_emit(LOG_PRI_ERR,
+		    "wechat-kf: the platform token must be one line "
+		    "\"corpsecret:callback token:EncodingAESKey\" "
+		    "(docs/platform.md)");
+		return -1;
+	}
+	W.sec = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE),
+	    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (W.sec == MAP_FAILED) {
+		W.sec = NULL;
+		log_warn("wechat-kf: mmap");
+		return -1;
+	}
+	madvise(W.sec, (size_t)sysconf(_SC_PAGESIZE), MADV_DONTDUMP);
+	if (wx_key(c2 + 1, W.sec->key) < 0) {
+		log_emit(LOG_PRI_ERR,
+		    "wechat-kf: the EncodingAESKey in the platform token is "
+		    "not 43 characters of base64");
+		wx_secret_free();
+		return -1;
+	}
+	W.secret = v;
+	W.secret_len = (size_t)(c1 - v);
+	W.cb_token = c1 + 1;
+	W.cb_token_len = (size_t)(c2 - c1 - 1);
+	return 0;
+}
+
+/* -- requests ---------------------------------------------------------- */
+
+static void
+wx_req_free(struct wx_req *r)
+{
+	loop_timer_cancel(&r->timeout);
+	free(r->query);
+	free(r->body);
+	free(r->rx);
+	free(r);
+}
+
+static void
+wx_queue(enum wx_call call, char *query, cJSON *body, struct wx_act *a)
+{
+	struct wx_req *r = xcalloc(1, sizeof(*r));
+
+	r->call = call;
+	r->query = query;
+	if (body != NULL) {
+		if ((r->body = cJSON_PrintUnformatted(body)) == NULL)
+			fatalx("out of memory");
+		cJSON_Delete(body);
+	}
+	r->act = a;
+	*W.wait_tail = r;
+	W.wait_tail = &r->next;
+	wx_pump();
+}
+
+/* The path of a call with its query, access token included (never
+ * logged: the log names the call only). */
+static void
+wx_path(const struct wx_req *r, char *buf, size_t len)
+{
+	if (r->call == WX_GETTOKEN) {
+		snprintf(buf, len,
+		    "%scgi-bin/gettoken?corpid=%s&corpsecret=%.*s", W.api_base,
+		    W.corp_id, (int)W.secret_len, W.secret);
+		return;
+	}
+	snprintf(buf, len, "%scgi-bin/%s?access_token=%.*s%s%s", W.api_base,
+	    wx_call_names[r->call], (int)W.sec->access_len, W.sec->access,
+	    r->query != NULL ? "&" : "", r->query != NULL ? r->query : "");
+}
+
+static void wx_done(struct wx_req *r);
+
+static void
+wx_call_timeout(void *arg)
+{
+	struct wx_req *r = arg;
+	struct lws *wsi = r->wsi;
+
+	r->status = 0;
+	r->wsi = NULL;
+	if (wsi != NULL) {
+		lws_set_opaque_user_data(wsi, NULL);
+		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK,
+		    LWS_TO_KILL_ASYNC);
+	}
+	wx_done(r);
+}
+
+static int
+wx_start(struct wx_req *r)
+{
+	struct lws_client_connect_info ci;
+	char path[2048];
+
+	wx_path(r, path, sizeof(path));
+	memset(&ci, 0, sizeof(ci));
+	ci.context = loop_context();
+	ci.vhost = W.vh;
+	ci.address = W.api_host;
+	ci.port = W.api_port;
+	ci.path = path;
+	ci.host = W.api_host;
+	ci.origin = W.api_host;
+	ci.ssl_connection = W.api_tls ? LCCSCF_USE_SSL : 0;
+	ci.method = r->body != NULL ? "POST" : "GET";
+	ci.alpn = "http/1.1";
+	ci.local_protocol_name = "kefu-wxkf";
+	ci.opaque_user_data = r;
+	ci.pwsi = &r->wsi;
+	W.out++;
+	loop_timer_set(&r->timeout, WX_CALL_TIMEOUT_MS, wx_call_timeout, r);
+	explicit_bzero(path, sizeof(path));
+	if (lws_client_connect_via_info(&ci) == NULL) {
+		r->wsi = NULL;
+		r->status = 0;
+		wx_done(r);
+		return -1;
+	}
+	return 0;
+}
+
+static void wx_token_fetch(void);
+
+/* Starts what waits, while there are slots and (but for gettoken) a
+ * valid access token. */
+static void
+wx_pump(void)
+{
+	struct wx_req **pp = &W.wait, *r;
+	int have = W.sec != NULL && W.sec->access_len > 0 &&
+	    clock_mono_ms() < W.access_until;
+
+	if (!W.on || W.held || W.vh == NULL)
+		return;
+	while ((r = *pp) != NULL && W.out < WX_CALLS_MAX) {
+		if (r->call != WX_GETTOKEN && !have) {
+			pp = &r->next;
+			continue;
+		}
+		*pp = r->next;
+		if (W.wait_tail == &r->next)
+			W.wait_tail = pp;
+		r->next = NULL;
+		wx_start(r);
+	}
+	if (!have && W.wait != NULL)
+		wx_token_fetch();
+}
+
+static int
+wx_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	struct wx_req *r = lws_get_opaque_user_data(wsi);
+	char buf[4096 + LWS_PRE], *px;
+	int n;
+
+	(void)user;
+	if (r == NULL)
+		return reason == LWS_CALLBACK_RECEIVE_CLIENT_HTTP ? -1 : 0;
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+		if (r->body != NULL) {
+			unsigned char **p = (unsigned char **)in,
+			              *end = (*p) + len;
+
+			if (lws_add_http_header_by_token(wsi,
+			        WSI_TOKEN_HTTP_CONTENT_TYPE,
+			        (const unsigned char *)"application/json", 16,
+			        p, end) ||
+			    lws_add_http_header_content_length(wsi,
+			        strlen(r->body), p, end))
+				return -1;
+			lws_client_http_body_pending(wsi, 1);
+			lws_callback_on_writable(wsi);
+		}
+		break;
+	case LWS_CALLBACK_CLIENT_HTTP_WRITEABLE: {
+		size_t blen = strlen(r->body);
+		unsigned char *b = xcalloc(1, LWS_PRE + blen + 1);
+
+		memcpy(b + LWS_PRE, r->body, blen);
+		n = lws_write(wsi, b + LWS_PRE, blen, LWS_WRITE_HTTP_FINAL);
+		free(b);
+		if (n < (int)blen)
+			return -1;
+		lws_client_http_body_pending(wsi, 0);
+		break;
+	}
+	case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
+		r->status = (int)lws_http_client_http_response(wsi);
+		break;
+	case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
+		if (r->rx_len + len > 1024 * 1024)
+			return -1; /* no answer of the platform is this big */
+		if ((px = realloc(r->rx, r->rx_len + len + 1)) == NULL)
+			fatal("wechat-kf");
+		r->rx = px;
+		memcpy(r->rx + r->rx_len, in, len);
+		r->rx_len += len;
+		r->rx[r->rx_len] = '\0';
+		break;
+	case LWS_CALLBACK_RECEIVE_CLIENT_HTTP:
+		px = buf + LWS_PRE;
+		n = (int)sizeof(buf) - LWS_PRE;
+		if (lws_http_client_read(wsi, &px, &n) < 0)
+			return -1;
+		break;
+	case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:
+		r->done = 1;
+		lws_set_opaque_user_data(wsi, NULL);
+		r->wsi = NULL;
+		wx_done(r);
+		return -1; /* one request per connection */
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+	case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
+		lws_set_opaque_user_data(wsi, NULL);
+		r->wsi = NULL;
+		if (reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR)
+			log_warnx("wechat-kf: %s: %s", wx_call_names[r->call],
+			    in != NULL ? (const char *)in : "connection error");
+		r->status = 0;
+		wx_done(r);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static const struct lws_protocols wx_protocols[] = {
+    {"kefu-wxkf", wx_callback, 0, 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void wx_handle(struct wx_req *r, int errcode, const cJSON *o);
+
+/* A request ended: answered (done), or failed (status 0). */
+static void
+wx_done(struct wx_req *r)
+{
+	cJSON *o = NULL;
+	const cJSON *ec;
+	int errcode = 0;
+
+	loop_timer_cancel(&r->timeout);
+	W.out--;
+	if (!r->done || r->status != 200 || r->rx == NULL ||
+	    (o = cJSON_Parse(r->rx)) == NULL) {
+		if (r->done)
+			log_warnx("wechat-kf: %s: HTTP %d, %s",
+			    wx_call_names[r->call], r->status,
+			    r->rx == NULL ? "no body" : "not JSON");
+		errcode = WX_ERR_BUSY; /* no answer: as busy, tried again */
+	} else if (cJSON_IsNumber(
+	               ec = cJSON_GetObjectItemCaseSensitive(o, "errcode")))
+		errcode = ec->valueint;
+	/* The access token is refused: a new one, and this once more. */
+	if ((errcode == WX_ERR_BAD_TOKEN || errcode == WX_ERR_TOKEN_EXPIRED) &&
+	    r->call != WX_GETTOKEN && !r->refreshed) {
+		log_info("wechat-kf: %s: access token %s (%d); fetching a new "
+		         "one",
+		    wx_call_names[r->call],
+		    errcode == WX_ERR_TOKEN_EXPIRED ? "expired" : "refused",
+		    errcode);
+		W.access_until = 0;
+		if (W.sec != NULL)
+			W.sec->access_len = 0;
+		r->refreshed = 1;
+		r->done = 0;
+		r->status = 0;
+		free(r->rx);
+		r->rx = NULL;
+		r->rx_len = 0;
+		cJSON_Delete(o);
+		*W.wait_tail = r;
+		W.wait_tail = &r->next;
+		wx_pump();
+		return;
+	}
+	wx_handle(r, errcode, o);
+	cJSON_Delete(o);
+	wx_req_free(r);
+	wx_pump();
+}
+
+/* -- the access token -------------------------------------------------- */
+
+static void
+wx_token_fetch(void)
+{
+	struct wx_req *r;
+
+	if (W.token_busy || W.out >= WX_CALLS_MAX || W.held || !W.on)
+		return;
+	W.token_busy = 1;
+	r = xcalloc(1, sizeof(*r));
+	r->call = WX_GETTOKEN;
+	wx_start(r);
+}
+
+static void
+wx_token_retry(void *arg)
+{
+	(void)arg;
+	wx_pump();
+	if (W.wait == NULL)
+		wx_token_fetch();
+}
+
+static void
+wx_token_done(int errcode, const cJSON *o)
+{
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "access_token");
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "expires_in");
+	int64_t life, delay;
+	size_t n;
+
+	W.token_busy = 0;
+	if (errcode != 0 || !cJSON_IsString(t) ||
+	    (n = strlen(t->valuestring)) == 0 || n >= sizeof(W.sec->access)) {
+		W.token_failures++;
+		delay = (int64_t)WX_BACKOFF_MIN_MS
+		    << (W.token_failures < 6 ? W.token_failures : 6);
+		if (errcode == WX_ERR_BAD_SECRET || errcode == 40013)
+			log_emit(LOG_PRI_ERR,
+			    "wechat-kf: gettoken refused the corp id or the "
+			    "secret (errcode %d): check platform.wechat_kf."
+			    "corp_id and the platform token",
+			    errcode);
+		else
+			log_warnx("wechat-kf: gettoken failed (errcode %d); "
+			          "again in %lld s",
+			    errcode, (long long)delay / 1000);
+		loop_timer_set(&W.token_timer,
+		    delay < WX_BACKOFF_MAX_MS ? delay : WX_BACKOFF_MAX_MS,
+		    wx_token_retry, NULL);
+		return;
+	}
+	W.token_failures = 0;
+	memcpy(W.sec->access, t->valuestring, n);
+	W.sec->access_len = n;
+	life = cJSON_IsNumber(e) && e->valuedouble > 0 &&
+	        e->valuedouble < 86400 * 30
+	    ? (int64_t)e->valuedouble * 1000
+	    : 7200000;
+	/* Refreshed early: never used in its last minutes. */
+	life =
+	    life > 2 * WX_TOKEN_EARLY_MS ? life - WX_TOKEN_EARLY_MS : life / 2;
+	W.access_until = clock_mono_ms() + life;
+	log_info("wechat-kf: access token for %lld s", (long long)life / 1000);
+}
+
+/* -- the pull ---------------------------------------------------------- */
+
+static void wx_pull(void *arg);
+
+static void
+wx_pull_soon(int64_t ms)
+{
+	loop_timer_set(&W.pull_timer, ms, wx_pull, NULL);
+}
+
+static int
+wx_kfid_served(const char *kfid)
+{
+	int i;
+
+	if (W.nkfids == 0)
+		return 1;
+	for (i = 0; i < W.nkfids; i++)
+		if (strcmp(W.kfids[i], kfid) == 0)
+			return 1;
+	return 0;
+}
+
+static struct wx_cust *
+wx_cust(const char *conv, int make)
+{
+	struct wx_cust *c;
+
+	for (c = W.custs; c != NULL; c = c->next)
+		if (strcmp(c->conv, conv) == 0)
+			return c;
+	if (!make)
+		return NULL;
+	c = xcalloc(1, sizeof(*c));
+	c->conv = xstrdup(conv);
+	c->used = WX_QUOTA; /* nothing may go before the customer writes */
+	c->next = W.custs;
+	W.custs = c;
+	return c;
+}
+
+static const char *
+wx_kind(const char *msgtype)
+{
+	if (strcmp(msgtype, "channels_shop_product") == 0)
+		return "product";
+	if (strcmp(msgtype, "channels_shop_order") == 0)
+		return "order";
+	return msgtype;
+}
+
+/* One message of a page, up to the core as an event (or not). */
+static void
+wx_deliver(const struct wx_msg *m, int64_t now_s)
+{
+	struct kefu_event ev;
+	struct wx_cust *c;
+	char conv[300];
+	const char *type = m->msgtype;
+
+	if (m->open_kfid == NULL || m->external_userid == NULL ||
+	    !wx_kfid_served(m->open_kfid))
+		return;
+	snprintf(conv, sizeof(conv), "%s:%s", m->open_kfid, m->external_userid);
+	memset(&ev, 0, sizeof(ev));
+	ev.conversation = conv;
+	ev.customer_id = m->external_userid;
+	ev.message_id = m->msgid;
+	ev.ts_ms = m->send_time * 1000;
+	if (m->origin == WX_ORIGIN_CUSTOMER) {
+		/* A backlog from before this kefud first pulled: recorded by
+		 * the platform, not answered now, days late. */
+		if (W.first_pull && now_s - m->send_time > WX_STALE_S)
+			return;
+		ev.type = KEFU_EV_MESSAGE;
+		ev.message_kind = wx_kind(m->msgtype);
+		ev.text = m->text != NULL ? m->text : "";
+		c = wx_cust(conv, 1);
+		c->since_ms = m->send_time * 1000;
+		c->used = 0;
+	} else if (m->origin == WX_ORIGIN_AGENT) {
+		ev.type = KEFU_EV_AGENT_MESSAGE;
+		ev.agent_id = m->servicer_userid;
+		ev.message_kind = wx_kind(m->msgtype);
+		ev.text = m->text != NULL ? m->text : "";
+	} else if (strcmp(m->msgtype, "event") == 0 && m->event_type != NULL) {
+		type = m->event_type;
+		if (strcmp(type, "enter_session") == 0) {
+			ev.type = KEFU_EV_OPENED;
+			c = wx_cust(conv, 1);
+			free(c->welcome);
+			c->welcome = m->welcome_code != NULL
+			    ? xstrdup(m->welcome_code)
+			    : NULL;
+			c->welcome_ms = clock_mono_ms();
+		} else if (strcmp(type, "session_status_change") == 0) {
+			switch (m->change_type) {
+			case 1: /* taken from the queue */
+			case 2: /* passed to another agent */
+			case 4: /* an ended session taken again */
+				ev.type = KEFU_EV_AGENT_JOINED;
+				ev.agent_id = m->new_servicer_userid;
+				break;
+			case 3: /* the agent ended it */
+				ev.type = KEFU_EV_CLOSED;
+				ev.by = "agent";
+				break;
+			default:
+				return;
+			}
+		} else if (strcmp(type, "msg_send_fail") == 0) {
+			log_emit(LOG_PRI_ERR,
+			    "wechat-kf: message %s to %s was not delivered "
+			    "(fail_type %d%s)",
+			    m->fail_msgid != NULL ? m->fail_msgid : "?", conv,
+			    m->fail_type,
+			    m->fail_type == 6 ? ": over 5 messages in 48 hours"
+			        : m->fail_type == 4 ? ": the 48 hours are over"
+			        : m->fail_type == 10
+			        ? ": the customer refuses them"
+			        : "");
+			return;
+		} else
+			return; /* servicer_status_change, ...: not ours */
+	} else
+		return;
+	ev.seq = ++W.seq;
+	W.core->event(&ev, type);
+}
+
+static void
+wx_sync_done(int errcode, const cJSON *o)
+{
+	struct wx_page pg;
+	char *json, why[256];
+	int64_t now_s = clock_wall_ms() / 1000;
+	size_t i;
+	int code = errcode;
+
+	W.pulling = 0;
+	if (errcode == 0 && (json = cJSON_PrintUnformatted(o)) != NULL) {
+		if (wx_page_parse(json, strlen(json), &pg, &code, why,
+		        sizeof(why)) == 0) {
+			free(json);
+			for (i = 0; i < pg.n; i++)
+				wx_deliver(&pg.msgs[i], now_s);
+			free(W.cursor);
+			W.cursor = pg.next_cursor;
+			pg.next_cursor = NULL;
+			W.seq_at_cursor = W.seq;
+			W.backoff_ms = 0;
+			if (pg.dropped > 0)
+				log_warnx("wechat-kf: %zu items of a "
+				          "sync_msg page were not messages",
+				    pg.dropped);
+			if (pg.has_more || W.pull_again) {
+				W.pull_again = 0;
+				wx_pull_soon(0);
+			} else {
+				W.first_pull = 0;
+				wx_pull_soon(WX_PULL_EVERY_MS);
+			}
+			if (!W.settled) {
+				W.settled = 1;
+				snprintf(W.state, sizeof(W.state), "ready");
+				W.core->settled();
+			}
+			wx_page_free(&pg);
+			return;
+		}
+		free(json);
+		log_warnx("wechat-kf: sync_msg: %s", why);
+	}
+	W.backoff_ms = W.backoff_ms == 0           ? WX_BACKOFF_MIN_MS
+	    : 2 * W.backoff_ms < WX_BACKOFF_MAX_MS ? 2 * W.backoff_ms
+	                                           : WX_BACKOFF_MAX_MS;
+	log_warnx("wechat-kf: sync_msg failed (errcode %d); again in %lld ms",
+	    code, (long long)W.backoff_ms);
+	wx_pull_soon(W.backoff_ms);
+}
+
+static void
+wx_pull(void *arg)
+{
+	cJSON *b;
+
+	(void)arg;
+	if (!W.on || W.held)
+		return;
+	if (W.pulling) {
+		W.pull_again = 1;
+		return;
+	}
+	W.pulling = 1;
+	b = cJSON_CreateObject();
+	if (W.cursor != NULL && *W.cursor != '\0')
+		cJSON_AddStringToObject(b, "cursor", W.cursor);
+	if (W.wake_token != NULL &&
+	    clock_mono_ms() - W.wake_ms < WX_WAKE_TOKEN_MS)
+		cJSON_AddStringToObject(b, "token", W.wake_token);
+	cJSON_AddNumberToObject(b, "limit", WX_PULL_LIMIT);
+	wx_queue(WX_SYNC, NULL, b, NULL);
+}
+
+/* -- actions ----------------------------------------------------------- */
+
+static void
+wx_act_free(struct wx_act *a)
+{
+	free(a->id);
+	free(a->op);
+	free(a->kfid);
+	free(a->user);
+	free(a->text);
+	free(a->queue);
+	free(a->reason);
+	free(a->summary);
+	free(a->context);
+	free(a->agent);
+	free(a->msg_code);
+	free(a);
+}
+
+/* The action's result, up to the core; the action is done. */
+static void
+wx_act_result(struct wx_act *a, int errcode, const char *what)
+{
+	char msg[200];
+	const char *code;
+	int64_t retry = 0;
+
+	if (errcode == 0) {
+		W.core->result(a->id, 1, NULL, NULL, 0);
+		wx_act_free(a);
+		return;
+	}
+	if (errcode == WX_ERR_BUSY || errcode == WX_ERR_FREQ ||
+	    errcode == WX_ERR_FREQ2) {
+		code = errcode == WX_ERR_BUSY ? "internal" : "rate_limited";
+		retry = errcode == WX_ERR_BUSY ? 0 : 2000;
+	} else if (errcode == WX_ERR_SESSION_STATE)
+		code = "invalid"; /* a person has it, or it ended */
+	else
+		code = "invalid";
+	snprintf(msg, sizeof(msg), "%s: errcode %d", what, errcode);
+	W.core->result(a->id, 0, code, msg, retry);
+	wx_act_free(a);
+}
+
+/* send_msg's msgid from the action id: short, [0-9a-zA-Z_-], stable. */
+static void
+wx_msgid(char out[WX_MSGID_MAX + 1], const char *id)
+{
+	uint64_t a = 14695981039346656037ull, b = 0x9e3779b97f4a7c15ull;
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)id; *p != '\0'; p++) {
+		a = (a ^ *p) * 1099511628211ull;
+		b = (b ^ *p) * 0x100000001b3ull + 0x2545f4914f6cdd1dull;
+	}
+	snprintf(out, WX_MSGID_MAX + 1, "k%015llx%016llx",
+	    (unsigned long long)(a >> 4), (unsigned long long)b);
+}
+
+static cJSON *
+wx_text_body(const char *text)
+{
+	cJSON *b = cJSON_CreateObject(), *t;
+
+	cJSON_AddStringToObject(b, "msgtype", "text");
+	t = cJSON_AddObjectToObject(b, "text");
+	cJSON_AddStringToObject(t, "content", text);
+	return b;
+}
+
+/* A line to the customer: with an unused code (a welcome, or the line
+ * of a state change) through send_msg_on_event, else send_msg. */
+static void
+wx_say(struct wx_act *a, const char *code)
+{
+	cJSON *b = wx_text_body(a->text);
+
+	cJSON_AddStringToObject(b, "msgid", a->msgid);
+	if (code != NULL) {
+		cJSON_AddStringToObject(b, "code", code);
+		wx_queue(WX_ON_EVENT, NULL, b, a);
+		return;
+	}
+	cJSON_AddStringToObject(b, "touser", a->user);
+	cJSON_AddStringToObject(b, "open_kfid", a->kfid);
+	wx_queue(WX_SEND, NULL, b, a);
+}
+
+static void
+wx_send(struct wx_act *a)
+{
+	char conv[300];
+	struct wx_cust *c;
+
+	snprintf(conv, sizeof(conv), "%s:%s", a->kfid, a->user);
+	c = wx_cust(conv, 1);
+	if (c->welcome != NULL) {
+		char *code = c->welcome;
+
+		c->welcome = NULL;
+		if (clock_mono_ms() - c->welcome_ms < WX_CODE_MS) {
+			wx_say(a, code);
+			free(code);
+			return;
+		}
+		free(code);
+	}
+	/* The platform delivers at most 5 messages within 48 hours of
+	 * the customer's last one: the sixth is refused here, not lost
+	 * there. */
+	if (c->used >= WX_QUOTA ||
+	    clock_wall_ms() - c->since_ms > WX_QUOTA_MS) {
+		W.core->result(a->id, 0, "invalid",
+		    c->used >= WX_QUOTA
+		        ? "over the 5 messages 微信客服 allows after a "
+		          "customer's message"
+		        : "the customer's last message is over 48 hours old",
+		    0);
+		wx_act_free(a);
+		return;
+	}
+	c->used++;
+	wx_say(a, NULL);
+}
+
+/* The agent a queue goes to: its route's agents, "a|b|c", or NULL. */
+static const char *
+wx_route(const char *queue)
+{
+	int i;
+
+	for (i = 0; queue != NULL && i + 1 < W.nroutes; i += 2)
+		if (strcmp(W.routes[i], queue) == 0)
+			return W.routes[i + 1];
+	return NULL;
+}
+
+/* The context an agent reads in WeCom: who, why, and the last lines. */
+static char *
+wx_context_text(const struct wx_act *a)
+{
+	cJSON *ctx = a->context != NULL ? cJSON_Parse(a->context) : NULL;
+	const cJSON *tr, *l, *from, *text, *en, *e;
+	size_t cap = 4096, n = 0;
+	char *out = xcalloc(1, cap);
+	int i, len;
+
+#define WX_ADD(...)                                                            \
+	do {                                                                   \
+		int w_ = snprintf(out + n, cap - n, __VA_ARGS__);              \
+		if (w_ > 0)                                                    \
+			n += (size_t)w_ < cap - n ? (size_t)w_ : cap - n - 1;  \
+	} while (0)
+	WX_ADD("[kefu] 客户 %s 需要人工接待（%s）\n", a->user,
+	    a->reason != NULL ? a->reason : "");
+	if (a->summary != NULL && *a->summary != '\0')
+		WX_ADD("摘要：%s\n", a->summary);
+	en = cJSON_GetObjectItemCaseSensitive(ctx, "entities");
+	cJSON_ArrayForEach(e, en) if (cJSON_IsString(e))
+	    WX_ADD("%s：%s\n", e->string, e->valuestring);
+	tr = cJSON_GetObjectItemCaseSensitive(ctx, "transcript");
+	len = cJSON_GetArraySize(tr);
+	if (len > 0)
+		WX_ADD("最近对话：\n");
+	for (i = len > W.context_lines ? len - W.context_lines : 0; i < len;
+	     i++) {
+		l = cJSON_GetArrayItem(tr, i);
+		from = cJSON_GetObjectItemCaseSensitive(l, "from");
+		text = cJSON_GetObjectItemCaseSensitive(l, "text");
+		if (!cJSON_IsString(from) || !cJSON_IsString(text))
+			continue;
+		WX_ADD("%s：%s\n",
+		    strcmp(from->valuestring, "customer") == 0  ? "客户"
+		        : strcmp(from->valuestring, "bot") == 0 ? "机器人"
+		                                                : "客服",
+		    text->valuestring);
+	}
+#undef WX_ADD
+	cJSON_Delete(ctx);
+	/* message/send's text is at most 2048 bytes: cut at a character. */
+	if (n > 2000) {
+		n = 2000;
+		while (n > 0 && ((unsigned char)out[n] & 0xc0) == 0x80)
+			n--;
+		out[n] = '\0';
+	}
+	return out;
+}
+
+static void
+wx_notify(struct wx_act *a)
+{
+	char to[WX_LIST_MAX * 70] = "", *text;
+	cJSON *b;
+	int i;
+
+	if (W.agent_id == 0) {
+		wx_act_result(a, 0, "handoff");
+		return;
+	}
+	if (a->agent != NULL)
+		snprintf(to, sizeof(to), "%s", a->agent);
+	else
+		for (i = 0; i < W.nnotify; i++)
+			snprintf(to + strlen(to), sizeof(to) - strlen(to),
+			    "%s%s", i > 0 ? "|" : "", W.notify[i]);
+	if (*to == '\0') {
+		wx_act_result(a, 0, "handoff");
+		return;
+	}
+	text = wx_context_text(a);
+	b = wx_text_body(text);
+	free(text);
+	cJSON_AddStringToObject(b, "touser", to);
+	cJSON_AddNumberToObject(b, "agentid", W.agent_id);
+	wx_queue(WX_NOTIFY, NULL, b, a);
+}
+
+static void
+wx_trans(struct wx_act *a)
+{
+	cJSON *b = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(b, "open_kfid", a->kfid);
+	cJSON_AddStringToObject(b, "external_userid", a->user);
+	cJSON_AddNumberToObject(b, "service_state", a->state);
+	if (a->state == 3)
+		cJSON_AddStringToObject(b, "servicer_userid", a->agent);
+	wx_queue(WX_TRANS, NULL, b, a);
+}
+
+/* The next step of an action, after request r (NULL: the first). */
+static void
+wx_act_step(struct wx_act *a, struct wx_req *r, int errcode, const cJSON *o)
+{
+	const cJSON *m;
+
+	if (r == NULL) {
+		if (strcmp(a->op, "send") == 0)
+			wx_send(a);
+		else if (strcmp(a->op, "close") == 0) {
+			a->state = 4;
+			wx_trans(a);
+		} else if (wx_route(a->queue) != NULL) {
+			char *q = NULL;
+
+			if (asprintf(&q, "open_kfid=%s", a->kfid) < 0)
+				fatal("wechat-kf");
+			wx_queue(WX_SERVICERS, q, NULL, a);
+		} else {
+			a->state = 2;
+			wx_trans(a);
+		}
+		return;
+	}
+	switch (r->call) {
+	case WX_SEND:
+	case WX_ON_EVENT:
+		if (strcmp(a->op, "send") == 0 || errcode != 0)
+			wx_act_result(a, errcode, wx_call_names[r->call]);
+		else
+			wx_act_result(a, 0, "close"); /* the closing line */
+		break;
+	case WX_SERVICERS: {
+		const char *agents = wx_route(a->queue), *p;
+		const cJSON *l, *s, *u, *st;
+
+		if (errcode != 0) {
+			wx_act_result(a, errcode, wx_call_names[r->call]);
+			break;
+		}
+		/* The first of the route's agents who is receiving. */
+		l = cJSON_GetObjectItemCaseSensitive(o, "servicer_list");
+		for (p = agents; p != NULL && *p != '\0' && a->agent == NULL;
+		     p += strcspn(p, "|"), p += *p == '|') {
+			size_t n = strcspn(p, "|");
+
+			cJSON_ArrayForEach(s, l)
+			{
+				u = cJSON_GetObjectItemCaseSensitive(s,
+				    "userid");
+				st = cJSON_GetObjectItemCaseSensitive(s,
+				    "status");
+				if (cJSON_IsString(u) &&
+				    strlen(u->valuestring) == n &&
+				    strncmp(u->valuestring, p, n) == 0 &&
+				    (!cJSON_IsNumber(st) ||
+				        st->valueint == 0)) {
+					a->agent = xstrdup(u->valuestring);
+					break;
+				}
+			}
+		}
+		a->state = a->agent != NULL ? 3 : 2;
+		if (a->agent == NULL)
+			log_info("wechat-kf: no agent of queue %s is "
+			         "receiving; %s goes to the queue",
+			    a->queue, a->id);
+		wx_trans(a);
+		break;
+	}
+	case WX_TRANS:
+		if (errcode != 0) {
+			wx_act_result(a, errcode, wx_call_names[r->call]);
+			break;
+		}
+		m = cJSON_GetObjectItemCaseSensitive(o, "msg_code");
+		if (cJSON_IsString(m))
+			a->msg_code = xstrdup(m->valuestring);
+		if (a->state == 4) {
+			/* The closing line, through the code of the end. */
+			if (a->text != NULL && *a->text != '\0' &&
+			    a->msg_code != NULL)
+				wx_say(a, a->msg_code);
+			else
+				wx_act_result(a, 0, "close");
+		} else
+			wx_notify(a);
+		break;
+	case WX_NOTIFY:
+		if (errcode != 0)
+			log_warnx("wechat-kf: the context of %s did not "
+			          "reach the agents (message/send errcode "
+			          "%d); the handoff stands",
+			    a->id, errcode);
+		wx_act_result(a, 0, "handoff");
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+wx_handle(struct wx_req *r, int errcode, const cJSON *o)
+{
+	if (errcode != 0 && r->call != WX_GETTOKEN)
+		log_warnx("wechat-kf: %s: errcode %d", wx_call_names[r->call],
+		    errcode);
+	if (r->call == WX_GETTOKEN)
+		wx_token_done(errcode, o);
+	else if (r->call == WX_SYNC)
+		wx_sync_done(errcode, o);
+	else if (r->act != NULL)
+		wx_act_step(r->act, r, errcode, o);
+}
+
+static char *
+wx_member(const cJSON *o, const char *name)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsString(m) ? xstrdup(m->valuestring) : NULL;
+}
+
+/* An action from the core (taken). */
+static int
+wx_act_send(char *action)
+{
+	cJSON *o = cJSON_Parse(action);
+	struct wx_act *a;
+	char *conv, *colon;
+	const cJSON *ctx;
+
+	free(action);
+	if (!W.on || !W.settled) {
+		cJSON_Delete(o);
+		return -1;
+	}
+	a = xcalloc(1, sizeof(*a));
+	a->op = wx_member(o, "op");
+	a->id = wx_member(o, "id");
+	conv = wx_member(o, "conversation");
+	if (a->op == NULL || a->id == NULL || conv == NULL ||
+	    (colon = strchr(conv, ':')) == NULL) {
+		free(conv);
+		cJSON_Delete(o);
+		if (a->id != NULL)
+			W.core->result(a->id, 0, "invalid",
+			    "not an action of this driver", 0);
+		wx_act_free(a);
+		return 0;
+	}
+	*colon = '\0';
+	a->kfid = xstrdup(conv);
+	a->user = xstrdup(colon + 1);
+	free(conv);
+	a->text = wx_member(o, "text");
+	a->queue = wx_member(o, "queue");
+	a->reason = wx_member(o, "reason");
+	a->summary = wx_member(o, "summary");
+	if ((ctx = cJSON_GetObjectItemCaseSensitive(o, "context")) != NULL)
+		a->context = cJSON_PrintUnformatted(ctx);
+	wx_msgid(a->msgid, a->id);
+	cJSON_Delete(o);
+	if (strcmp(a->op, "typing") == 0) {
+		wx_act_result(a, 0, "typing"); /* 微信客服 has none */
+		return 0;
+	}
+	if (strcmp(a->op, "send") != 0 && strcmp(a->op, "close") != 0 &&
+	    strcmp(a->op, "handoff") != 0) {
+		W.core->result(a->id, 0, "invalid", "unknown op", 0);
+		wx_act_free(a);
+		return 0;
+	}
+	wx_act_step(a, NULL, 0, NULL);
+	return 0;
+}
+
+/* -- callbacks --------------------------------------------------------- */
+
+/* The value of name in a query string, %-decoded, into buf. */
+static int
+wx_query(const char *q, const char *name, char *buf, size_t len)
+{
+	size_t nl = strlen(name), o = 0;
+	const char *p;
+
+	for (p = q; p != NULL && *p != '\0';
+	     p = strchr(p, '&'), p += p != NULL) {
+		if (strncmp(p, name, nl) != 0 || p[nl] != '=')
+			continue;
+		for (p += nl + 1; *p != '\0' && *p != '&' && o + 1 < len; p++) {
+			if (*p == '%' && p[1] != '\0' && p[2] != '\0') {
+				char hex[3] = {p[1], p[2], '\0'};
+
+				buf[o++] = (char)strtol(hex, NULL, 16);
+				p += 2;
+			} else
+				buf[o++] = *p == '+' ? ' ' : *p;
+		}
+		buf[o] = '\0';
+		return 1;
+	}
+	return 0;
+}
+
+/* The text of <name> in a callback's XML, CDATA or not, into buf. */
+static int
+wx_xml(const char *x, const char *name, char *buf, size_t len)
+{
+	char open[64], close[64];
+	const char *p, *e;
+
+	snprintf(open, sizeof(open), "<%s>", name);
+	snprintf(close, sizeof(close), "</%s>", name);
+	if ((p = strstr(x, open)) == NULL ||
+	    (e = strstr(p += strlen(open), close)) == NULL)
+		return 0;
+	if (strncmp(p, "<![CDATA[", 9) == 0 && e - p >= 12 &&
+	    strncmp(e - 3, "]]>", 3) == 0) {
+		p += 9;
+		e -= 3;
+	}
+	if ((size_t)(e - p) >= len)
+		return 0;
+	memcpy(buf, p, (size_t)(e - p));
+	buf[e - p] = '\0';
+	return 1;
+}
+
+static int
+wx_refuse(char **out, const char *why)
+{
+	if (log_throttle_pass(&W.bad_cb, clock_mono_ms()))
+		log_warnx("wechat-kf: callback refused: %s", why);
+	*out = xstrdup("refused\n");
+	return 403;
+}
+
+static int
+wx_http(const char *method, const char *target, const char *body, size_t len,
+    char **out, const char **ctype)
+{
+	char sig[64], ts[64], nonce[128], *enc, *msg, *tok;
+	const char *q = strchr(target, '?'), *why;
+	size_t n, plen = strlen(W.cb_path);
+	int r;
+
+	*ctype = "text/plain; charset=utf-8";
+	if (!W.on || W.sec == NULL) {
+		*out = xstrdup("not ready\n");
+		return 503;
+	}
+	if (strncmp(target, W.cb_path, plen) != 0 ||
+	    (target[plen] != '\0' && target[plen] != '?')) {
+		*out = xstrdup("not here\n");
+		return 404;
+	}
+	if (q == NULL || !wx_query(q + 1, "msg_signature", sig, sizeof(sig)) ||
+	    !wx_query(q + 1, "timestamp", ts, sizeof(ts)) ||
+	    !wx_query(q + 1, "nonce", nonce, sizeof(nonce)))
+		return wx_refuse(out, "no msg_signature, timestamp or nonce");
+	enc = xcalloc(1, 8192 > len + 1 ? 8192 : len + 1);
+	if (strcmp(method, "GET") == 0) {
+		/* URL verification: echostr, decrypted, is the answer. */
+		if (!wx_query(q + 1, "echostr", enc, 8192)) {
+			free(enc);
+			return wx_refuse(out, "a GET without echostr");
+		}
+	} else if (strcmp(method, "POST") != 0 || body == NULL ||
+	    !wx_xml(body, "Encrypt", enc, len + 1)) {
+		free(enc);
+		return wx_refuse(out, "no <Encrypt> in the body");
+	}
+	tok = xcalloc(1, W.cb_token_len + 1);
+	memcpy(tok, W.cb_token, W.cb_token_len);
+	r = wx_signature_ok(sig, tok, ts, nonce, enc);
+	explicit_bzero(tok, W.cb_token_len);
+	free(tok);
+	if (!r) {
+		free(enc);
+		return wx_refuse(out, "bad msg_signature");
+	}
+	msg = wx_decrypt(W.sec->key, enc, W.corp_id, &n, &why);
+	free(enc);
+	if (msg == NULL)
+		return wx_refuse(out, why);
+	if (strcmp(method, "GET") == 0) {
+		log_info("wechat-kf: callback URL verified");
+		*out = msg;
+		return 200;
+	}
+	/* kf_msg_or_event: its Token makes the pull's limits higher. */
+	{
+		char event[64], token[256];
+
+		if (wx_xml(msg, "Event", event, sizeof(event)) &&
+		    strcmp(event, "kf_msg_or_event") == 0) {
+			if (wx_xml(msg, "Token", token, sizeof(token))) {
+				free(W.wake_token);
+				W.wake_token = xstrdup(token);
+				W.wake_ms = clock_mono_ms();
+			}
+			wx_pull_soon(0);
+		}
+	}
+	free(msg);
+	*out = xstrdup("success");
+	return 200;
+}
+
+/* -- the driver -------------------------------------------------------- */
+
+static int
+wx_vhost(void)
+{
+	struct lws_context_creation_info info;
+	char name[32];
+
+	memset(&info, 0, sizeof(info));
+	snprintf(name, sizeof(name), "kefu-wxkf-%u", ++W.vh_serial);
+	info.vhost_name = name;
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = wx_protocols;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	if (W.ca_file != NULL) {
+		info.client_ssl_ca_filepath = W.ca_file;
+		info.options |= LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+	}
+	if ((W.vh = lws_create_vhost(loop_context(), &info)) == NULL) {
+		log_warnx("wechat-kf: cannot set up TLS for %s", W.api_base);
+		return -1;
+	}
+	return 0;
+}
+
+static void wx_lists_free(void);
+
+static void
+wx_forget(void)
+{
+	free(W.corp_id);
+	free(W.api_host);
+	free(W.api_base);
+	free(W.ca_file);
+	free(W.cb_path);
+	wx_lists_free();
+	W.corp_id = W.api_host = W.api_base = W.ca_file = W.cb_path = NULL;
+	wx_secret_free();
+	token_free(W.tok);
+	W.tok = NULL;
+}
+
+static char **
+wx_copy(char *const *v, int n)
+{
+	char **c = xcalloc((size_t)n + 1, sizeof(*c));
+	int i;
+
+	for (i = 0; i < n; i++)
+		c[i] = xstrdup(v[i]);
+	return c;
+}
+
+static void
+wx_lists_free(void)
+{
+	int i;
+
+	for (i = 0; i < W.nkfids; i++)
+		free(W.kfids[i]);
+	free(W.kfids);
+	for (i = 0; i < W.nnotify; i++)
+		free(W.notify[i]);
+	free(W.notify);
+	for (i = 0; i < W.nroutes; i++)
+		free(W.routes[i]);
+	free(W.routes);
+	W.kfids = W.notify = W.routes = NULL;
+	W.nkfids = W.nnotify = W.nroutes = 0;
+}
+
+/* What may change without a new connection: accounts, agents, routes. */
+static void
+wx_lists(const struct wx_conf *w)
+{
+	int i, j;
+
+	wx_lists_free();
+	W.agent_id = w->agent_id;
+	W.context_lines = w->context_lines;
+	W.kfids = wx_copy(w->open_kfid, w->nopen_kfid);
+	W.nkfids = w->nopen_kfid;
+	W.notify = wx_copy(w->notify, w->nnotify);
+	W.nnotify = w->nnotify;
+	W.routes = xcalloc(2 * (size_t)w->nroutes + 1, sizeof(*W.routes));
+	for (i = 0; i < w->nroutes; i++) {
+		char agents[WX_LIST_MAX * 70] = "";
+
+		for (j = 0; j < w->route_nagents[i]; j++)
+			snprintf(agents + strlen(agents),
+			    sizeof(agents) - strlen(agents), "%s%s",
+			    j > 0 ? "|" : "", w->route_agents[i][j]);
+		W.routes[W.nroutes++] = xstrdup(w->route_queue[i]);
+		W.routes[W.nroutes++] = xstrdup(agents);
+	}
+}
+
+static int
+wx_same(const struct conf_platform *p)
+{
+	const struct wx_conf *w = p->settings;
+
+	return W.corp_id != NULL && strcmp(W.corp_id, w->corp_id) == 0 &&
+	    strcmp(W.api_host, p->host) == 0 && W.api_port == p->port &&
+	    W.api_tls == p->tls && strcmp(W.cb_path, w->callback_path) == 0 &&
+	    (W.ca_file == NULL) == (p->ca_file == NULL) &&
+	    (W.ca_file == NULL || strcmp(W.ca_file, p->ca_file) == 0);
+}
+
+static void wx_stop(void);
+
+static int
+wx_configure(const struct conf_platform *p, struct token *tok,
+    const struct platform_core *core)
+{
+	const struct wx_conf *w = p->settings;
+	char base[600];
+
+	/* The same account and keys: only the lists change; requests out
+	 * and the pull go on. */
+	if (W.on && token_equal(W.tok, tok) && wx_same(p)) {
+		token_free(tok);
+		W.core = core;
+		wx_lists(w);
+		return 0;
+	}
+	wx_stop();
+	W.core = core;
+	if (tok == NULL || wx_secrets(tok) < 0) {
+		token_free(tok);
+		snprintf(W.state, sizeof(W.state), "no usable token");
+		return -1;
+	}
+	W.tok = tok;
+	W.corp_id = xstrdup(w->corp_id);
+	W.api_host = xstrdup(p->host);
+	W.api_port = p->port;
+	W.api_tls = p->tls;
+	snprintf(base, sizeof(base), "%s%s", p->path,
+	    p->path[strlen(p->path) - 1] == '/' ? "" : "/");
+	W.api_base = xstrdup(base);
+	W.ca_file = p->ca_file != NULL ? xstrdup(p->ca_file) : NULL;
+	W.cb_path = xstrdup(w->callback_path);
+	wx_lists(w);
+	W.on = 1;
+	W.settled = 0;
+	snprintf(W.state, sizeof(W.state), "pulling");
+	if (wx_vhost() < 0)
+		return -1;
+	/* A kind switched on a reload: numbering goes on from the core's. */
+	if (W.seq == 0 && W.cursor == NULL)
+		W.seq = W.seq_at_cursor = core->acked();
+	if (W.cursor == NULL)
+		W.first_pull = 1;
+	W.core->up();
+	/* From the loop: the store restores the cursor first. */
+	wx_pull_soon(0);
+	return 0;
+}
+
+static void
+wx_stop(void)
+{
+	struct wx_req *r, *next;
+	struct wx_cust *c, *cn;
+	struct lws_vhost *vh = W.vh;
+
+	if (!W.on && W.tok == NULL)
+		return;
+	W.on = 0;
+	W.settled = 0;
+	loop_timer_cancel(&W.pull_timer);
+	loop_timer_cancel(&W.token_timer);
+	for (r = W.wait; r != NULL; r = next) {
+		next = r->next;
+		if (r->act != NULL)
+			wx_act_free(r->act);
+		wx_req_free(r);
+	}
+	W.wait = NULL;
+	W.wait_tail = &W.wait;
+	for (c = W.custs; c != NULL; c = cn) {
+		cn = c->next;
+		free(c->conv);
+		free(c->welcome);
+		free(c);
+	}
+	W.custs = NULL;
+	W.vh = NULL;
+	W.pulling = 0;
+	W.token_busy = 0;
+	if (W.core != NULL)
+		W.core->down();
+	/* Requests still out end with their connections. */
+	if (vh != NULL)
+		lws_vhost_destroy(vh);
+	W.out = 0;
+	W.access_until = 0;
+	wx_forget();
+	snprintf(W.state, sizeof(W.state), "off");
+}
+
+static int
+wx_ack(uint64_t seq)
+{
+	(void)seq; /* the cursor is the acknowledgement: resume_point */
+	return 0;
+}
+
+static int
+wx_settled(void)
+{
+	return W.on && W.settled;
+}
+
+static int
+wx_ready(void)
+{
+	return W.on && W.settled;
+}
+
+static int64_t
+wx_result_wait_ms(void)
+{
+	/* A step of an action may wait for a token and time out: well
+	 * over the requests' own limit. */
+	return 4 * WX_CALL_TIMEOUT_MS;
+}
+
+static void
+wx_hold(int on)
+{
+	W.held = on;
+	if (!on && W.on)
+		wx_pull_soon(0);
+}
+
+static const char *
+wx_state_name(void)
+{
+	return W.state[0] != '\0' ? W.state : "off";
+}
+
+static const char *
+wx_shop_name(void)
+{
+	return W.corp_id != NULL ? W.corp_id : "";
+}
+
+#define WX_RESUME_TAG "wx1:"
+
+static char *
+wx_resume_point(uint64_t seq)
+{
+	char *r = NULL;
+
+	/* Pages go up whole, in one turn of the loop: seq is the last of
+	 * a page, and the cursor after it is where to go on. */
+	if (W.cursor == NULL || seq != W.seq_at_cursor)
+		return NULL;
+	if (asprintf(&r, WX_RESUME_TAG "%s", W.cursor) < 0)
+		fatal("wechat-kf");
+	return r;
+}
+
+static void
+wx_restore(uint64_t seq, const char *resume)
+{
+	W.seq = W.seq_at_cursor = seq;
+	free(W.cursor);
+	W.cursor = NULL;
+	if (resume != NULL &&
+	    strncmp(resume, WX_RESUME_TAG, strlen(WX_RESUME_TAG)) == 0) {
+		W.cursor = xstrdup(resume + strlen(WX_RESUME_TAG));
+		W.first_pull = 0;
+		log_info("wechat-kf: resuming after event %llu",
+		    (unsigned long long)seq);
+	} else
+		W.first_pull = 1;
+}
+
+static void
+wx_unload(void *settings)
+{
+	struct wx_conf *w = settings;
+	int i, j;
+
+	if (w == NULL)
+		return;
+	free(w->corp_id);
+	free(w->callback_path);
+	for (i = 0; i < w->nopen_kfid; i++)
+		free(w->open_kfid[i]);
+	for (i = 0; i < w->nnotify; i++)
+		free(w->notify[i]);
+	for (i = 0; i < w->nroutes; i++) {
+		free(w->route_queue[i]);
+		for (j = 0; j < w->route_nagents[i]; j++)
+			free(w->route_agents[i][j]);
+	}
+	free(w);
+}
+
+static void *
+wx_load(struct conf_platform *p, const config_setting_t *g)
+{
+	struct wx_conf *w = xcalloc(1, sizeof(*w));
+	const config_setting_t *routes, *r;
+	const char *v, *colon;
+	long long n;
+	int i, bad = 0;
+
+	if (conf_get_string(g, "corp_id", &v) != 1 || *v == '\0') {
+		conf_report(g, "corp_id",
+		    "missing required key (the 企业ID of the WeCom "
+		    "organisation)");
+		bad = 1;
+	} else
+		w->corp_id = xstrdup(v);
+	v = "/wechat-kf/callback";
+	if (conf_get_string(g, "callback_path", &v) < 0 || *v != '/') {
+		conf_report(g, "callback_path", "must begin with /");
+		bad = 1;
+	}
+	w->callback_path = xstrdup(v);
+	if (p->listen == NULL)
+		p->listen = xstrdup("127.0.0.1:17462");
+	else if ((colon = strrchr(p->listen, ':')) == NULL ||
+	    atoi(colon + 1) < 1 || atoi(colon + 1) > 65535) {
+		conf_report(g, "listen",
+		    "expected host:port, such as 127.0.0.1:17462");
+		bad = 1;
+	}
+	n = 0;
+	if (conf_get_int(g, "agent_id", &n) < 0 || n < 0 || n > 2147483647) {
+		conf_report(g, "agent_id", "expected the AgentId, a number");
+		bad = 1;
+	}
+	w->agent_id = (int)n;
+	n = 8;
+	if (conf_get_int(g, "context_lines", &n) < 0 || n < 0 || n > 50) {
+		conf_report(g, "context_lines", "expected 0 to 50");
+		bad = 1;
+	}
+	w->context_lines = (int)n;
+	if (conf_get_ids(g, "open_kfid", w->open_kfid, WX_LIST_MAX,
+	        &w->nopen_kfid) < 0 ||
+	    conf_get_ids(g, "notify", w->notify, WX_LIST_MAX, &w->nnotify) < 0)
+		bad = 1;
+	if ((routes = conf_member(g, "routes")) != NULL &&
+	    !config_setting_is_group(routes)) {
+		conf_report(routes, NULL,
+		    "expected a group: queue = [\"agent userid\", ...];");
+		bad = 1;
+		routes = NULL;
+	}
+	for (i = 0; (r = conf_elem(routes, i)) != NULL; i++) {
+		if (i == WX_LIST_MAX) {
+			conf_report(r, NULL, "more than %d routes",
+			    WX_LIST_MAX);
+			bad = 1;
+			break;
+		}
+		if (conf_get_ids(r, NULL, w->route_agents[i], WX_LIST_MAX,
+		        &w->route_nagents[i]) != 1) {
+			bad = 1;
+			break;
+		}
+		w->route_queue[i] = xstrdup(config_setting_name(r));
+		w->nroutes = i + 1;
+	}
+	if ((w->nnotify > 0 || w->nroutes > 0) && w->agent_id == 0)
+		conf_warn(g, "agent_id",
+		    "not set: agents get no context with a handoff (the "
+		    "AgentId of the self-built app sends it)");
+	if (bad) {
+		wx_unload(w);
+		return NULL;
+	}
+	return w;
+}
+
+static const char *const wx_keys[] = {"corp_id", "callback_path", "agent_id",
+    "context_lines", "open_kfid", "notify", "routes", NULL};
+
+const struct platform_driver platform_wechat_kf = {
+    .kind = "wechat-kf",
+    .scheme = "https",
+    .default_url = "https://qyapi.weixin.qq.com",
+    .keys = wx_keys,
+    .load = wx_load,
+    .unload = wx_unload,
+    .configure = wx_configure,
+    .stop = wx_stop,
+    .send = wx_act_send,
+    .ack = wx_ack,
+    .settled = wx_settled,
+    .ready = wx_ready,
+    .result_wait_ms = wx_result_wait_ms,
+    .hold = wx_hold,
+    .state_name = wx_state_name,
+    .shop_name = wx_shop_name,
+    .resume_point = wx_resume_point,
+    .restore = wx_restore,
+    .http = wx_http,
+};
