@@ -28,6 +28,8 @@ SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 DESTDIR ?=
 B ?= build
+# make run PLATFORM=wechat-kf: against the fake 微信客服 instead.
+PLATFORM ?= kefu
 
 CFLAGS ?= -O2 -g
 # -Werror in a git checkout (developers, CI), not in a release's build.
@@ -105,7 +107,7 @@ eval: deps
 # Chat with kefud as a customer, against the sandbox platform.
 run: deps
 	@$(MAKE) --no-print-directory build
-	@./tests/sandbox/run.sh
+	@PLATFORM=$(PLATFORM) ./tests/sandbox/run.sh
 
 build: $(B)/kefud $(B)/kefuctl $(PLUGIN_SO) $(UNITS)
 

@@ -687,3 +687,36 @@ event_reset(void)
 	ev_handled = ev_durable = ev_acked = 0;
 	ev_resume = 0;
 }
+
+/* The driver's keys live in the conversation's store, in a namespace no
+ * plugin can reach. */
+#define EV_PLATFORM_KEY(buf, key)                                              \
+	snprintf(buf, sizeof(buf), "platform\x1f%s", key)
+
+const char *
+event_platform_get(const char *conv, const char *key)
+{
+	struct conv *c;
+	char k[128];
+
+	if ((c = conv_get(conv, 0)) == NULL &&
+	    (c = store_load_conv(conv)) == NULL)
+		return NULL;
+	EV_PLATFORM_KEY(k, key);
+	return kv_get(&c->store, k);
+}
+
+void
+event_platform_set(const char *conv, const char *key, const char *value)
+{
+	struct conv *c;
+	char k[128];
+
+	if ((c = conv_get(conv, 0)) == NULL &&
+	    (c = store_load_conv(conv)) == NULL)
+		return;
+	EV_PLATFORM_KEY(k, key);
+	kv_set(&c->store, k, value);
+	conv_touch(c);
+	store_soon();
+}

@@ -74,6 +74,9 @@ const char *event_id_part(char *buf, size_t len, const char *id);
  * the outbox and the transcript. */
 void event_say(struct conv *c, const char *id, const char *text,
     const char *who, int64_t now);
+/* The platform driver's state of a conversation (struct platform_core). */
+const char *event_platform_get(const char *conv, const char *key);
+void event_platform_set(const char *conv, const char *key, const char *value);
 /* text with "{when}" as a customer reads at from now (malloc'ed). */
 char *event_expand_when(const char *text, int64_t now, int64_t at);
 

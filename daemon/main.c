@@ -158,6 +158,9 @@ static const struct platform_core core = {
     .down = outbox_link_down,
     .acked = event_acked,
     .pending = outbox_pending,
+    .take_next = outbox_take_next,
+    .conv_get = event_platform_get,
+    .conv_set = event_platform_set,
 };
 
 int

@@ -182,11 +182,16 @@ ob_pump(void *arg)
 			next = it->next;
 			continue;
 		}
-		if (platform_send(xstrdup(it->frame)) < 0)
-			break;
-		ob_tokens -= 1;
+		/* Out before the driver has it: a driver that takes the next
+		 * line along (outbox_take_next) must not take this one. */
 		it->state = OB_SENT;
 		it->tries++;
+		if (platform_send(xstrdup(it->frame)) < 0) {
+			it->state = OB_QUEUED;
+			it->tries--;
+			break;
+		}
+		ob_tokens -= 1;
 		loop_timer_set(&it->retry, ob_result_ms(), ob_no_result, it);
 		ob_conv_busy(it, busy, nbusy); /* the next of its own waits */
 		next = it->next;
@@ -371,35 +376,62 @@ ob_result(const char *id, int ok, const char *code, const char *message,
 	ob_remove(it);
 }
 
+/* Whether frame is op for conversation conv. */
+static int
+ob_is(const char *frame, const char *op, const char *conv)
+{
+	cJSON *o = cJSON_Parse(frame);
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "op"),
+	            *cv = cJSON_GetObjectItemCaseSensitive(o, "conversation");
+	int r = cJSON_IsString(m) && cJSON_IsString(cv) &&
+	    strcmp(cv->valuestring, conv) == 0 &&
+	    (op == NULL || strcmp(m->valuestring, op) == 0);
+
+	cJSON_Delete(o);
+	return r;
+}
+
 void
 outbox_drop_sends(const char *conv)
 {
 	struct ob_item *it, *next;
 	uint32_t h = ob_conv_of_id(conv);
-	cJSON *o;
 
 	for (it = ob_head; it != NULL; it = next) {
-		const cJSON *op, *cv;
-
 		next = it->next;
 		/* Sent ones too: one whose result is lost would be sent
 		 * again later. */
-		if (it->conv != h || (o = cJSON_Parse(it->frame)) == NULL)
-			continue;
-		op = cJSON_GetObjectItemCaseSensitive(o, "op");
-		cv = cJSON_GetObjectItemCaseSensitive(o, "conversation");
-		if (cJSON_IsString(op) && cJSON_IsString(cv) &&
-		    strcmp(cv->valuestring, conv) == 0 &&
-		    (strcmp(op->valuestring, "send") == 0 ||
-		        strcmp(op->valuestring, "typing") == 0)) {
+		if (it->conv == h &&
+		    (ob_is(it->frame, "send", conv) ||
+		        ob_is(it->frame, "typing", conv))) {
 			log_info(
 			    "outbox: action %s dropped: conversation %s is "
 			    "no longer the bot's",
 			    it->id, conv);
 			ob_remove(it);
 		}
-		cJSON_Delete(o);
 	}
+}
+
+char *
+outbox_take_next(const char *conv)
+{
+	uint32_t h = ob_conv_of_id(conv);
+	struct ob_item *it;
+
+	for (it = ob_head; it != NULL; it = it->next) {
+		if (it->conv != h || !ob_is(it->frame, NULL, conv))
+			continue;
+		if (it->state == OB_SENT)
+			continue; /* the one out, or one taken before */
+		if (it->state != OB_QUEUED || !ob_is(it->frame, "send", conv))
+			return NULL;
+		it->state = OB_SENT;
+		it->tries++;
+		loop_timer_set(&it->retry, ob_result_ms(), ob_no_result, it);
+		return xstrdup(it->frame);
+	}
+	return NULL;
 }
 
 void

@@ -33,6 +33,9 @@ void outbox_on_failed(
 /* Unsent bot lines (send, typing) of conversation conv leave the outbox:
  * a person owns it now, or it ended. */
 void outbox_drop_sends(const char *conv);
+/* The line queued next for conversation conv, taken to go with the one
+ * out now (see struct platform_core). */
+char *outbox_take_next(const char *conv);
 void outbox_link_up(void);
 void outbox_link_down(void);
 size_t outbox_pending(void);

@@ -48,6 +48,18 @@ struct platform_core {
 	uint64_t (*acked)(void);
 	/* Actions waiting for a result (for the log). */
 	size_t (*pending)(void);
+	/*
+	 * The bot line queued for conversation right after the action now
+	 * out (a driver that joins lines into one platform message): the
+	 * action, taken (malloc'ed; its result is the driver's to report),
+	 * or NULL when the next action is not a line.
+	 */
+	char *(*take_next)(const char *conversation);
+	/* The driver's own state of a conversation, kept with it across
+	 * restarts (NULL: none, or no such conversation). */
+	const char *(*conv_get)(const char *conversation, const char *key);
+	void (*conv_set)(const char *conversation, const char *key,
+	    const char *value);
 };
 
 struct config_setting_t;
@@ -75,7 +87,11 @@ struct platform_driver {
 	int (*configure)(const struct conf_platform *p, struct token *tok,
 	    const struct platform_core *core);
 	void (*stop)(void);
-	/* Carries out an action (JSON text, taken); -1: not now, keep it. */
+	/*
+	 * Carries out an action (JSON text, taken); -1: not now, keep it.
+	 * Its result comes later through core->result, never from within
+	 * send itself.
+	 */
 	int (*send)(char *action);
 	/* Every effect of the events up to seq is durable: 0 when the
 	 * platform was told (or needs no telling), -1 to be asked again

@@ -42,6 +42,7 @@
 /* The driver's keys of the platform group (docs/platform.md). */
 struct wx_conf {
 	char *corp_id;
+	char *shop_name; /* NULL: the customer service account's name */
 	char *callback_path;
 	int agent_id;      /* the self-built app's AgentId, for message/send */
 	int context_lines; /* transcript lines in an agent's context */
@@ -86,12 +87,13 @@ enum wx_call {
 	WX_ON_EVENT, /* kf/send_msg_on_event */
 	WX_SERVICERS,
 	WX_TRANS,
-	WX_NOTIFY, /* message/send */
+	WX_NOTIFY,   /* message/send */
+	WX_ACCOUNTS, /* kf/account/list: the shop's name */
 };
 
 static const char *const wx_call_names[] = {"gettoken", "kf/sync_msg",
     "kf/send_msg", "kf/send_msg_on_event", "kf/servicer/list",
-    "kf/service_state/trans", "message/send"};
+    "kf/service_state/trans", "message/send", "kf/account/list"};
 
 struct wx_act; /* an action being carried out, in steps */
 
@@ -120,16 +122,33 @@ struct wx_act {
 	char *agent;    /* handoff: the agent it goes to, if any */
 	char *msg_code; /* from trans */
 	int state;      /* trans to */
+	char **joined;  /* ids of the lines sent with this one */
+	int njoined;
 };
 
-/* A customer's send budget (the 5 messages in 48 hours). */
+/*
+ * A customer's send budget (the 5 messages in 48 hours), kept with the
+ * conversation by the core ("quota": "<since_ms> <used>") and here while
+ * the customer is active; and the welcome code of their last entry.
+ */
 struct wx_cust {
 	char *conv;
-	int64_t since_ms; /* the customer's last message */
+	int64_t since_ms; /* the customer's last message (wall clock) */
 	int used;
 	char *welcome; /* enter_session's welcome_code, unused */
 	int64_t welcome_ms;
 	struct wx_cust *next;
+};
+
+#define WX_CUST_BUCKETS 1024
+
+/* A result for the core, delivered from the loop, never from within the
+ * driver's send(). */
+struct wx_result {
+	char *id, *code, *message;
+	int ok;
+	int64_t retry_ms;
+	struct wx_result *next;
 };
 
 /* Secrets, in a page kept out of core dumps. */
@@ -147,9 +166,11 @@ static struct {
 	size_t secret_len, cb_token_len;
 	struct wx_secret *sec;
 	int64_t access_until; /* monotonic ms */
+	int64_t token_after;  /* no gettoken before (after a failure) */
 	int token_busy, token_failures;
 	/* Settings, copied. */
 	char *corp_id, *api_host, *api_base, *ca_file, *cb_path;
+	char shop_name[256];
 	int api_port, api_tls, agent_id, context_lines;
 	char **kfids;
 	int nkfids;
@@ -171,10 +192,13 @@ static struct {
 	uint64_t seq_at_cursor; /* the seq of the last event before cursor */
 	int64_t backoff_ms;
 	struct loop_timer pull_timer, token_timer;
-	struct wx_cust *custs;
+	struct wx_cust *custs[WX_CUST_BUCKETS];
+	size_t ncusts;
+	struct wx_result *results, **results_tail;
+	struct loop_timer results_timer;
 	char state[64];
 	struct log_throttle bad_cb;
-} W = {.wait_tail = &W.wait};
+} W = {.wait_tail = &W.wait, .results_tail = &W.results};
 
 static void wx_pump(void);
 static void wx_act_step(struct wx_act *a, struct wx_req *r, int errcode,
@@ -319,13 +343,16 @@ wx_start(struct wx_req *r)
 	ci.pwsi = &r->wsi;
 	W.out++;
 	loop_timer_set(&r->timeout, WX_CALL_TIMEOUT_MS, wx_call_timeout, r);
-	explicit_bzero(path, sizeof(path));
+	/* lws keeps its own copy of the path (with the secret or the
+	 * access token in its query): ours is wiped. */
 	if (lws_client_connect_via_info(&ci) == NULL) {
+		explicit_bzero(path, sizeof(path));
 		r->wsi = NULL;
 		r->status = 0;
 		wx_done(r);
 		return -1;
 	}
+	explicit_bzero(path, sizeof(path));
 	return 0;
 }
 
@@ -501,7 +528,9 @@ wx_token_fetch(void)
 {
 	struct wx_req *r;
 
-	if (W.token_busy || W.out >= WX_CALLS_MAX || W.held || !W.on)
+	/* One at a time, and after a failure not before its back-off. */
+	if (W.token_busy || W.out >= WX_CALLS_MAX || W.held || !W.on ||
+	    clock_mono_ms() < W.token_after)
 		return;
 	W.token_busy = 1;
 	r = xcalloc(1, sizeof(*r));
@@ -531,7 +560,7 @@ wx_token_done(int errcode, const cJSON *o)
 	    (n = strlen(t->valuestring)) == 0 || n >= sizeof(W.sec->access)) {
 		W.token_failures++;
 		delay = (int64_t)WX_BACKOFF_MIN_MS
-		    << (W.token_failures < 6 ? W.token_failures : 6);
+		    << (W.token_failures <= 6 ? W.token_failures - 1 : 6);
 		if (errcode == WX_ERR_BAD_SECRET || errcode == 40013)
 			log_emit(LOG_PRI_ERR,
 			    "wechat-kf: gettoken refused the corp id or the "
@@ -542,9 +571,10 @@ wx_token_done(int errcode, const cJSON *o)
 			log_warnx("wechat-kf: gettoken failed (errcode %d); "
 			          "again in %lld s",
 			    errcode, (long long)delay / 1000);
-		loop_timer_set(&W.token_timer,
-		    delay < WX_BACKOFF_MAX_MS ? delay : WX_BACKOFF_MAX_MS,
-		    wx_token_retry, NULL);
+		if (delay > WX_BACKOFF_MAX_MS)
+			delay = WX_BACKOFF_MAX_MS;
+		W.token_after = clock_mono_ms() + delay;
+		loop_timer_set(&W.token_timer, delay, wx_token_retry, NULL);
 		return;
 	}
 	W.token_failures = 0;
@@ -584,22 +614,82 @@ wx_kfid_served(const char *kfid)
 	return 0;
 }
 
-static struct wx_cust *
-wx_cust(const char *conv, int make)
+static unsigned
+wx_hash(const char *s)
 {
-	struct wx_cust *c;
+	unsigned h = 2166136261u;
 
-	for (c = W.custs; c != NULL; c = c->next)
+	while (*s != '\0')
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h % WX_CUST_BUCKETS;
+}
+
+static void
+wx_cust_free(struct wx_cust *c)
+{
+	free(c->conv);
+	free(c->welcome);
+	free(c);
+}
+
+/*
+ * Customers whose 48 hours are over and who have no welcome pending are
+ * dropped from memory (the core keeps their budget): at most one bucket
+ * per call, so the table stays the size of the active customers.
+ */
+static void
+wx_cust_sweep(void)
+{
+	static unsigned next;
+	struct wx_cust **pp = &W.custs[next++ % WX_CUST_BUCKETS], *c;
+	int64_t now = clock_wall_ms();
+
+	while ((c = *pp) != NULL)
+		if (now - c->since_ms > WX_QUOTA_MS &&
+		    (c->welcome == NULL ||
+		        clock_mono_ms() - c->welcome_ms > WX_CODE_MS)) {
+			*pp = c->next;
+			wx_cust_free(c);
+			W.ncusts--;
+		} else
+			pp = &c->next;
+}
+
+/* The customer of conversation conv, with the budget the core kept (none
+ * kept: nothing may go before the customer writes). */
+static struct wx_cust *
+wx_cust(const char *conv)
+{
+	struct wx_cust **b = &W.custs[wx_hash(conv)], *c;
+	const char *q;
+	long long since;
+	int used;
+
+	for (c = *b; c != NULL; c = c->next)
 		if (strcmp(c->conv, conv) == 0)
 			return c;
-	if (!make)
-		return NULL;
+	wx_cust_sweep();
 	c = xcalloc(1, sizeof(*c));
 	c->conv = xstrdup(conv);
-	c->used = WX_QUOTA; /* nothing may go before the customer writes */
-	c->next = W.custs;
-	W.custs = c;
+	c->used = WX_QUOTA;
+	if ((q = W.core->conv_get(conv, "quota")) != NULL &&
+	    sscanf(q, "%lld %d", &since, &used) == 2) {
+		c->since_ms = since;
+		c->used = used;
+	}
+	c->next = *b;
+	*b = c;
+	W.ncusts++;
 	return c;
+}
+
+static void
+wx_cust_save(const struct wx_cust *c)
+{
+	char v[64];
+
+	snprintf(v, sizeof(v), "%lld %d", (long long)c->since_ms, c->used);
+	W.core->conv_set(c->conv, "quota", v);
 }
 
 static const char *
@@ -617,7 +707,7 @@ static void
 wx_deliver(const struct wx_msg *m, int64_t now_s)
 {
 	struct kefu_event ev;
-	struct wx_cust *c;
+	struct wx_cust *c, *saved = NULL;
 	char conv[300];
 	const char *type = m->msgtype;
 
@@ -638,9 +728,10 @@ wx_deliver(const struct wx_msg *m, int64_t now_s)
 		ev.type = KEFU_EV_MESSAGE;
 		ev.message_kind = wx_kind(m->msgtype);
 		ev.text = m->text != NULL ? m->text : "";
-		c = wx_cust(conv, 1);
+		c = wx_cust(conv);
 		c->since_ms = m->send_time * 1000;
 		c->used = 0;
+		saved = c;
 	} else if (m->origin == WX_ORIGIN_AGENT) {
 		ev.type = KEFU_EV_AGENT_MESSAGE;
 		ev.agent_id = m->servicer_userid;
@@ -650,7 +741,7 @@ wx_deliver(const struct wx_msg *m, int64_t now_s)
 		type = m->event_type;
 		if (strcmp(type, "enter_session") == 0) {
 			ev.type = KEFU_EV_OPENED;
-			c = wx_cust(conv, 1);
+			c = wx_cust(conv);
 			free(c->welcome);
 			c->welcome = m->welcome_code != NULL
 			    ? xstrdup(m->welcome_code)
@@ -689,6 +780,9 @@ wx_deliver(const struct wx_msg *m, int64_t now_s)
 		return;
 	ev.seq = ++W.seq;
 	W.core->event(&ev, type);
+	/* The conversation exists now: its budget is kept with it. */
+	if (saved != NULL)
+		wx_cust_save(saved);
 }
 
 static void
@@ -781,7 +875,59 @@ wx_act_free(struct wx_act *a)
 	free(a->context);
 	free(a->agent);
 	free(a->msg_code);
+	while (a->njoined > 0)
+		free(a->joined[--a->njoined]);
+	free(a->joined);
 	free(a);
+}
+
+static void
+wx_results_flush(void *arg)
+{
+	struct wx_result *r;
+
+	(void)arg;
+	while ((r = W.results) != NULL) {
+		W.results = r->next;
+		if (W.results == NULL)
+			W.results_tail = &W.results;
+		if (W.core != NULL)
+			W.core->result(r->id, r->ok, r->code, r->message,
+			    r->retry_ms);
+		free(r->id);
+		free(r->code);
+		free(r->message);
+		free(r);
+	}
+}
+
+/* A result for the core, from the loop's next turn. */
+static void
+wx_result(const char *id, int ok, const char *code, const char *message,
+    int64_t retry_ms)
+{
+	struct wx_result *r = xcalloc(1, sizeof(*r));
+
+	r->id = xstrdup(id);
+	r->ok = ok;
+	r->code = xstrdup(code);
+	r->message = xstrdup(message);
+	r->retry_ms = retry_ms;
+	*W.results_tail = r;
+	W.results_tail = &r->next;
+	loop_timer_set(&W.results_timer, 0, wx_results_flush, NULL);
+}
+
+/* The same result for an action and the lines joined to it. */
+static void
+wx_result_all(struct wx_act *a, int ok, const char *code, const char *msg,
+    int64_t retry_ms)
+{
+	int i;
+
+	wx_result(a->id, ok, code, msg, retry_ms);
+	for (i = 0; i < a->njoined; i++)
+		wx_result(a->joined[i], ok, code, msg, retry_ms);
 }
 
 /* The action's result, up to the core; the action is done. */
@@ -793,7 +939,7 @@ wx_act_result(struct wx_act *a, int errcode, const char *what)
 	int64_t retry = 0;
 
 	if (errcode == 0) {
-		W.core->result(a->id, 1, NULL, NULL, 0);
+		wx_result_all(a, 1, NULL, NULL, 0);
 		wx_act_free(a);
 		return;
 	}
@@ -806,7 +952,7 @@ wx_act_result(struct wx_act *a, int errcode, const char *what)
 	else
 		code = "invalid";
 	snprintf(msg, sizeof(msg), "%s: errcode %d", what, errcode);
-	W.core->result(a->id, 0, code, msg, retry);
+	wx_result_all(a, 0, code, msg, retry);
 	wx_act_free(a);
 }
 
@@ -821,6 +967,15 @@ wx_msgid(char out[WX_MSGID_MAX + 1], const char *id)
 		a = (a ^ *p) * 1099511628211ull;
 		b = (b ^ *p) * 0x100000001b3ull + 0x2545f4914f6cdd1dull;
 	}
+	/* A final mix, so that ids alike do not give msgids alike. */
+	a ^= b >> 29;
+	a = (a ^ (a >> 30)) * 0xbf58476d1ce4e5b9ull;
+	a = (a ^ (a >> 27)) * 0x94d049bb133111ebull;
+	b ^= a >> 31;
+	b = (b ^ (b >> 30)) * 0xbf58476d1ce4e5b9ull;
+	b = (b ^ (b >> 27)) * 0x94d049bb133111ebull;
+	a ^= a >> 31;
+	b ^= b >> 31;
 	snprintf(out, WX_MSGID_MAX + 1, "k%015llx%016llx",
 	    (unsigned long long)(a >> 4), (unsigned long long)b);
 }
@@ -854,6 +1009,55 @@ wx_say(struct wx_act *a, const char *code)
 	wx_queue(WX_SEND, NULL, b, a);
 }
 
+#define WX_TEXT_MAX 2000 /* characters of a text message */
+
+/* Lines queued after a (taken from the core) joined to its text. */
+static void
+wx_join(struct wx_act *a, const char *conv)
+{
+	char *next, *text;
+	cJSON *o;
+	const cJSON *t, *id;
+	long n = utf8_count(a->text, strlen(a->text));
+
+	while ((next = W.core->take_next(conv)) != NULL) {
+		o = cJSON_Parse(next);
+		free(next);
+		t = cJSON_GetObjectItemCaseSensitive(o, "text");
+		id = cJSON_GetObjectItemCaseSensitive(o, "id");
+		if (!cJSON_IsString(t) || !cJSON_IsString(id)) {
+			cJSON_Delete(o);
+			break;
+		}
+		/* Too long to join: it stays taken, and fails as the
+		 * sixth message it would be. */
+		n += 1 + utf8_count(t->valuestring, strlen(t->valuestring));
+		a->joined = realloc(a->joined,
+		    ((size_t)a->njoined + 1) * sizeof(*a->joined));
+		if (a->joined == NULL)
+			fatal("wechat-kf");
+		if (n > WX_TEXT_MAX) {
+			wx_result(id->valuestring, 0, "invalid",
+			    "over the 5 messages 微信客服 allows after a "
+			    "customer's message, and too long to join to "
+			    "the fifth",
+			    0);
+			cJSON_Delete(o);
+			continue;
+		}
+		a->joined[a->njoined++] = xstrdup(id->valuestring);
+		if (asprintf(&text, "%s\n%s", a->text, t->valuestring) < 0)
+			fatal("wechat-kf");
+		free(a->text);
+		a->text = text;
+		cJSON_Delete(o);
+	}
+	if (a->njoined > 0)
+		log_info("wechat-kf: %s: the last message 微信客服 allows "
+		         "carries %d more lines",
+		    conv, a->njoined);
+}
+
 static void
 wx_send(struct wx_act *a)
 {
@@ -861,7 +1065,7 @@ wx_send(struct wx_act *a)
 	struct wx_cust *c;
 
 	snprintf(conv, sizeof(conv), "%s:%s", a->kfid, a->user);
-	c = wx_cust(conv, 1);
+	c = wx_cust(conv);
 	if (c->welcome != NULL) {
 		char *code = c->welcome;
 
@@ -878,7 +1082,7 @@ wx_send(struct wx_act *a)
 	 * there. */
 	if (c->used >= WX_QUOTA ||
 	    clock_wall_ms() - c->since_ms > WX_QUOTA_MS) {
-		W.core->result(a->id, 0, "invalid",
+		wx_result(a->id, 0, "invalid",
 		    c->used >= WX_QUOTA
 		        ? "over the 5 messages 微信客服 allows after a "
 		          "customer's message"
@@ -887,7 +1091,11 @@ wx_send(struct wx_act *a)
 		wx_act_free(a);
 		return;
 	}
-	c->used++;
+	/* The last message the budget allows carries the lines queued
+	 * after it too, as many as fit. */
+	if (++c->used == WX_QUOTA)
+		wx_join(a, conv);
+	wx_cust_save(c);
 	wx_say(a, NULL);
 }
 
@@ -1098,6 +1306,31 @@ wx_act_step(struct wx_act *a, struct wx_req *r, int errcode, const cJSON *o)
 	}
 }
 
+/* The shop's name, for the plugins: the first served account's. */
+static void
+wx_accounts_done(int errcode, const cJSON *o)
+{
+	const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, "account_list"),
+	            *a, *id, *name;
+
+	if (errcode != 0)
+		return;
+	cJSON_ArrayForEach(a, l)
+	{
+		id = cJSON_GetObjectItemCaseSensitive(a, "open_kfid");
+		name = cJSON_GetObjectItemCaseSensitive(a, "name");
+		if (cJSON_IsString(id) && cJSON_IsString(name) &&
+		    wx_kfid_served(id->valuestring) &&
+		    strlen(name->valuestring) < sizeof(W.shop_name)) {
+			snprintf(W.shop_name, sizeof(W.shop_name), "%s",
+			    name->valuestring);
+			log_info("wechat-kf: shop \"%s\" (account %s)",
+			    W.shop_name, id->valuestring);
+			return;
+		}
+	}
+}
+
 static void
 wx_handle(struct wx_req *r, int errcode, const cJSON *o)
 {
@@ -1106,6 +1339,8 @@ wx_handle(struct wx_req *r, int errcode, const cJSON *o)
 		    errcode);
 	if (r->call == WX_GETTOKEN)
 		wx_token_done(errcode, o);
+	else if (r->call == WX_ACCOUNTS)
+		wx_accounts_done(errcode, o);
 	else if (r->call == WX_SYNC)
 		wx_sync_done(errcode, o);
 	else if (r->act != NULL)
@@ -1143,7 +1378,7 @@ wx_act_send(char *action)
 		free(conv);
 		cJSON_Delete(o);
 		if (a->id != NULL)
-			W.core->result(a->id, 0, "invalid",
+			wx_result(a->id, 0, "invalid",
 			    "not an action of this driver", 0);
 		wx_act_free(a);
 		return 0;
@@ -1166,7 +1401,7 @@ wx_act_send(char *action)
 	}
 	if (strcmp(a->op, "send") != 0 && strcmp(a->op, "close") != 0 &&
 	    strcmp(a->op, "handoff") != 0) {
-		W.core->result(a->id, 0, "invalid", "unknown op", 0);
+		wx_result(a->id, 0, "invalid", "unknown op", 0);
 		wx_act_free(a);
 		return 0;
 	}
@@ -1451,6 +1686,16 @@ wx_configure(const struct conf_platform *p, struct token *tok,
 	W.ca_file = p->ca_file != NULL ? xstrdup(p->ca_file) : NULL;
 	W.cb_path = xstrdup(w->callback_path);
 	wx_lists(w);
+	W.shop_name[0] = '\0';
+	if (w->shop_name != NULL)
+		snprintf(W.shop_name, sizeof(W.shop_name), "%s", w->shop_name);
+	else {
+		cJSON *b = cJSON_CreateObject();
+
+		cJSON_AddNumberToObject(b, "offset", 0);
+		cJSON_AddNumberToObject(b, "limit", 100);
+		wx_queue(WX_ACCOUNTS, NULL, b, NULL);
+	}
 	W.on = 1;
 	W.settled = 0;
 	snprintf(W.state, sizeof(W.state), "pulling");
@@ -1473,6 +1718,7 @@ wx_stop(void)
 	struct wx_req *r, *next;
 	struct wx_cust *c, *cn;
 	struct lws_vhost *vh = W.vh;
+	int i;
 
 	if (!W.on && W.tok == NULL)
 		return;
@@ -1488,13 +1734,26 @@ wx_stop(void)
 	}
 	W.wait = NULL;
 	W.wait_tail = &W.wait;
-	for (c = W.custs; c != NULL; c = cn) {
-		cn = c->next;
-		free(c->conv);
-		free(c->welcome);
-		free(c);
+	for (i = 0; i < WX_CUST_BUCKETS; i++) {
+		for (c = W.custs[i]; c != NULL; c = cn) {
+			cn = c->next;
+			wx_cust_free(c);
+		}
+		W.custs[i] = NULL;
 	}
-	W.custs = NULL;
+	W.ncusts = 0;
+	/* Results not delivered: the outbox sends those actions again. */
+	loop_timer_cancel(&W.results_timer);
+	while (W.results != NULL) {
+		struct wx_result *res = W.results;
+
+		W.results = res->next;
+		free(res->id);
+		free(res->code);
+		free(res->message);
+		free(res);
+	}
+	W.results_tail = &W.results;
 	W.vh = NULL;
 	W.pulling = 0;
 	W.token_busy = 0;
@@ -1553,7 +1812,7 @@ wx_state_name(void)
 static const char *
 wx_shop_name(void)
 {
-	return W.corp_id != NULL ? W.corp_id : "";
+	return W.shop_name;
 }
 
 #define WX_RESUME_TAG "wx1:"
@@ -1597,6 +1856,7 @@ wx_unload(void *settings)
 	if (w == NULL)
 		return;
 	free(w->corp_id);
+	free(w->shop_name);
 	free(w->callback_path);
 	for (i = 0; i < w->nopen_kfid; i++)
 		free(w->open_kfid[i]);
@@ -1626,6 +1886,8 @@ wx_load(struct conf_platform *p, const config_setting_t *g)
 		bad = 1;
 	} else
 		w->corp_id = xstrdup(v);
+	if (conf_get_string(g, "shop_name", &v) == 1 && *v != '\0')
+		w->shop_name = xstrdup(v);
 	v = "/wechat-kf/callback";
 	if (conf_get_string(g, "callback_path", &v) < 0 || *v != '/') {
 		conf_report(g, "callback_path", "must begin with /");
@@ -1689,8 +1951,8 @@ wx_load(struct conf_platform *p, const config_setting_t *g)
 	return w;
 }
 
-static const char *const wx_keys[] = {"corp_id", "callback_path", "agent_id",
-    "context_lines", "open_kfid", "notify", "routes", NULL};
+static const char *const wx_keys[] = {"corp_id", "shop_name", "callback_path",
+    "agent_id", "context_lines", "open_kfid", "notify", "routes", NULL};
 
 const struct platform_driver platform_wechat_kf = {
     .kind = "wechat-kf",

@@ -7,7 +7,8 @@
  * Configuration (section named PLUG_NAME): reply = "..." (required),
  * stop = true|false (end the chain after replying), handoff = "..." (a
  * message containing this asks for a human: intent "human_request",
- * entity "said" = the message).
+ * entity "said" = the message), lines = N (N replies to a message, the
+ * i-th ending " i/N": a turn of many lines).
  * It replies "<reply> (<name> <version>)" to every message, notes that it
  * saw the event, and logs a tick every 100 ms, so a test can tell which
  * build is live.
@@ -37,15 +38,18 @@ struct tp {
 	char reply[256];
 	char handoff[128];
 	int stop;
+	int lines;
 };
 
 TP_FN int
 tp_init(const struct kefu_host *host, const struct kefu_conf *conf,
     void **state)
 {
-	static const char *const keys[] = {"reply", "stop", "handoff", NULL};
+	static const char *const keys[] = {"reply", "stop", "handoff", "lines",
+	    NULL};
 	const char *reply = NULL, *handoff = NULL;
 	struct tp *tp;
+	long long lines = 1;
 	int stop = 0;
 
 #ifdef PLUG_INIT_FAIL
@@ -55,7 +59,8 @@ tp_init(const struct kefu_host *host, const struct kefu_conf *conf,
 	if (host->conf_check_keys(conf, keys) < 0 ||
 	    host->conf_string(conf, "reply", &reply) < 0 ||
 	    host->conf_bool(conf, "stop", &stop) < 0 ||
-	    host->conf_string(conf, "handoff", &handoff) < 0)
+	    host->conf_string(conf, "handoff", &handoff) < 0 ||
+	    host->conf_int(conf, "lines", &lines) < 0)
 		return -1;
 	if (reply == NULL) {
 		host->conf_error(conf, "reply", "missing required key");
@@ -67,6 +72,7 @@ tp_init(const struct kefu_host *host, const struct kefu_conf *conf,
 	snprintf(tp->reply, sizeof(tp->reply), "%s (%s %s)", reply, PLUG_NAME,
 	    PLUG_VERSION);
 	tp->stop = stop;
+	tp->lines = lines >= 1 && lines <= 8 ? (int)lines : 1;
 	snprintf(tp->handoff, sizeof(tp->handoff), "%s",
 	    handoff ? handoff : "");
 	*state = tp;
@@ -95,7 +101,16 @@ tp_handle(void *state, struct kefu_turn *t, const struct kefu_event *ev)
 		tp->host->handoff(t, "human_request", "顾客要求人工服务");
 		return KEFU_STOP;
 	}
-	tp->host->reply(t, tp->reply);
+	if (tp->lines == 1)
+		tp->host->reply(t, tp->reply);
+	else
+		for (int i = 1; i <= tp->lines; i++) {
+			char line[300];
+
+			snprintf(line, sizeof(line), "%s %d/%d", tp->reply, i,
+			    tp->lines);
+			tp->host->reply(t, line);
+		}
 	return tp->stop ? KEFU_STOP : KEFU_NEXT;
 }
 

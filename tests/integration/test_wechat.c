@@ -1,0 +1,478 @@
+/*
+ * kefud with platform.kind "wechat-kf" against the fake 微信客服
+ * (tests/sandbox/wecom.py): real processes, real TLS to the API with a
+ * CA made for the test, real signed and encrypted callbacks to kefud's
+ * platform.listen, a real database.
+ */
+#include "../sandbox.h"
+
+#include <sys/random.h>
+
+/* Where kefud takes the callbacks; the fake's API is on sb.port. */
+static int cb_port;
+static char *secret, *cb_token, *aes_key;
+
+/* A random printable word of n characters from the kernel. */
+static char *
+wx_word(int n, const char *alphabet)
+{
+	unsigned char r[64];
+	char *w = calloc(1, (size_t)n + 1);
+	size_t k = strlen(alphabet);
+	int i;
+
+	cr_assert(n <= 64 && getrandom(r, (size_t)n, 0) == n);
+	for (i = 0; i < n; i++)
+		w[i] = alphabet[r[i] % k];
+	return w;
+}
+
+static void
+wx_setup(void)
+{
+	static const char an[] =
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+	sb_init(&sb);
+	secret = wx_word(43, an);
+	cb_token = wx_word(20, an);
+	/* 43 characters whose last carries no bits past the 32 bytes. */
+	aes_key = wx_word(43, an);
+	aes_key[42] = 'A';
+	free(sb.token);
+	sb.token =
+	    h_write(sb.dir, "token", "%s:%s:%s\n", secret, cb_token, aes_key);
+	cr_assert(chmod(sb.token, 0600) == 0);
+	cb_port = h_free_port();
+}
+
+/* No part of the token (the secret, the callback token, the key) in the
+ * log, at any level. */
+static void
+wx_teardown(void)
+{
+	char *log = h_read(sb.klog);
+
+	cr_expect_null(strstr(log, secret), "the corpsecret reached the log");
+	cr_expect_null(strstr(log, cb_token),
+	    "the callback token reached the log");
+	cr_expect_null(strstr(log, aes_key),
+	    "the EncodingAESKey reached the log");
+	free(log);
+	sb_stop(&sb);
+	free(secret);
+	free(cb_token);
+	free(aes_key);
+}
+
+TestSuite(wechat, .init = wx_setup, .fini = wx_teardown, .timeout = 300);
+
+static void
+wx_start_fake(const char *token_life)
+{
+	char port[16], cb[16];
+	char *pem = h_path(sb.certs, "server.pem"),
+	     *key = h_path(sb.certs, "server.key");
+
+	snprintf(port, sizeof(port), "%d", sb.port);
+	snprintf(cb, sizeof(cb), "%d", cb_port);
+	char *argv[] = {"/usr/bin/python3", KEFU_SRC "/tests/sandbox/wecom.py",
+	    "--port", port, "--cert", pem, "--key", key, "--token-file",
+	    sb.token, "--callback-port", cb, "--control", sb.ctl,
+	    "--action-log", sb.actions, "--token-life", (char *)token_life,
+	    NULL};
+	sb.sandbox = h_spawn(argv, sb.sblog);
+	h_wait_log(sb.sblog, "wecom: listening", 0);
+	free(pem);
+	free(key);
+}
+
+/* The platform group for the fake, with extra keys of the driver. */
+static char *
+wx_platform(const char *extra)
+{
+	char *p;
+
+	cr_assert(asprintf(&p,
+	              "platform = {\n"
+	              "  kind = \"wechat-kf\";\n"
+	              "  url = \"https://localhost:%d/\";\n"
+	              "  ca_file = \"certs/ca.pem\";\n"
+	              "  token_file = \"token\";\n"
+	              "  listen = \"127.0.0.1:%d\";\n"
+	              "  corp_id = \"ww-kefu-sandbox\";\n"
+	              "  open_kfid = \"wk-sandbox\";\n"
+	              "  agent_id = 1000002;\n"
+	              "%s"
+	              "};\n",
+	              sb.port, cb_port, extra) > 0);
+	return p;
+}
+
+/* kefud with the test plugin "good" (lines: its replies per message). */
+static void
+wx_start_good(int lines, const char *platform_extra)
+{
+	char *p = wx_platform(platform_extra);
+
+	wx_start_fake("7200");
+	free(sb.conf);
+	sb.conf = h_write(sb.dir, "kefud.conf",
+	    "log_level = \"debug\";\n"
+	    "state_dir = \"state\";\n"
+	    "plugin_dir = \"%s/tests/plugins\";\n"
+	    "plugins = [\"good\"];\n"
+	    "good = { reply = \"收到\"; handoff = \"转人工\"; lines = %d; };\n"
+	    "%s",
+	    KEFU_BUILD, lines, p);
+	free(p);
+	sb_start_kefud(&sb);
+	h_wait_log(sb.klog, "wechat-kf: access token", 0);
+}
+
+/* Occurrences of needle in haystack. */
+static int
+wx_count(const char *haystack, const char *needle)
+{
+	int n = 0;
+
+	while ((haystack = strstr(haystack, needle)) != NULL) {
+		n++;
+		haystack += strlen(needle);
+	}
+	return n;
+}
+
+/* Lines holding mark delivered to customer user, in all messages. */
+static int wx_lines_mark_n;
+
+/* Delivered sends to customer user (api: NULL any, or the one). */
+static int
+wx_sends(const char *user, const char *api, char **last)
+{
+	char *all = h_read(sb.actions), *line, *save = NULL;
+	cJSON *a;
+	int n = 0;
+
+	wx_lines_mark_n = 0;
+
+	for (line = strtok_r(all, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if ((a = cJSON_Parse(line)) == NULL)
+			continue;
+		if (strcmp(cJSON_GetObjectItem(a, "op")->valuestring, "send") ==
+		        0 &&
+		    strcmp(cJSON_GetObjectItem(a, "conversation")->valuestring,
+		        user) == 0 &&
+		    cJSON_IsTrue(cJSON_GetObjectItem(a, "delivered")) &&
+		    (api == NULL ||
+		        strcmp(cJSON_GetObjectItem(a, "api")->valuestring,
+		            api) == 0)) {
+			n++;
+			wx_lines_mark_n +=
+			    wx_count(cJSON_GetObjectItem(a, "text")
+			                 ->valuestring,
+			        "收到");
+			if (last != NULL) {
+				free(*last);
+				*last = strdup(cJSON_GetObjectItem(a, "text")
+				                   ->valuestring);
+			}
+		}
+		cJSON_Delete(a);
+	}
+	free(all);
+	return n;
+}
+
+static void
+wx_wait_sends(const char *user, const char *api, int n)
+{
+	double end = h_now() + H_TIMEOUT_S;
+
+	while (wx_sends(user, api, NULL) < n) {
+		if (h_now() > end) {
+			char *log = h_read(sb.klog);
+
+			cr_log_error("kefud log:\n%s", log);
+			free(log);
+			cr_assert_fail("fewer than %d sends to %s within %d s",
+			    n, user, H_TIMEOUT_S);
+		}
+		h_sleep_ms(20);
+	}
+}
+
+/* Every message pulled, and the effects committed (the store's batch
+ * follows within milliseconds; the action log is the platform's). */
+static void
+wx_settle(void)
+{
+	sb_settle(&sb);
+	h_sleep_ms(300);
+}
+
+static char *
+wx_say(const char *user, const char *text)
+{
+	return sb_say(&sb, user, text);
+}
+
+static double
+wx_stat(const char *key)
+{
+	return sb_state_num(&sb, key);
+}
+
+Test(wechat, url_verification_welcome_faq_and_clarify)
+{
+	char *text = NULL, *conf, *p;
+	cJSON *r;
+
+	sb_config_shipped(&sb, NULL, "");
+	/* The shipped configuration, with the fake instead of the sandbox
+	 * sb_config_shipped started. */
+	kill(sb.sandbox, SIGTERM);
+	h_wait_exit(sb.sandbox);
+	sb.sandbox = 0;
+	conf = h_read(sb.conf);
+	*strstr(conf, "platform = { url") = '\0';
+	p = wx_platform("");
+	free(sb.conf);
+	sb.conf = h_write(sb.dir, "kefud.conf", "%s%s", conf, p);
+	free(conf);
+	free(p);
+	wx_start_fake("7200");
+	sb_start_kefud(&sb);
+	h_wait_log(sb.klog, "wechat-kf: shop \"暖衣小铺\"", 0);
+
+	/* The URL check WeCom makes when the callback is saved. */
+	r = sb_ctl(&sb, "{\"cmd\":\"verify\"}");
+	cr_expect_eq(cJSON_GetObjectItem(r, "status")->valueint, 200);
+	cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(r, "verified")),
+	    "kefud did not echo the decrypted echostr");
+	cJSON_Delete(r);
+
+	/* A customer enters from a link: the welcome goes out with the
+	 * welcome_code, and names the shop. */
+	sb_do(&sb, "{\"cmd\":\"open\",\"conversation\":\"wm-a\"}");
+	wx_wait_sends("wm-a", "send_msg_on_event", 1);
+	wx_sends("wm-a", "send_msg_on_event", &text);
+	cr_expect(strstr(text, "暖衣小铺") != NULL, "welcome: %s", text);
+
+	/* A question of the knowledge base: its answer, by send_msg. */
+	free(wx_say("wm-a", "请问发什么快递"));
+	wx_wait_sends("wm-a", "send_msg", 1);
+	wx_sends("wm-a", "send_msg", &text);
+	cr_expect(strstr(text, "中通") != NULL, "answer: %s", text);
+
+	/* A word that fits several entries: the bot asks which, with the
+	 * candidates numbered. */
+	free(wx_say("wm-a", "快递"));
+	wx_wait_sends("wm-a", "send_msg", 2);
+	wx_sends("wm-a", "send_msg", &text);
+	cr_expect(strstr(text, "1.") != NULL && strstr(text, "2.") != NULL,
+	    "clarify: %s", text);
+	wx_settle();
+	cr_expect_eq(wx_sends("wm-a", NULL, NULL), 3);
+	free(text);
+}
+
+Test(wechat, handoff_to_the_queue_and_to_a_named_agent_with_context)
+{
+	cJSON *r, *m;
+	const char *inbox;
+
+	wx_start_good(1,
+	    "  notify = [\"wangwu\"];\n"
+	    "  routes = { vip = [\"lisi\", \"zhangsan\"]; };\n");
+	/* No route for the queue: state 2, the context to the notified. */
+	free(wx_say("wm-q", "你好"));
+	wx_wait_sends("wm-q", NULL, 1);
+	free(wx_say("wm-q", "我要转人工"));
+	wx_wait_sends("wm-q", NULL, 2); /* 已为您转接人工客服 */
+	h_wait_log(sb.klog, "handoff", 0);
+	wx_settle();
+	r = sb_ctl(&sb, "{\"cmd\":\"session\",\"conversation\":\"wm-q\"}");
+	cr_expect_eq(cJSON_GetObjectItem(r, "state")->valueint, 2,
+	    "the session is not in the queue");
+	cJSON_Delete(r);
+	r = sb_ctl(&sb, "{\"cmd\":\"inbox\",\"agent\":\"wangwu\"}");
+	m = cJSON_GetObjectItem(r, "messages");
+	cr_assert_eq(cJSON_GetArraySize(m), 1, "context not sent to wangwu");
+	inbox = cJSON_GetArrayItem(m, 0)->valuestring;
+	cr_expect(strstr(inbox, "wm-q") != NULL, "%s", inbox);
+	cr_expect(strstr(inbox, "我要转人工") != NULL,
+	    "the customer's words are not in the context: %s", inbox);
+	cr_expect(strstr(inbox, "human_request") != NULL, "%s", inbox);
+	cJSON_Delete(r);
+	/* Waiting in the queue, the bot may not write (state 2): nothing
+	 * was refused by the platform. */
+	cr_expect_eq(wx_stat("errcode_95018"), 0);
+}
+
+Test(wechat, a_routed_queue_goes_to_its_receiving_agent)
+{
+	cJSON *r, *m;
+	char *conf;
+
+	wx_start_good(1,
+	    "  routes = { default = [\"lisi\", \"zhangsan\"]; };\n");
+	/* lisi is not receiving (the fake's default); zhangsan is. */
+	conf = h_read(sb.conf);
+	cr_assert(strstr(conf, "routes") != NULL);
+	free(conf);
+	free(wx_say("wm-r", "转人工"));
+	wx_wait_sends("wm-r", NULL, 1);
+	h_wait_log(sb.klog, "handoff", 0);
+	wx_settle();
+	h_sleep_ms(500);
+	r = sb_ctl(&sb, "{\"cmd\":\"session\",\"conversation\":\"wm-r\"}");
+	cr_expect_eq(cJSON_GetObjectItem(r, "state")->valueint, 3);
+	cr_expect_str_eq(cJSON_GetObjectItem(r, "servicer")->valuestring,
+	    "zhangsan");
+	cJSON_Delete(r);
+	r = sb_ctl(&sb, "{\"cmd\":\"inbox\",\"agent\":\"zhangsan\"}");
+	m = cJSON_GetObjectItem(r, "messages");
+	cr_expect_eq(cJSON_GetArraySize(m), 1, "context not sent to zhangsan");
+	cJSON_Delete(r);
+	r = sb_ctl(&sb, "{\"cmd\":\"inbox\",\"agent\":\"lisi\"}");
+	cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(r, "messages")), 0,
+	    "lisi is not receiving, and got the context");
+	cJSON_Delete(r);
+}
+
+Test(wechat, agent_takes_over_ends_and_the_bot_serves_again)
+{
+	wx_start_good(1, "");
+	free(wx_say("wm-b", "你好"));
+	wx_wait_sends("wm-b", NULL, 1);
+	sb_do(&sb, "{\"cmd\":\"agent_join\",\"conversation\":\"wm-b\"}");
+	free(wx_say("wm-b", "还在吗"));
+	sb_do(&sb,
+	    "{\"cmd\":\"agent_say\",\"conversation\":\"wm-b\",\"text\":\"您好，我是人工客服\"}");
+	free(wx_say("wm-b", "好的"));
+	wx_settle();
+	h_sleep_ms(500);
+	/* The bot fell silent while the agent had it. */
+	cr_expect_eq(wx_sends("wm-b", NULL, NULL), 1);
+	cr_expect_eq(wx_stat("errcode_95018"), 0,
+	    "kefud tried to write while an agent had the session");
+	/* The agent ends it; the customer writes again: the bot serves. */
+	sb_do(&sb, "{\"cmd\":\"close\",\"conversation\":\"wm-b\"}");
+	free(wx_say("wm-b", "我又来了"));
+	wx_wait_sends("wm-b", NULL, 2);
+}
+
+Test(wechat, five_messages_at_most_after_a_customer_message)
+{
+	char *text = NULL;
+
+	wx_start_good(8, "");
+	free(wx_say("wm-c", "你好"));
+	wx_wait_sends("wm-c", NULL, 5);
+	wx_settle();
+	h_sleep_ms(500);
+	/* Eight lines: four alone, the last four joined in the fifth. */
+	cr_expect_eq(wx_sends("wm-c", NULL, &text), 5);
+	cr_expect(strstr(text, "5/8") != NULL && strstr(text, "8/8") != NULL,
+	    "the fifth message: %s", text);
+	cr_expect_eq(wx_stat("over_quota"), 0, "a sixth message was sent");
+	/* The next customer message opens a new budget. */
+	free(wx_say("wm-c", "好"));
+	wx_wait_sends("wm-c", NULL, 10);
+	cr_expect_eq(wx_stat("over_quota"), 0);
+	free(text);
+}
+
+Test(wechat, kill_9_in_a_burst_loses_and_doubles_nothing)
+{
+	char *kefud = h_build("kefud");
+	int i, n = 0;
+	char user[32];
+
+	wx_start_good(1, "");
+	sb_do(&sb, "{\"cmd\":\"burst\",\"n\":120,\"conversations\":12}");
+	h_wait_log(sb.klog, "reply from good", 0);
+	kill(sb.kefud, SIGKILL);
+	h_wait_exit(sb.kefud);
+	{
+		char *argv[] = {kefud, "-c", sb.conf, NULL};
+
+		sb.kefud = h_spawn(argv, sb.klog);
+	}
+	free(kefud);
+	/*
+	 * Ten messages of a customer at once: after the last, 微信客服
+	 * takes five messages, so the ten replies come as four alone and
+	 * six joined in the fifth.  Counted by line: each reply once.
+	 */
+	for (i = 0; i < 12; i++) {
+		snprintf(user, sizeof(user), "wm-burst-%d", i);
+		wx_wait_sends(user, NULL, 5);
+	}
+	wx_settle();
+	h_sleep_ms(1000);
+	for (i = 0; i < 12; i++) {
+		snprintf(user, sizeof(user), "wm-burst-%d", i);
+		cr_expect_eq(wx_sends(user, NULL, NULL), 5, "%s", user);
+		n += wx_lines_mark_n;
+		cr_expect_eq(wx_lines_mark_n, 10,
+		    "%s: %d replies to 10 messages", user, wx_lines_mark_n);
+	}
+	cr_expect_eq(n, 120, "0 lost, 0 doubled: %d replies", n);
+	cr_expect_eq(wx_stat("over_quota"), 0);
+}
+
+Test(wechat, a_lost_callback_is_caught_up_by_the_next_pull)
+{
+	wx_start_good(1, "");
+	free(wx_say("wm-d", "一"));
+	wx_wait_sends("wm-d", NULL, 1);
+	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"lose_callbacks\"}");
+	free(wx_say("wm-d", "二"));
+	h_sleep_ms(500);
+	cr_expect_eq(wx_sends("wm-d", NULL, NULL), 1,
+	    "answered without a callback?");
+	free(wx_say("wm-d", "三"));
+	wx_wait_sends("wm-d", NULL, 3);
+	wx_settle();
+	cr_expect_eq(wx_sends("wm-d", NULL, NULL), 3);
+}
+
+Test(wechat, an_access_token_revoked_mid_run_is_fetched_again)
+{
+	wx_start_good(1, "");
+	free(wx_say("wm-e", "一"));
+	wx_wait_sends("wm-e", NULL, 1);
+	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"revoke_tokens\"}");
+	free(wx_say("wm-e", "二"));
+	wx_wait_sends("wm-e", NULL, 2);
+	cr_expect_eq(wx_stat("tokens"), 2, "one new token, not more");
+	cr_expect_eq(wx_stat("errcode_40014"), 1);
+}
+
+Test(wechat, bad_callbacks_are_refused_without_side_effects)
+{
+	cJSON *r;
+	double pulls;
+
+	wx_start_good(1, "");
+	free(wx_say("wm-f", "你好"));
+	wx_wait_sends("wm-f", NULL, 1);
+	wx_settle();
+	pulls = wx_stat("pulls");
+	r = sb_ctl(&sb, "{\"cmd\":\"fault\",\"kind\":\"bad_signature\"}");
+	cr_expect_eq(cJSON_GetObjectItem(r, "status")->valueint, 403);
+	cJSON_Delete(r);
+	r = sb_ctl(&sb, "{\"cmd\":\"fault\",\"kind\":\"corrupt_body\"}");
+	cr_expect_eq(cJSON_GetObjectItem(r, "status")->valueint, 403);
+	cJSON_Delete(r);
+	h_sleep_ms(500);
+	cr_expect_eq(wx_stat("pulls"), pulls,
+	    "a refused callback made kefud pull");
+	h_wait_log(sb.klog, "callback refused: bad msg_signature", 0);
+	/* A good one still works. */
+	free(wx_say("wm-f", "在吗"));
+	wx_wait_sends("wm-f", NULL, 2);
+}
