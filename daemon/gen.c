@@ -99,6 +99,12 @@ gen_build(const char *path, unsigned id, enum gen_token tok, char *why,
 			snprintf(why, len, "no usable platform token");
 			gen_free(g);
 			return NULL;
+		} else if (g->conf->platform.driver->token_ok != NULL &&
+		    !g->conf->platform.driver->token_ok(g->token)) {
+			/* The driver said what is wrong with it. */
+			snprintf(why, len, "no usable platform token");
+			gen_free(g);
+			return NULL;
 		} else if (tok == GEN_TOKEN_CHECK) {
 			token_free(g->token);
 			g->token = NULL;

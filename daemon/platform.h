@@ -79,6 +79,9 @@ struct platform_driver {
 	void *(
 	    *load)(struct conf_platform *p, const struct config_setting_t *g);
 	void (*unload)(void *settings);
+	/* Whether the platform token is one this driver can use (NULL:
+	 * any); says why not.  At load, so kefud -t finds it too. */
+	int (*token_ok)(const struct token *tok);
 	/*
 	 * Applies the platform settings of a new generation (reconnecting
 	 * when they changed); takes tok.  Returns -1 when they cannot work

@@ -216,24 +216,54 @@ wx_secret_free(void)
 	W.sec = NULL;
 }
 
-/* "corpsecret:callback token:EncodingAESKey" from the token: 0, or -1. */
+/*
+ * The token's three parts, "corpsecret:callback token:EncodingAESKey":
+ * pointers into it, and the AES key.  0, or -1 said why.
+ */
 static int
-wx_secrets(struct token *tok)
+wx_split(const struct token *tok, const char **c1, const char **c2,
+    unsigned char key[WX_KEY_LEN])
 {
-	const char *v, *c1, *c2;
+	const char *v;
 	size_t len;
 
 	v = token_value(tok, &len);
-	if ((c1 = memchr(v, ':', len)) == NULL ||
-	    (c2 = memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - v))) == NULL ||
-	    c1 == v || c2 == c1 + 1 ||
-	    memchr(c2 + 1, ':', len - (size_t)(c2 + 1 - v)) != NULL) {
+	if ((*c1 = memchr(v, ':', len)) == NULL ||
+	    (*c2 = memchr(*c1 + 1, ':', len - (size_t)(*c1 + 1 - v))) == NULL ||
+	    *c1 == v || *c2 == *c1 + 1 ||
+	    memchr(*c2 + 1, ':', len - (size_t)(*c2 + 1 - v)) != NULL) {
 		log_emit(LOG_PRI_ERR,
 		    "wechat-kf: the platform token must be one line "
 		    "\"corpsecret:callback token:EncodingAESKey\" "
 		    "(docs/platform.md)");
 		return -1;
 	}
+	if (wx_key(*c2 + 1, key) < 0) {
+		log_emit(LOG_PRI_ERR,
+		    "wechat-kf: the EncodingAESKey in the platform token is "
+		    "not 43 characters of base64");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+wx_token_ok(const struct token *tok)
+{
+	unsigned char key[WX_KEY_LEN];
+	const char *c1, *c2;
+	int r = wx_split(tok, &c1, &c2, key);
+
+	explicit_bzero(key, sizeof(key));
+	return r == 0;
+}
+
+static int
+wx_secrets(struct token *tok)
+{
+	const char *c1, *c2;
+	size_t len;
+
 	W.sec = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE),
 	    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (W.sec == MAP_FAILED) {
@@ -242,15 +272,12 @@ wx_secrets(struct token *tok)
 		return -1;
 	}
 	madvise(W.sec, (size_t)sysconf(_SC_PAGESIZE), MADV_DONTDUMP);
-	if (wx_key(c2 + 1, W.sec->key) < 0) {
-		log_emit(LOG_PRI_ERR,
-		    "wechat-kf: the EncodingAESKey in the platform token is "
-		    "not 43 characters of base64");
+	if (wx_split(tok, &c1, &c2, W.sec->key) < 0) {
 		wx_secret_free();
 		return -1;
 	}
-	W.secret = v;
-	W.secret_len = (size_t)(c1 - v);
+	W.secret = token_value(tok, &len);
+	W.secret_len = (size_t)(c1 - W.secret);
 	W.cb_token = c1 + 1;
 	W.cb_token_len = (size_t)(c2 - c1 - 1);
 	return 0;
@@ -1890,7 +1917,8 @@ wx_load(struct conf_platform *p, const config_setting_t *g)
 		w->shop_name = xstrdup(v);
 	v = "/wechat-kf/callback";
 	if (conf_get_string(g, "callback_path", &v) < 0 || *v != '/') {
-		conf_report(g, "callback_path", "must begin with /");
+		conf_report(conf_member(g, "callback_path"), NULL,
+		    "must begin with /");
 		bad = 1;
 	}
 	w->callback_path = xstrdup(v);
@@ -1898,19 +1926,21 @@ wx_load(struct conf_platform *p, const config_setting_t *g)
 		p->listen = xstrdup("127.0.0.1:17462");
 	else if ((colon = strrchr(p->listen, ':')) == NULL ||
 	    atoi(colon + 1) < 1 || atoi(colon + 1) > 65535) {
-		conf_report(g, "listen",
+		conf_report(conf_member(g, "listen"), NULL,
 		    "expected host:port, such as 127.0.0.1:17462");
 		bad = 1;
 	}
 	n = 0;
 	if (conf_get_int(g, "agent_id", &n) < 0 || n < 0 || n > 2147483647) {
-		conf_report(g, "agent_id", "expected the AgentId, a number");
+		conf_report(conf_member(g, "agent_id"), NULL,
+		    "expected the AgentId, a number");
 		bad = 1;
 	}
 	w->agent_id = (int)n;
 	n = 8;
 	if (conf_get_int(g, "context_lines", &n) < 0 || n < 0 || n > 50) {
-		conf_report(g, "context_lines", "expected 0 to 50");
+		conf_report(conf_member(g, "context_lines"), NULL,
+		    "expected 0 to 50");
 		bad = 1;
 	}
 	w->context_lines = (int)n;
@@ -1961,6 +1991,7 @@ const struct platform_driver platform_wechat_kf = {
     .keys = wx_keys,
     .load = wx_load,
     .unload = wx_unload,
+    .token_ok = wx_token_ok,
     .configure = wx_configure,
     .stop = wx_stop,
     .send = wx_act_send,

@@ -476,3 +476,30 @@ Test(wechat, bad_callbacks_are_refused_without_side_effects)
 	free(wx_say("wm-f", "在吗"));
 	wx_wait_sends("wm-f", NULL, 2);
 }
+
+Test(wechat, check_refuses_a_token_without_its_three_parts)
+{
+	char *kefud = h_build("kefud"), *p, *log;
+
+	free(h_write(sb.dir, "token", "only-a-secret\n"));
+	p = wx_platform("");
+	free(sb.conf);
+	sb.conf = h_write(sb.dir, "kefud.conf",
+	    "state_dir = \"state\";\nplugin_dir = \"%s/tests/plugins\";\n"
+	    "plugins = [\"good\"];\ngood = { reply = \"收到\"; };\n%s",
+	    KEFU_BUILD, p);
+	free(p);
+	{
+		char *argv[] = {kefud, "-t", "-c", sb.conf, NULL};
+
+		cr_expect_eq(h_wait_exit(h_spawn(argv, sb.klog)), 78);
+	}
+	log = h_read(sb.klog);
+	cr_expect(strstr(log, "corpsecret:callback token:EncodingAESKey") !=
+	        NULL,
+	    "%s", log);
+	free(log);
+	free(kefud);
+	/* The teardown looks for the real parts in the log. */
+	free(h_write(sb.dir, "token", "%s:%s:%s\n", secret, cb_token, aes_key));
+}

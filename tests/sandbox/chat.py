@@ -49,8 +49,12 @@ class Chat:
             if a["op"] == "send":
                 print("\r%s客服%s%s: %s" % (GREEN + BOLD, where, RESET, a["text"]))
             elif a["op"] == "handoff":
+                # The fake 微信客服 knows the queue (or agent) only.
                 print("\r%s[转人工%s] %s/%s, %s: %s%s" % (YELLOW, where, a["queue"],
-                      a["priority"], a["reason"], a["summary"], RESET))
+                      a.get("priority", "-"), a.get("reason", "-"),
+                      a.get("summary", "-"), RESET))
+            elif a["op"] == "agent_context":
+                print("\r%s[给客服 %s 的消息]\n%s%s" % (DIM, a["to"], a["text"], RESET))
             elif a["op"] == "close":
                 print("\r%s[会话结束%s] %s%s" % (DIM, where, a.get("text", ""), RESET))
             self.prompt()

@@ -472,3 +472,52 @@ Test(conf, relative_paths_fall_back_to_the_vendor_data_directory)
 	free(path);
 	free(vendor);
 }
+
+/* The 微信客服 kind: its own keys, loaded by its driver, with the same
+ * file:line: key reports. */
+Test(conf, wechat_kf_errors)
+{
+	char *path;
+	struct conf *c;
+
+	cr_expect_null(load("plugin_dir = \"plugins\";\nplugins = [];\n"
+	                    "platform = {\n"
+	                    "  kind = \"wechat\";\n"
+	                    "};\n",
+	    &path));
+	expect(path, ":4: platform.kind: unknown kind \"wechat\"");
+	free(path);
+	cr_expect_null(load("plugin_dir = \"plugins\";\nplugins = [];\n"
+	                    "platform = {\n"
+	                    "  kind = \"wechat-kf\";\n"
+	                    "  url = \"wss://x/\";\n"
+	                    "  listen = \"nowhere\";\n"
+	                    "  open_kfid = [\"wk 1\"];\n"
+	                    "  routes = [\"a\"];\n"
+	                    "  heartbeat = 3;\n"
+	                    "};\n",
+	    &path));
+	expect(path, ":3: platform.corp_id: missing required key");
+	expect(path, ":5: platform.url: \"wss://x/\" is not a https:// URL");
+	expect(path, ":6: platform.listen: expected host:port");
+	expect(path, ":7: platform.open_kfid[0]: \"wk 1\" is not an id");
+	expect(path, ":8: platform.routes: expected a group");
+	expect(path, ":9: platform.heartbeat: unknown key for this kind");
+	free(path);
+	/* The defaults: the official API, callbacks on loopback. */
+	c = load("plugin_dir = \"plugins\";\nplugins = [];\n"
+	         "platform = {\n"
+	         "  kind = \"wechat-kf\";\n"
+	         "  corp_id = \"ww1\";\n"
+	         "  agent_id = 1000002;\n"
+	         "  routes = { vip = [\"zhangsan\", \"lisi\"]; };\n"
+	         "};\n",
+	    NULL);
+	cr_assert_not_null(c);
+	cr_expect_str_eq(c->platform.url, "https://qyapi.weixin.qq.com");
+	cr_expect_str_eq(c->platform.host, "qyapi.weixin.qq.com");
+	cr_expect_eq(c->platform.port, 443);
+	cr_expect_str_eq(c->platform.listen, "127.0.0.1:17462");
+	cr_expect_not_null(c->platform.settings);
+	conf_free(c);
+}
