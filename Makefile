@@ -98,6 +98,7 @@ bench: deps
 	$(B)/bench/match $(abspath $(B)) 1000 20000
 	/usr/bin/python3 tests/bench/link.py $(B)
 	/usr/bin/python3 tests/bench/load.py $(B)
+	/usr/bin/python3 tests/bench/wecom.py $(B)
 
 # The answers on the labelled set (tests/eval/): prints the figures.
 eval: deps

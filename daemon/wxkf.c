@@ -313,20 +313,50 @@ wx_queue(enum wx_call call, char *query, cJSON *body, struct wx_act *a)
 	wx_pump();
 }
 
+/* s (n bytes) as a query value: unreserved characters as they are, the
+ * others %XX. */
+static void
+wx_escape(char *out, size_t len, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i, o = 0;
+
+	for (i = 0; i < n && o + 4 <= len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		    c == '.' || c == '~')
+			out[o++] = (char)c;
+		else {
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = '\0';
+}
+
 /* The path of a call with its query, access token included (never
  * logged: the log names the call only). */
 static void
 wx_path(const struct wx_req *r, char *buf, size_t len)
 {
+	char id[3 * 64 + 1], secret[3 * 1024 + 1], tok[3 * 600 + 1];
+
 	if (r->call == WX_GETTOKEN) {
-		snprintf(buf, len,
-		    "%scgi-bin/gettoken?corpid=%s&corpsecret=%.*s", W.api_base,
-		    W.corp_id, (int)W.secret_len, W.secret);
+		wx_escape(id, sizeof(id), W.corp_id, strlen(W.corp_id));
+		wx_escape(secret, sizeof(secret), W.secret, W.secret_len);
+		snprintf(buf, len, "%scgi-bin/gettoken?corpid=%s&corpsecret=%s",
+		    W.api_base, id, secret);
+		explicit_bzero(secret, sizeof(secret));
 		return;
 	}
-	snprintf(buf, len, "%scgi-bin/%s?access_token=%.*s%s%s", W.api_base,
-	    wx_call_names[r->call], (int)W.sec->access_len, W.sec->access,
-	    r->query != NULL ? "&" : "", r->query != NULL ? r->query : "");
+	wx_escape(tok, sizeof(tok), W.sec->access, W.sec->access_len);
+	snprintf(buf, len, "%scgi-bin/%s?access_token=%s%s%s", W.api_base,
+	    wx_call_names[r->call], tok, r->query != NULL ? "&" : "",
+	    r->query != NULL ? r->query : "");
+	explicit_bzero(tok, sizeof(tok));
 }
 
 static void wx_done(struct wx_req *r);
@@ -351,7 +381,7 @@ static int
 wx_start(struct wx_req *r)
 {
 	struct lws_client_connect_info ci;
-	char path[2048];
+	char path[8192];
 
 	wx_path(r, path, sizeof(path));
 	memset(&ci, 0, sizeof(ci));
@@ -362,7 +392,10 @@ wx_start(struct wx_req *r)
 	ci.path = path;
 	ci.host = W.api_host;
 	ci.origin = W.api_host;
-	ci.ssl_connection = W.api_tls ? LCCSCF_USE_SSL : 0;
+	/* One kept-alive connection, requests queued on it: a TLS
+	 * handshake per call would cost milliseconds of CPU and, over
+	 * the internet, round trips. */
+	ci.ssl_connection = LCCSCF_PIPELINE | (W.api_tls ? LCCSCF_USE_SSL : 0);
 	ci.method = r->body != NULL ? "POST" : "GET";
 	ci.alpn = "http/1.1";
 	ci.local_protocol_name = "kefu-wxkf";
@@ -475,7 +508,7 @@ wx_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		lws_set_opaque_user_data(wsi, NULL);
 		r->wsi = NULL;
 		wx_done(r);
-		return -1; /* one request per connection */
+		return 0; /* the connection stays for the next request */
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 	case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
 		lws_set_opaque_user_data(wsi, NULL);
@@ -1247,7 +1280,10 @@ wx_act_step(struct wx_act *a, struct wx_req *r, int errcode, const cJSON *o)
 		} else if (wx_route(a->queue) != NULL) {
 			char *q = NULL;
 
-			if (asprintf(&q, "open_kfid=%s", a->kfid) < 0)
+			char k[3 * 300 + 1];
+
+			wx_escape(k, sizeof(k), a->kfid, strlen(a->kfid));
+			if (asprintf(&q, "open_kfid=%s", k) < 0)
 				fatal("wechat-kf");
 			wx_queue(WX_SERVICERS, q, NULL, a);
 		} else {
@@ -1583,6 +1619,7 @@ wx_vhost(void)
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = wx_protocols;
 	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.keepalive_timeout = 60; /* s, an idle API connection */
 	if (W.ca_file != NULL) {
 		info.client_ssl_ca_filepath = W.ca_file;
 		info.options |= LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;

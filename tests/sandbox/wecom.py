@@ -42,6 +42,8 @@ JSON object per line, as with tests/sandbox/sandbox.py:
   servicer    userid status                 0 receiving, 1 not
   inbox       agent                         what message/send gave them
   session     conversation                  its state and agent
+  load        rate seconds texts [grace]    open-loop load, one message per
+              conversation: first-reply latency (tests/bench/wecom.py)
   state                                     counters
   subscribe                                 stream of applied actions
 Every action the platform applies is appended to the action log (JSON
@@ -53,6 +55,7 @@ import argparse
 import asyncio
 import base64
 import collections
+import ctypes
 import hashlib
 import json
 import os
@@ -72,9 +75,42 @@ CODE_S = 20
 TRANSITIONS = {0: {1, 2, 3, 4}, 1: {2, 3, 4}, 2: {3, 4}, 3: {3, 4}, 4: set()}
 
 
+def _libcrypto():
+    try:
+        lib = ctypes.CDLL("libcrypto.so.3")
+        lib.EVP_CIPHER_CTX_new.restype = ctypes.c_void_p
+        lib.EVP_aes_256_cbc.restype = ctypes.c_void_p
+        lib.EVP_CipherInit_ex.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                          ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
+        lib.EVP_CIPHER_CTX_set_padding.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        lib.EVP_CipherUpdate.argtypes = [ctypes.c_void_p, ctypes.c_char_p,
+                                         ctypes.POINTER(ctypes.c_int), ctypes.c_char_p,
+                                         ctypes.c_int]
+        lib.EVP_CIPHER_CTX_free.argtypes = [ctypes.c_void_p]
+        return lib
+    except (OSError, AttributeError):
+        return None
+
+
+LIBCRYPTO = _libcrypto()
+
+
 def aes(key, data, decrypt):
-    """AES-256-CBC without padding, with iv = key[:16], by openssl(1): no
-    Python crypto module is needed on a fresh Debian."""
+    """AES-256-CBC without padding, with iv = key[:16]: OpenSSL's libcrypto
+    through ctypes (kefud's own dependency), else openssl(1); no Python
+    crypto module is needed on a fresh Debian."""
+    if LIBCRYPTO is not None:
+        ctx = LIBCRYPTO.EVP_CIPHER_CTX_new()
+        try:
+            LIBCRYPTO.EVP_CipherInit_ex(ctx, LIBCRYPTO.EVP_aes_256_cbc(), None, key, key[:16],
+                                        0 if decrypt else 1)
+            LIBCRYPTO.EVP_CIPHER_CTX_set_padding(ctx, 0)
+            out = ctypes.create_string_buffer(len(data) + 32)
+            n = ctypes.c_int(0)
+            LIBCRYPTO.EVP_CipherUpdate(ctx, out, ctypes.byref(n), data, len(data))
+            return out.raw[:n.value]
+        finally:
+            LIBCRYPTO.EVP_CIPHER_CTX_free(ctx)
     r = subprocess.run(
         ["openssl", "enc", "-aes-256-cbc", "-d" if decrypt else "-e",
          "-K", key.hex(), "-iv", key[:16].hex(), "-nopad"],
@@ -134,6 +170,8 @@ class WeCom:
         self.subscribers = set()
         self.msgno = 0
         self.log = open(args.action_log, "a")
+        self.load_sent = {}  # customer -> when their message was made
+        self.load_lat = []
 
     def now(self):
         return time.time() + self.offset
@@ -257,6 +295,9 @@ class WeCom:
         if delivered:
             s.used += 1
             self.stats["delivered"] += 1
+            t0 = self.load_sent.pop(user, None)
+            if t0 is not None:
+                self.load_lat.append((time.monotonic() - t0) * 1000)
         else:
             self.stats["over_quota"] += 1
             self.append(kfid, user, 4, {
@@ -511,6 +552,8 @@ class WeCom:
                 return {"ok": True, "status": r["status"], "body": r.get("body"),
                         "messages": len(self.msgs) - before}
             return {"ok": False, "error": "unknown fault %r" % kind}
+        if cmd == "load":
+            return await self.load(c)
         if cmd == "verify":
             return await self.verify()
         if cmd == "advance":
@@ -537,6 +580,41 @@ class WeCom:
             return {"ok": True}
         return {"ok": False, "error": "unknown command %r" % cmd}
 
+    async def load(self, c):
+        """Open-loop arrivals: message i at start + i / rate, one customer
+        each, whatever the bot does; then the first-reply latencies."""
+        rate, n = float(c["rate"]), int(float(c["rate"]) * float(c["seconds"]))
+        texts = c["texts"]
+        self.load_sent, self.load_lat = {}, []
+        calls0 = self.stats["calls"]
+        pulls0, cb0 = self.stats["pulls"], self.stats["callbacks"]
+        conn0 = self.stats["connections"]
+        t0 = time.monotonic()
+        for i in range(n):
+            delay = t0 + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.msgno += 1
+            user = "wm-load-%d-%d" % (os.getpid(), self.msgno)
+            self.load_sent[user] = time.monotonic()
+            self.customer_says(self.args.open_kfid, user, texts[i % len(texts)])
+        sent_for = time.monotonic() - t0
+        end = time.monotonic() + float(c.get("grace", 10))
+        while self.load_sent and time.monotonic() < end:
+            await asyncio.sleep(0.01)
+        lat = sorted(self.load_lat)
+        pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else None
+        res = {"ok": True, "sent": n, "answered": len(lat),
+               "unanswered": len(self.load_sent), "seconds": sent_for,
+               "p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99),
+               "max": lat[-1] if lat else None,
+               "calls": self.stats["calls"] - calls0,
+               "pulls": self.stats["pulls"] - pulls0,
+               "callbacks": self.stats["callbacks"] - cb0,
+               "connections": self.stats["connections"] - conn0}
+        self.load_sent = {}
+        return res
+
     async def control(self, reader, writer):
         try:
             while line := await reader.readline():
@@ -555,6 +633,7 @@ class WeCom:
     # -- HTTP ---------------------------------------------------------
 
     async def http(self, reader, writer):
+        self.stats["connections"] += 1
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
