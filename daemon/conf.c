@@ -950,6 +950,13 @@ conf_check_platform(struct conf *c)
 		p->port = u.port;
 		p->path = u.path;
 	}
+	if (p->listen != NULL && d->http == NULL) {
+		conf_warn(conf_member(m, "listen"), NULL,
+		    "ignored: a platform of kind \"%s\" makes no callbacks",
+		    d->kind);
+		free(p->listen);
+		p->listen = NULL;
+	}
 	p->driver = d;
 	if (d->load != NULL)
 		p->settings = d->load(p, m);

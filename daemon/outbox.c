@@ -414,7 +414,7 @@ outbox_drop_sends(const char *conv)
 }
 
 char *
-outbox_take_next(const char *conv)
+outbox_take_next(const char *conv, const char *op)
 {
 	uint32_t h = ob_conv_of_id(conv);
 	struct ob_item *it;
@@ -424,7 +424,7 @@ outbox_take_next(const char *conv)
 			continue;
 		if (it->state == OB_SENT)
 			continue; /* the one out, or one taken before */
-		if (it->state != OB_QUEUED || !ob_is(it->frame, "send", conv))
+		if (it->state != OB_QUEUED || !ob_is(it->frame, op, conv))
 			return NULL;
 		it->state = OB_SENT;
 		it->tries++;

@@ -33,9 +33,9 @@ void outbox_on_failed(
 /* Unsent bot lines (send, typing) of conversation conv leave the outbox:
  * a person owns it now, or it ended. */
 void outbox_drop_sends(const char *conv);
-/* The line queued next for conversation conv, taken to go with the one
- * out now (see struct platform_core). */
-char *outbox_take_next(const char *conv);
+/* The action queued next for conversation conv if it is op, taken to go
+ * with the one out now (see struct platform_core). */
+char *outbox_take_next(const char *conv, const char *op);
 void outbox_link_up(void);
 void outbox_link_down(void);
 size_t outbox_pending(void);

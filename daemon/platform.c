@@ -21,6 +21,7 @@ static const struct platform_core *pf_core;
 static const struct platform_driver *pf; /* the running one, or NULL */
 static int pf_held;
 static int (*pf_sink)(char *frame);
+static char *pf_listen; /* where ctl listens for the platform */
 
 const struct platform_driver *
 platform_find(const char *kind)
@@ -72,6 +73,14 @@ platform_configure(const struct conf_platform *p, struct token *tok)
 		    d->kind);
 		platform_stop();
 	}
+	/* ctl listens where the first generation said (like the control
+	 * socket): a new address waits for a restart. */
+	if (pf_listen == NULL && p->listen != NULL)
+		pf_listen = xstrdup(p->listen);
+	else if (p->listen != NULL && strcmp(pf_listen, p->listen) != 0)
+		log_warnx("platform.listen is %s now: callbacks still come to "
+		          "%s until kefud restarts",
+		    p->listen, pf_listen);
 	pf = d;
 	if (pf_held)
 		pf->hold(1);

@@ -49,12 +49,13 @@ struct platform_core {
 	/* Actions waiting for a result (for the log). */
 	size_t (*pending)(void);
 	/*
-	 * The bot line queued for conversation right after the action now
-	 * out (a driver that joins lines into one platform message): the
-	 * action, taken (malloc'ed; its result is the driver's to report),
-	 * or NULL when the next action is not a line.
+	 * The action queued for conversation right after the one now out,
+	 * when it is an op ("send": a driver that joins lines into one
+	 * platform message; "handoff": one that sends the line before it
+	 * with the transfer): taken (malloc'ed; its result is the driver's
+	 * to report), or NULL when the next action is something else.
 	 */
-	char *(*take_next)(const char *conversation);
+	char *(*take_next)(const char *conversation, const char *op);
 	/* The driver's own state of a conversation, kept with it across
 	 * restarts (NULL: none, or no such conversation). */
 	const char *(*conv_get)(const char *conversation, const char *key);

@@ -42,6 +42,27 @@ reload_start(const char *path, int (*admit)(const struct gen *))
 	return 0;
 }
 
+/*
+ * Another kind of platform counts its events and keeps its position in
+ * its own way: the state of one means nothing to the other, so a switch
+ * is a restart with a state_dir of its own, not a reload.
+ */
+static int
+reload_platform_changed(const struct gen *old, const struct gen *g, char *why,
+    size_t len)
+{
+	const struct conf_platform *a = &old->conf->platform,
+	                           *b = &g->conf->platform;
+
+	if (!a->present || !b->present || strcmp(a->kind, b->kind) == 0)
+		return 0;
+	snprintf(why, len,
+	    "platform.kind changes from \"%s\" to \"%s\": that takes a "
+	    "restart, with a state_dir of its own",
+	    a->kind, b->kind);
+	return 1;
+}
+
 int
 reload_run(void)
 {
@@ -52,7 +73,12 @@ reload_run(void)
 	log_info("reload: reading %s", reload_path);
 	reload_st.at_ms = clock_wall_ms();
 	if ((g = gen_build(reload_path, reload_next_id, GEN_TOKEN_LOAD, why,
-	         sizeof(why))) == NULL) {
+	         sizeof(why))) != NULL &&
+	    reload_platform_changed(old, g, why, sizeof(why))) {
+		gen_free(g);
+		g = NULL;
+	}
+	if (g == NULL) {
 		reload_st.ok = 0;
 		metric_inc(M_RELOADS_FAILED);
 		snprintf(reload_st.error, sizeof(reload_st.error), "%s", why);

@@ -533,6 +533,51 @@ store_schema_newer(void)
 	return 1;
 }
 
+/*
+ * The state of another kind of platform (its seqs and its position mean
+ * nothing to this one): not used, and left as it is.  A state without a
+ * kind is this one's from now on.
+ */
+static int
+store_other_platform(void)
+{
+	const char *kind = platform_kind();
+	sqlite3_stmt *st;
+	char *sql;
+	int other = 0;
+
+	if (*kind == '\0')
+		return 0;
+	if (sqlite3_prepare_v2(S.db,
+	        "SELECT v FROM meta WHERE k = 'platform_kind'", -1, &st,
+	        NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW &&
+		    sqlite3_column_text(st, 0) != NULL &&
+		    strcmp((const char *)sqlite3_column_text(st, 0), kind) !=
+		        0) {
+			log_emit(LOG_PRI_ERR,
+			    "store: %s holds the state of a platform of kind "
+			    "\"%s\", and platform.kind is \"%s\": give this "
+			    "platform a state_dir of its own",
+			    S.path, (const char *)sqlite3_column_text(st, 0),
+			    kind);
+			other = 1;
+		}
+		sqlite3_finalize(st);
+	}
+	if (other)
+		store_db_close();
+	else if ((sql = sqlite3_mprintf("CREATE TABLE IF NOT EXISTS "
+	                                "meta(k TEXT PRIMARY KEY, v INTEGER);"
+	                                "INSERT OR REPLACE INTO meta "
+	                                "VALUES('platform_kind', %Q)",
+	              kind)) != NULL) {
+		sqlite3_exec(S.db, sql, NULL, NULL, NULL);
+		sqlite3_free(sql);
+	}
+	return other;
+}
+
 static int
 store_try_open(void)
 {
@@ -550,7 +595,7 @@ store_try_open(void)
 		store_db_close();
 		return -1;
 	}
-	if (store_schema_newer())
+	if (store_schema_newer() || store_other_platform())
 		return -2;
 	if (store_exec("PRAGMA quick_check") < 0 ||
 	    store_exec(store_schema) < 0 ||

@@ -56,29 +56,33 @@ struct wx_conf {
 	int nroutes;
 };
 
-#define WX_CALLS_MAX 4               /* requests out at once */
-#define WX_CALL_TIMEOUT_MS 15000     /* one request, connect to answer */
-#define WX_TOKEN_EARLY_MS 300000     /* refreshed this long before its end */
-#define WX_WAKE_TOKEN_MS 540000      /* a callback's Token: 10 min, less 1 */
-#define WX_PULL_EVERY_MS 60000       /* a pull without a callback */
-#define WX_PULL_LIMIT 1000           /* messages per sync_msg page */
-#define WX_QUOTA 5                   /* messages after a customer's ... */
-#define WX_QUOTA_MS (48LL * 3600000) /* ... within 48 hours */
-#define WX_JOIN_MS 300               /* the last of the quota waits this */
-#define WX_CODE_MS 20000             /* welcome_code, msg_code lifetime */
-#define WX_STALE_S 600               /* first pull: older is not answered */
+#define WX_CALLS_MAX 4                  /* requests out at once */
+#define WX_CALL_TIMEOUT_MS 15000        /* one request, connect to answer */
+#define WX_TOKEN_EARLY_MS 300000        /* refreshed this long before its end */
+#define WX_WAKE_TOKEN_MS 540000         /* a callback's Token: 10 min, less 1 */
+#define WX_PULL_EVERY_MS 60000          /* a pull without a callback */
+#define WX_PULL_LIMIT 200               /* messages per sync_msg page */
+#define WX_ANSWER_MAX (8 * 1024 * 1024) /* bytes of an API answer */
+#define WX_QUOTA 5                      /* messages after a customer's ... */
+#define WX_QUOTA_MS (48LL * 3600000)    /* ... within 48 hours */
+#define WX_JOIN_MS 300                  /* the last of the quota waits this */
+#define WX_CODE_MS 20000                /* welcome_code, msg_code lifetime */
+#define WX_STALE_S 600                  /* first pull: older is not answered */
 #define WX_BACKOFF_MIN_MS 1000
 #define WX_BACKOFF_MAX_MS 60000
 #define WX_MSGID_MAX 32 /* send_msg's msgid: [0-9a-zA-Z_-]{1,32} */
 
 /* The errcodes the driver acts on (WeCom 全局错误码). */
 #define WX_ERR_BUSY -1
+#define WX_NO_ANSWER -2 /* ours: no answer at all (it may have arrived) */
+#define WX_ERR_STATE_CHANGE 95016 /* 不允许这种状态转换 */
 #define WX_ERR_BAD_SECRET 40001
 #define WX_ERR_BAD_TOKEN 40014
 #define WX_ERR_TOKEN_EXPIRED 42001
 #define WX_ERR_FREQ 45009
 #define WX_ERR_FREQ2 45033
 #define WX_ERR_SESSION_STATE 95018
+#define WX_ERR_WAKE_TOKEN 95007 /* the callback's Token is not valid */
 
 enum wx_call {
 	WX_GETTOKEN,
@@ -87,13 +91,15 @@ enum wx_call {
 	WX_ON_EVENT, /* kf/send_msg_on_event */
 	WX_SERVICERS,
 	WX_TRANS,
-	WX_NOTIFY,   /* message/send */
-	WX_ACCOUNTS, /* kf/account/list: the shop's name */
+	WX_NOTIFY,    /* message/send */
+	WX_ACCOUNTS,  /* kf/account/list: the shop's name */
+	WX_STATE_GET, /* kf/service_state/get */
 };
 
 static const char *const wx_call_names[] = {"gettoken", "kf/sync_msg",
     "kf/send_msg", "kf/send_msg_on_event", "kf/servicer/list",
-    "kf/service_state/trans", "message/send", "kf/account/list"};
+    "kf/service_state/trans", "message/send", "kf/account/list",
+    "kf/service_state/get"};
 
 struct wx_act; /* an action being carried out, in steps */
 
@@ -102,28 +108,41 @@ struct wx_req {
 	char *query; /* after "?access_token=...&", or NULL */
 	char *body;  /* JSON for a POST; NULL: GET */
 	struct wx_act *act;
-	int refreshed; /* sent again once after a token refresh */
+	int refreshed;      /* sent again once after a token refresh */
+	unsigned token_gen; /* the access token it was sent with */
+	int64_t queued_ms;  /* when it began to wait (monotonic) */
 	struct lws *wsi;
 	char *rx;
 	size_t rx_len;
 	int status, done;
 	struct loop_timer timeout;
 	struct wx_req *next;
+	struct wx_req *out_prev, *out_next; /* while out */
 };
 
 struct wx_act {
 	char *id;   /* the action's, for its result */
 	char *op;   /* send, handoff, close */
-	char *kfid; /* of the conversation */
-	char *user;
-	char *text;
+	char *conv; /* OPEN_KFID:EXTERNAL_USERID */
+	char *kfid, *user;
+	char *text; /* the line: sent, of a transfer, of an end */
 	char *queue, *reason, *summary, *context; /* handoff */
 	char msgid[WX_MSGID_MAX + 1];
 	char *agent;    /* handoff: the agent it goes to, if any */
 	char *msg_code; /* from trans */
+	char *code;     /* the welcome code it used */
 	int state;      /* trans to */
-	char **joined;  /* ids of the lines sent with this one */
+	int said;       /* the line of the change is sent */
+	int slot;       /* its place in the customer's budget, or -1 */
+	char **joined;  /* ids carried with it: lines, a transfer line */
 	int njoined;
+	/* The step out now, kept to send it again. */
+	enum wx_call step_call;
+	char *step_query, *step_body;
+	int step_tries;
+	struct loop_timer retry;
+	struct wx_act *prev, *next; /* W.acts */
+	struct wx_act *start_next;  /* W.starting */
 };
 
 /*
@@ -131,12 +150,19 @@ struct wx_act {
  * conversation by the core ("quota": "<since_ms> <used>") and here while
  * the customer is active; and the welcome code of their last entry.
  */
+#define WX_CARRIED 16 /* msgids of lines joined into fifths, kept */
+
 struct wx_cust {
 	char *conv;
 	int64_t since_ms; /* the customer's last message (wall clock) */
-	int used;
-	char *welcome; /* enter_session's welcome_code, unused */
-	int64_t welcome_ms;
+	int used;         /* messages sent since */
+	char slot[WX_QUOTA][WX_MSGID_MAX + 1];      /* their msgids */
+	int64_t slot_ms[WX_QUOTA];                  /* and when they went */
+	char carried[WX_CARRIED][WX_MSGID_MAX + 1]; /* lines in fifths */
+	int ncarried;
+	int state;          /* the session's, as last known; -1 not known */
+	char *welcome;      /* enter_session's welcome_code, unused */
+	int64_t welcome_ms; /* its message's time (wall clock) */
 	struct wx_cust *next;
 };
 
@@ -182,7 +208,9 @@ static struct {
 	unsigned vh_serial;
 	/* Requests: waiting for a token or a slot, and out. */
 	struct wx_req *wait, **wait_tail;
+	struct wx_req *outs; /* out now: their connections answer them */
 	int out;
+	unsigned token_gen; /* new access token, new number */
 	/* The pull. */
 	char *cursor;     /* where the next pull starts */
 	char *wake_token; /* the last callback's Token */
@@ -191,14 +219,20 @@ static struct {
 	uint64_t seq;           /* the last seq numbered */
 	uint64_t seq_at_cursor; /* the seq of the last event before cursor */
 	int64_t backoff_ms;
-	struct loop_timer pull_timer, token_timer;
+	int64_t pull_after; /* no pull before (a failed one's back-off) */
+	struct loop_timer pull_timer, token_timer, vh_timer;
 	struct wx_cust *custs[WX_CUST_BUCKETS];
 	size_t ncusts;
 	struct wx_result *results, **results_tail;
+	struct wx_act *acts; /* under way */
+	struct wx_act *starting, **starting_tail;
+	struct loop_timer start_timer;
 	struct loop_timer results_timer;
 	char state[64];
 	struct log_throttle bad_cb;
-} W = {.wait_tail = &W.wait, .results_tail = &W.results};
+} W = {.wait_tail = &W.wait,
+    .results_tail = &W.results,
+    .starting_tail = &W.starting};
 
 static void wx_pump(void);
 static void wx_act_step(struct wx_act *a, struct wx_req *r, int errcode,
@@ -289,6 +323,8 @@ static void
 wx_req_free(struct wx_req *r)
 {
 	loop_timer_cancel(&r->timeout);
+	if (r->call == WX_GETTOKEN && r->rx != NULL)
+		explicit_bzero(r->rx, r->rx_len);
 	free(r->query);
 	free(r->body);
 	free(r->rx);
@@ -308,6 +344,7 @@ wx_queue(enum wx_call call, char *query, cJSON *body, struct wx_act *a)
 		cJSON_Delete(body);
 	}
 	r->act = a;
+	r->queued_ms = clock_mono_ms();
 	*W.wait_tail = r;
 	W.wait_tail = &r->next;
 	wx_pump();
@@ -402,6 +439,11 @@ wx_start(struct wx_req *r)
 	ci.opaque_user_data = r;
 	ci.pwsi = &r->wsi;
 	W.out++;
+	r->token_gen = W.token_gen;
+	r->out_next = W.outs;
+	if (W.outs != NULL)
+		W.outs->out_prev = r;
+	W.outs = r;
 	loop_timer_set(&r->timeout, WX_CALL_TIMEOUT_MS, wx_call_timeout, r);
 	/* lws keeps its own copy of the path (with the secret or the
 	 * access token in its query): ours is wiped. */
@@ -473,7 +515,7 @@ wx_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		}
 		break;
 	case LWS_CALLBACK_CLIENT_HTTP_WRITEABLE: {
-		size_t blen = strlen(r->body);
+		size_t blen = r->body != NULL ? strlen(r->body) : 0;
 		unsigned char *b = xcalloc(1, LWS_PRE + blen + 1);
 
 		memcpy(b + LWS_PRE, r->body, blen);
@@ -488,7 +530,7 @@ wx_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		r->status = (int)lws_http_client_http_response(wsi);
 		break;
 	case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
-		if (r->rx_len + len > 1024 * 1024)
+		if (r->rx_len + len > WX_ANSWER_MAX)
 			return -1; /* no answer of the platform is this big */
 		if ((px = realloc(r->rx, r->rx_len + len + 1)) == NULL)
 			fatal("wechat-kf");
@@ -542,13 +584,20 @@ wx_done(struct wx_req *r)
 
 	loop_timer_cancel(&r->timeout);
 	W.out--;
+	if (r->out_prev != NULL)
+		r->out_prev->out_next = r->out_next;
+	else
+		W.outs = r->out_next;
+	if (r->out_next != NULL)
+		r->out_next->out_prev = r->out_prev;
+	r->out_prev = r->out_next = NULL;
 	if (!r->done || r->status != 200 || r->rx == NULL ||
 	    (o = cJSON_Parse(r->rx)) == NULL) {
 		if (r->done)
 			log_warnx("wechat-kf: %s: HTTP %d, %s",
 			    wx_call_names[r->call], r->status,
 			    r->rx == NULL ? "no body" : "not JSON");
-		errcode = WX_ERR_BUSY; /* no answer: as busy, tried again */
+		errcode = WX_NO_ANSWER; /* tried again, as busy */
 	} else if (cJSON_IsNumber(
 	               ec = cJSON_GetObjectItemCaseSensitive(o, "errcode")))
 		errcode = ec->valueint;
@@ -560,9 +609,12 @@ wx_done(struct wx_req *r)
 		    wx_call_names[r->call],
 		    errcode == WX_ERR_TOKEN_EXPIRED ? "expired" : "refused",
 		    errcode);
-		W.access_until = 0;
-		if (W.sec != NULL)
-			W.sec->access_len = 0;
+		/* Not one fetched since this request left. */
+		if (r->token_gen == W.token_gen) {
+			W.access_until = 0;
+			if (W.sec != NULL)
+				W.sec->access_len = 0;
+		}
 		r->refreshed = 1;
 		r->done = 0;
 		r->status = 0;
@@ -607,6 +659,38 @@ wx_token_retry(void *arg)
 		wx_token_fetch();
 }
 
+static void wx_act_done(struct wx_act *a, int errcode, const char *what);
+static void wx_pull_soon(int64_t ms);
+
+/*
+ * Without an access token nothing goes out: actions waiting longer than
+ * a request may take fail back to the outbox (which tries them again
+ * later), and a waiting pull is dropped for the next one.
+ */
+static void
+wx_expire_waiting(void)
+{
+	struct wx_req **pp = &W.wait, *r;
+	int64_t now = clock_mono_ms();
+
+	while ((r = *pp) != NULL) {
+		if (r->call == WX_GETTOKEN || r->call == WX_ACCOUNTS ||
+		    now - r->queued_ms < WX_CALL_TIMEOUT_MS) {
+			pp = &r->next;
+			continue;
+		}
+		*pp = r->next;
+		if (W.wait_tail == &r->next)
+			W.wait_tail = pp;
+		if (r->call == WX_SYNC) {
+			W.pulling = 0;
+			wx_pull_soon(WX_BACKOFF_MAX_MS);
+		} else if (r->act != NULL)
+			wx_act_done(r->act, WX_NO_ANSWER, "no access token");
+		wx_req_free(r);
+	}
+}
+
 static void
 wx_token_done(int errcode, const cJSON *o)
 {
@@ -634,12 +718,14 @@ wx_token_done(int errcode, const cJSON *o)
 		if (delay > WX_BACKOFF_MAX_MS)
 			delay = WX_BACKOFF_MAX_MS;
 		W.token_after = clock_mono_ms() + delay;
+		wx_expire_waiting();
 		loop_timer_set(&W.token_timer, delay, wx_token_retry, NULL);
 		return;
 	}
 	W.token_failures = 0;
 	memcpy(W.sec->access, t->valuestring, n);
 	W.sec->access_len = n;
+	W.token_gen++;
 	life = cJSON_IsNumber(e) && e->valuedouble > 0 &&
 	        e->valuedouble < 86400 * 30
 	    ? (int64_t)e->valuedouble * 1000
@@ -715,6 +801,67 @@ wx_cust_sweep(void)
 			pp = &c->next;
 }
 
+/* A list "a,b,c" (or "-") of msgids into list[max]: how many. */
+static int
+wx_ids(const char *s, size_t len, char (*list)[WX_MSGID_MAX + 1], int max)
+{
+	int n = 0;
+	size_t k;
+
+	while (len > 0 && *s != '-' && n < max) {
+		k = strcspn(s, ",");
+		if (k > len)
+			k = len;
+		if (k == 0 || k > WX_MSGID_MAX)
+			break;
+		memcpy(list[n], s, k);
+		list[n++][k] = '\0';
+		if (k == len)
+			break;
+		s += k + 1;
+		len -= k + 1;
+	}
+	return n;
+}
+
+/* "2 SINCE USED STATE SLOTS CARRIED" as wx_cust_save writes it; anything
+ * else leaves the customer as not known (nothing before they write). */
+static void
+wx_cust_load(struct wx_cust *c, const char *q)
+{
+	long long since;
+	int used, state, off = 0, n, i;
+	const char *slots, *carried;
+
+	if (sscanf(q, "2 %lld %d %d %n", &since, &used, &state, &off) != 3 ||
+	    off == 0 || used < 0 || used > WX_QUOTA)
+		return;
+	slots = q + off;
+	if ((carried = strchr(slots, ' ')) == NULL)
+		return;
+	/* "msgid@ms,..." */
+	for (n = 0, i = 0; n < used && slots < carried; n++) {
+		size_t k = strcspn(slots, "@, ");
+
+		if (k == 0 || k > WX_MSGID_MAX || slots[k] != '@')
+			return;
+		memcpy(c->slot[n], slots, k);
+		c->slot[n][k] = '\0';
+		c->slot_ms[n] = strtoll(slots + k + 1, NULL, 10);
+		slots += k + 1 + strcspn(slots + k + 1, ", ");
+		if (*slots == ',')
+			slots++;
+		i++;
+	}
+	if (i != used)
+		return;
+	c->since_ms = since;
+	c->used = used;
+	c->state = state >= 0 && state <= 4 ? state : -1;
+	carried++;
+	c->ncarried = wx_ids(carried, strlen(carried), c->carried, WX_CARRIED);
+}
+
 /* The customer of conversation conv, with the budget the core kept (none
  * kept: nothing may go before the customer writes). */
 static struct wx_cust *
@@ -722,8 +869,6 @@ wx_cust(const char *conv)
 {
 	struct wx_cust **b = &W.custs[wx_hash(conv)], *c;
 	const char *q;
-	long long since;
-	int used;
 
 	for (c = *b; c != NULL; c = c->next)
 		if (strcmp(c->conv, conv) == 0)
@@ -732,23 +877,57 @@ wx_cust(const char *conv)
 	c = xcalloc(1, sizeof(*c));
 	c->conv = xstrdup(conv);
 	c->used = WX_QUOTA;
-	if ((q = W.core->conv_get(conv, "quota")) != NULL &&
-	    sscanf(q, "%lld %d", &since, &used) == 2) {
-		c->since_ms = since;
-		c->used = used;
-	}
+	c->state = -1;
+	if ((q = W.core->conv_get(conv, "quota")) != NULL)
+		wx_cust_load(c, q);
 	c->next = *b;
 	*b = c;
 	W.ncusts++;
 	return c;
 }
 
+/*
+ * A customer message at t: the platform counts the 5 from then, so the
+ * budget holds what was sent since (replies to earlier messages that
+ * went after t, before kefud pulled this one), with a margin for the
+ * two clocks.
+ */
+#define WX_CLOCK_MARGIN_MS 1000
+
+static void
+wx_budget_from(struct wx_cust *c, int64_t t)
+{
+	int i, n = 0;
+
+	for (i = 0; i < c->used && i < WX_QUOTA; i++)
+		if (c->slot_ms[i] >= t - WX_CLOCK_MARGIN_MS) {
+			memmove(c->slot[n], c->slot[i], sizeof(c->slot[0]));
+			c->slot_ms[n++] = c->slot_ms[i];
+		}
+	c->used = n;
+	c->since_ms = t;
+}
+
 static void
 wx_cust_save(const struct wx_cust *c)
 {
-	char v[64];
+	char v[64 + (WX_QUOTA + WX_CARRIED) * (WX_MSGID_MAX + 1) +
+	    WX_QUOTA * 21];
+	size_t n;
+	int i;
 
-	snprintf(v, sizeof(v), "%lld %d", (long long)c->since_ms, c->used);
+	n = (size_t)snprintf(v, sizeof(v), "2 %lld %d %d ",
+	    (long long)c->since_ms, c->used, c->state);
+	for (i = 0; i < c->used && i < WX_QUOTA; i++)
+		n += (size_t)snprintf(v + n, sizeof(v) - n, "%s%s@%lld",
+		    i > 0 ? "," : "", c->slot[i], (long long)c->slot_ms[i]);
+	n += (size_t)snprintf(v + n, sizeof(v) - n, "%s ",
+	    c->used > 0 ? "" : "-");
+	for (i = 0; i < c->ncarried; i++)
+		n += (size_t)snprintf(v + n, sizeof(v) - n, "%s%s",
+		    i > 0 ? "," : "", c->carried[i]);
+	if (c->ncarried == 0)
+		snprintf(v + n, sizeof(v) - n, "-");
 	W.core->conv_set(c->conv, "quota", v);
 }
 
@@ -780,17 +959,18 @@ wx_deliver(const struct wx_msg *m, int64_t now_s)
 	ev.customer_id = m->external_userid;
 	ev.message_id = m->msgid;
 	ev.ts_ms = m->send_time * 1000;
+	/* A backlog from before this kefud first pulled (up to 3 days):
+	 * not answered now, days late. */
+	if (W.first_pull && now_s - m->send_time > WX_STALE_S)
+		return;
 	if (m->origin == WX_ORIGIN_CUSTOMER) {
-		/* A backlog from before this kefud first pulled: recorded by
-		 * the platform, not answered now, days late. */
-		if (W.first_pull && now_s - m->send_time > WX_STALE_S)
-			return;
 		ev.type = KEFU_EV_MESSAGE;
 		ev.message_kind = wx_kind(m->msgtype);
 		ev.text = m->text != NULL ? m->text : "";
 		c = wx_cust(conv);
-		c->since_ms = m->send_time * 1000;
-		c->used = 0;
+		wx_budget_from(c, m->send_time * 1000);
+		if (c->state == 4)
+			c->state = 0; /* an ended session begins again */
 		saved = c;
 	} else if (m->origin == WX_ORIGIN_AGENT) {
 		ev.type = KEFU_EV_AGENT_MESSAGE;
@@ -806,7 +986,11 @@ wx_deliver(const struct wx_msg *m, int64_t now_s)
 			c->welcome = m->welcome_code != NULL
 			    ? xstrdup(m->welcome_code)
 			    : NULL;
-			c->welcome_ms = clock_mono_ms();
+			/* 20 s from the event, not from the pull. */
+			c->welcome_ms = m->send_time * 1000;
+			if (c->state == 4 || c->state < 0)
+				c->state = 0;
+			saved = c;
 		} else if (strcmp(type, "session_status_change") == 0) {
 			switch (m->change_type) {
 			case 1: /* taken from the queue */
@@ -814,10 +998,12 @@ wx_deliver(const struct wx_msg *m, int64_t now_s)
 			case 4: /* an ended session taken again */
 				ev.type = KEFU_EV_AGENT_JOINED;
 				ev.agent_id = m->new_servicer_userid;
+				(saved = wx_cust(conv))->state = 3;
 				break;
 			case 3: /* the agent ended it */
 				ev.type = KEFU_EV_CLOSED;
 				ev.by = "agent";
+				(saved = wx_cust(conv))->state = 4;
 				break;
 			default:
 				return;
@@ -866,6 +1052,7 @@ wx_sync_done(int errcode, const cJSON *o)
 			pg.next_cursor = NULL;
 			W.seq_at_cursor = W.seq;
 			W.backoff_ms = 0;
+			W.pull_after = 0;
 			if (pg.dropped > 0)
 				log_warnx("wechat-kf: %zu items of a "
 				          "sync_msg page were not messages",
@@ -893,7 +1080,23 @@ wx_sync_done(int errcode, const cJSON *o)
 	                                           : WX_BACKOFF_MAX_MS;
 	log_warnx("wechat-kf: sync_msg failed (errcode %d); again in %lld ms",
 	    code, (long long)W.backoff_ms);
+	/* A wake-up token the platform refuses is not sent again. */
+	if (code == WX_ERR_WAKE_TOKEN) {
+		free(W.wake_token);
+		W.wake_token = NULL;
+	}
+	W.pull_after = clock_mono_ms() + W.backoff_ms;
 	wx_pull_soon(W.backoff_ms);
+}
+
+/* A callback says messages wait: a pull now, unless a failed one waits
+ * for its back-off (callbacks come with every message; a busy or rate
+ * limited API is not pulled harder for them). */
+static void
+wx_wake(void)
+{
+	if (clock_mono_ms() >= W.pull_after)
+		wx_pull_soon(0);
 }
 
 static void
@@ -921,13 +1124,29 @@ wx_pull(void *arg)
 
 /* -- actions ----------------------------------------------------------- */
 
+/*
+ * An action runs in steps (a handoff: servicer/list, trans, the transfer
+ * line, message/send), one request out at a time.  A step the platform
+ * could not take now (busy, rate limited, no answer) is tried again here,
+ * same request, same msgid, before the action fails back to the outbox.
+ */
+#define WX_STEP_TRIES 4
+
 static void
 wx_act_free(struct wx_act *a)
 {
+	if (a->prev != NULL)
+		a->prev->next = a->next;
+	else if (W.acts == a)
+		W.acts = a->next;
+	if (a->next != NULL)
+		a->next->prev = a->prev;
+	loop_timer_cancel(&a->retry);
 	free(a->id);
 	free(a->op);
 	free(a->kfid);
 	free(a->user);
+	free(a->conv);
 	free(a->text);
 	free(a->queue);
 	free(a->reason);
@@ -935,10 +1154,31 @@ wx_act_free(struct wx_act *a)
 	free(a->context);
 	free(a->agent);
 	free(a->msg_code);
+	free(a->code);
+	free(a->step_query);
+	free(a->step_body);
 	while (a->njoined > 0)
 		free(a->joined[--a->njoined]);
 	free(a->joined);
 	free(a);
+}
+
+/* Whether an action with this id is being carried out (as itself or
+ * carried by another): a copy the outbox sent again is dropped. */
+static int
+wx_act_running(const char *id)
+{
+	const struct wx_act *a;
+	int i;
+
+	for (a = W.acts; a != NULL; a = a->next) {
+		if (strcmp(a->id, id) == 0)
+			return 1;
+		for (i = 0; i < a->njoined; i++)
+			if (strcmp(a->joined[i], id) == 0)
+				return 1;
+	}
+	return 0;
 }
 
 static void
@@ -978,44 +1218,6 @@ wx_result(const char *id, int ok, const char *code, const char *message,
 	loop_timer_set(&W.results_timer, 0, wx_results_flush, NULL);
 }
 
-/* The same result for an action and the lines joined to it. */
-static void
-wx_result_all(struct wx_act *a, int ok, const char *code, const char *msg,
-    int64_t retry_ms)
-{
-	int i;
-
-	wx_result(a->id, ok, code, msg, retry_ms);
-	for (i = 0; i < a->njoined; i++)
-		wx_result(a->joined[i], ok, code, msg, retry_ms);
-}
-
-/* The action's result, up to the core; the action is done. */
-static void
-wx_act_result(struct wx_act *a, int errcode, const char *what)
-{
-	char msg[200];
-	const char *code;
-	int64_t retry = 0;
-
-	if (errcode == 0) {
-		wx_result_all(a, 1, NULL, NULL, 0);
-		wx_act_free(a);
-		return;
-	}
-	if (errcode == WX_ERR_BUSY || errcode == WX_ERR_FREQ ||
-	    errcode == WX_ERR_FREQ2) {
-		code = errcode == WX_ERR_BUSY ? "internal" : "rate_limited";
-		retry = errcode == WX_ERR_BUSY ? 0 : 2000;
-	} else if (errcode == WX_ERR_SESSION_STATE)
-		code = "invalid"; /* a person has it, or it ended */
-	else
-		code = "invalid";
-	snprintf(msg, sizeof(msg), "%s: errcode %d", what, errcode);
-	wx_result_all(a, 0, code, msg, retry);
-	wx_act_free(a);
-}
-
 /* send_msg's msgid from the action id: short, [0-9a-zA-Z_-], stable. */
 static void
 wx_msgid(char out[WX_MSGID_MAX + 1], const char *id)
@@ -1040,6 +1242,115 @@ wx_msgid(char out[WX_MSGID_MAX + 1], const char *id)
 	    (unsigned long long)(a >> 4), (unsigned long long)b);
 }
 
+/* Whether msgid is in the list of n. */
+static int
+wx_has(char (*list)[WX_MSGID_MAX + 1], int n, const char *msgid)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i], msgid) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * The action is done: its result, and the same for what it carried (the
+ * lines joined into a fifth message, a line before a handoff).  A send
+ * the platform refused gives its place in the budget back.
+ */
+static void
+wx_act_done(struct wx_act *a, int errcode, const char *what)
+{
+	char msg[200];
+	const char *code = "invalid";
+	int64_t retry = 0;
+	struct wx_cust *c;
+	int i;
+
+	if (errcode != 0 && a->slot >= 0 && errcode != WX_NO_ANSWER &&
+	    (c = wx_cust(a->conv)) != NULL && c->used > a->slot &&
+	    strcmp(c->slot[a->slot], a->msgid) == 0) {
+		/* Refused, so not delivered: its place is free again (the
+		 * last one taken; any later ones move down). */
+		memmove(c->slot[a->slot], c->slot[a->slot + 1],
+		    (size_t)(c->used - a->slot - 1) * sizeof(c->slot[0]));
+		memmove(&c->slot_ms[a->slot], &c->slot_ms[a->slot + 1],
+		    (size_t)(c->used - a->slot - 1) * sizeof(c->slot_ms[0]));
+		c->used--;
+		wx_cust_save(c);
+	}
+	if (errcode == 0)
+		code = NULL;
+	else if (errcode == WX_ERR_BUSY || errcode == WX_NO_ANSWER)
+		code = "internal";
+	else if (errcode == WX_ERR_FREQ || errcode == WX_ERR_FREQ2) {
+		code = "rate_limited";
+		retry = 2000;
+	}
+	if (errcode != 0)
+		snprintf(msg, sizeof(msg), "%s: errcode %d", what, errcode);
+	wx_result(a->id, errcode == 0, code, errcode != 0 ? msg : NULL, retry);
+	for (i = 0; i < a->njoined; i++)
+		wx_result(a->joined[i], errcode == 0, code,
+		    errcode != 0 ? msg : NULL, retry);
+	wx_act_free(a);
+}
+
+static void wx_act_retry(void *arg);
+
+/* A step's request, kept for a retry of the step. */
+static void
+wx_act_call(struct wx_act *a, enum wx_call call, char *query, cJSON *body)
+{
+	free(a->step_query);
+	free(a->step_body);
+	a->step_call = call;
+	a->step_query = query;
+	a->step_body = body != NULL ? cJSON_PrintUnformatted(body) : NULL;
+	if (body != NULL && a->step_body == NULL)
+		fatalx("out of memory");
+	cJSON_Delete(body);
+	a->step_tries = 0;
+	wx_act_retry(a);
+}
+
+static void
+wx_act_retry(void *arg)
+{
+	struct wx_act *a = arg;
+	struct wx_req *r = xcalloc(1, sizeof(*r));
+
+	a->step_tries++;
+	r->call = a->step_call;
+	r->query = xstrdup(a->step_query);
+	r->body = xstrdup(a->step_body);
+	r->act = a;
+	r->queued_ms = clock_mono_ms();
+	*W.wait_tail = r;
+	W.wait_tail = &r->next;
+	wx_pump();
+}
+
+/* The step failed: tried again when the platform could not take it now,
+ * else 1 (the caller ends the action). */
+static int
+wx_act_again(struct wx_act *a, int errcode)
+{
+	int64_t ms;
+
+	if (errcode != WX_ERR_BUSY && errcode != WX_NO_ANSWER &&
+	    errcode != WX_ERR_FREQ && errcode != WX_ERR_FREQ2)
+		return 1;
+	if (a->step_tries >= WX_STEP_TRIES)
+		return 1;
+	ms = (int64_t)WX_BACKOFF_MIN_MS << (a->step_tries - 1);
+	if ((errcode == WX_ERR_FREQ || errcode == WX_ERR_FREQ2) && ms < 2000)
+		ms = 2000;
+	loop_timer_set(&a->retry, ms, wx_act_retry, a);
+	return 0;
+}
+
 static cJSON *
 wx_text_body(const char *text)
 {
@@ -1051,36 +1362,79 @@ wx_text_body(const char *text)
 	return b;
 }
 
-/* A line to the customer: with an unused code (a welcome, or the line
- * of a state change) through send_msg_on_event, else send_msg. */
+#define WX_TEXT_BYTES 2048 /* text.content of a message, in bytes */
+
+/*
+ * text cut to what a message holds, at the end of a sentence if there is
+ * one in the second half: 2,048 bytes are about 680 Chinese characters.
+ */
+static void
+wx_fit(char **text, const char *conv)
+{
+	static const char *const ends[] = {"\xe3\x80\x82", "\xef\xbc\x81",
+	    "\xef\xbc\x9f", "\n", "!", "?", "."}; /* 。！？ */
+	size_t n = strlen(*text), cut = WX_TEXT_BYTES, best = 0, i, e;
+	char *p = *text;
+
+	if (n <= WX_TEXT_BYTES)
+		return;
+	while (cut > 0 && ((unsigned char)p[cut] & 0xc0) == 0x80)
+		cut--;
+	for (i = cut / 2; i < cut; i++)
+		for (e = 0; e < sizeof(ends) / sizeof(*ends); e++)
+			if (strncmp(p + i, ends[e], strlen(ends[e])) == 0 &&
+			    i + strlen(ends[e]) <= cut)
+				best = i + strlen(ends[e]);
+	p[best > 0 ? best : cut] = '\0';
+	log_warnx("wechat-kf: %s: a line of %zu bytes is cut to %zu, what "
+	          "one 微信客服 message holds: shorten it",
+	    conv, n, strlen(p));
+}
+
+/* A line to the customer: with a code (a welcome, the line of a state
+ * change) through send_msg_on_event, else send_msg. */
 static void
 wx_say(struct wx_act *a, const char *code)
 {
-	cJSON *b = wx_text_body(a->text);
+	cJSON *b;
 
+	wx_fit(&a->text, a->conv);
+	b = wx_text_body(a->text);
 	cJSON_AddStringToObject(b, "msgid", a->msgid);
 	if (code != NULL) {
 		cJSON_AddStringToObject(b, "code", code);
-		wx_queue(WX_ON_EVENT, NULL, b, a);
+		wx_act_call(a, WX_ON_EVENT, NULL, b);
 		return;
 	}
 	cJSON_AddStringToObject(b, "touser", a->user);
 	cJSON_AddStringToObject(b, "open_kfid", a->kfid);
-	wx_queue(WX_SEND, NULL, b, a);
+	wx_act_call(a, WX_SEND, NULL, b);
 }
 
-#define WX_TEXT_MAX 2000 /* characters of a text message */
-
-/* Lines queued after a (taken from the core) joined to its text. */
 static void
-wx_join(struct wx_act *a, const char *conv)
+wx_carry(struct wx_act *a, const char *id)
 {
-	char *next, *text;
-	cJSON *o;
-	const cJSON *t, *id;
-	long n = utf8_count(a->text, strlen(a->text));
+	if ((a->joined = realloc(a->joined,
+	         ((size_t)a->njoined + 1) * sizeof(*a->joined))) == NULL)
+		fatal("wechat-kf");
+	a->joined[a->njoined++] = xstrdup(id);
+}
 
-	while ((next = W.core->take_next(conv)) != NULL) {
+/*
+ * The lines queued after a (taken from the core) joined to its text, as
+ * many as a message holds; those that do not fit fail as the sixth
+ * message they would be.  Their msgids are remembered, so that after a
+ * restart they are known as delivered.
+ */
+static void
+wx_join(struct wx_act *a, struct wx_cust *c)
+{
+	char *next, *text, mid[WX_MSGID_MAX + 1];
+	const cJSON *t, *id;
+	cJSON *o;
+	int n = 0;
+
+	while ((next = W.core->take_next(a->conv, "send")) != NULL) {
 		o = cJSON_Parse(next);
 		free(next);
 		t = cJSON_GetObjectItemCaseSensitive(o, "text");
@@ -1089,14 +1443,8 @@ wx_join(struct wx_act *a, const char *conv)
 			cJSON_Delete(o);
 			break;
 		}
-		/* Too long to join: it stays taken, and fails as the
-		 * sixth message it would be. */
-		n += 1 + utf8_count(t->valuestring, strlen(t->valuestring));
-		a->joined = realloc(a->joined,
-		    ((size_t)a->njoined + 1) * sizeof(*a->joined));
-		if (a->joined == NULL)
-			fatal("wechat-kf");
-		if (n > WX_TEXT_MAX) {
+		if (strlen(a->text) + 1 + strlen(t->valuestring) >
+		    WX_TEXT_BYTES) {
 			wx_result(id->valuestring, 0, "invalid",
 			    "over the 5 messages 微信客服 allows after a "
 			    "customer's message, and too long to join to "
@@ -1105,41 +1453,106 @@ wx_join(struct wx_act *a, const char *conv)
 			cJSON_Delete(o);
 			continue;
 		}
-		a->joined[a->njoined++] = xstrdup(id->valuestring);
+		wx_carry(a, id->valuestring);
+		wx_msgid(mid, id->valuestring);
+		if (c->ncarried == WX_CARRIED) {
+			memmove(c->carried[0], c->carried[1],
+			    (WX_CARRIED - 1) * sizeof(c->carried[0]));
+			c->ncarried--;
+		}
+		snprintf(c->carried[c->ncarried++], WX_MSGID_MAX + 1, "%s",
+		    mid);
 		if (asprintf(&text, "%s\n%s", a->text, t->valuestring) < 0)
 			fatal("wechat-kf");
 		free(a->text);
 		a->text = text;
 		cJSON_Delete(o);
+		n++;
 	}
-	if (a->njoined > 0)
+	if (n > 0)
 		log_info("wechat-kf: %s: the last message 微信客服 allows "
 		         "carries %d more lines",
-		    conv, a->njoined);
+		    a->conv, n);
+}
+
+static void wx_handoff(struct wx_act *a);
+
+static char *
+wx_member(const cJSON *o, const char *name)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsString(m) ? xstrdup(m->valuestring) : NULL;
+}
+
+/* The fields of a handoff action into a. */
+static void
+wx_act_fields(struct wx_act *a, const cJSON *o)
+{
+	const cJSON *ctx;
+
+	a->queue = wx_member(o, "queue");
+	a->reason = wx_member(o, "reason");
+	a->summary = wx_member(o, "summary");
+	if ((ctx = cJSON_GetObjectItemCaseSensitive(o, "context")) != NULL)
+		a->context = cJSON_PrintUnformatted(ctx);
 }
 
 static void
 wx_send(struct wx_act *a)
 {
-	char conv[300];
-	struct wx_cust *c;
+	struct wx_cust *c = wx_cust(a->conv);
+	char *h;
+	cJSON *o;
 
-	snprintf(conv, sizeof(conv), "%s:%s", a->kfid, a->user);
-	c = wx_cust(conv);
-	if (c->welcome != NULL) {
-		char *code = c->welcome;
-
-		c->welcome = NULL;
-		if (clock_mono_ms() - c->welcome_ms < WX_CODE_MS) {
-			wx_say(a, code);
-			free(code);
-			return;
-		}
-		free(code);
+	/* Delivered already, inside an earlier fifth message. */
+	if (wx_has(c->carried, c->ncarried, a->msgid)) {
+		wx_act_done(a, 0, "send_msg");
+		return;
 	}
-	/* The platform delivers at most 5 messages within 48 hours of
-	 * the customer's last one: the sixth is refused here, not lost
-	 * there. */
+	/*
+	 * The line says the customer goes to an agent, and the handoff
+	 * comes right after it: it goes with the code of the transfer,
+	 * after it, as 微信客服 means a transfer line to go.
+	 */
+	if ((h = W.core->take_next(a->conv, "handoff")) != NULL) {
+		o = cJSON_Parse(h);
+		free(h);
+		wx_carry(a, a->id);
+		free(a->id);
+		a->id = wx_member(o, "id");
+		free(a->op);
+		a->op = xstrdup("handoff");
+		wx_act_fields(a, o);
+		cJSON_Delete(o);
+		if (a->id == NULL) /* the core's always have one */
+			a->id = xstrdup("?");
+		wx_handoff(a);
+		return;
+	}
+	/* An agent has the customer, or the session ended: 微信客服 lets
+	 * only agents write now (the queue has its own notice). */
+	if (c->state >= 2) {
+		log_info("wechat-kf: %s: %s not sent: the session is in "
+		         "state %d, where only agents write",
+		    a->conv, a->id, c->state);
+		wx_act_done(a, 0, "send_msg");
+		return;
+	}
+	if (c->welcome != NULL &&
+	    clock_wall_ms() - c->welcome_ms < WX_CODE_MS - 2000) {
+		a->code = c->welcome;
+		c->welcome = NULL;
+		wx_say(a, a->code);
+		return;
+	}
+	/* A send again (the outbox's retry, a restart): its place. */
+	if (wx_has(c->slot, c->used, a->msgid)) {
+		wx_say(a, NULL);
+		return;
+	}
+	/* At most 5 messages within 48 hours of the customer's last one:
+	 * the sixth is refused here, not lost there. */
 	if (c->used >= WX_QUOTA ||
 	    clock_wall_ms() - c->since_ms > WX_QUOTA_MS) {
 		wx_result(a->id, 0, "invalid",
@@ -1151,15 +1564,18 @@ wx_send(struct wx_act *a)
 		wx_act_free(a);
 		return;
 	}
+	a->slot = c->used;
+	c->slot_ms[c->used] = clock_wall_ms();
+	snprintf(c->slot[c->used++], WX_MSGID_MAX + 1, "%s", a->msgid);
 	/* The last message the budget allows carries the lines queued
-	 * after it too, as many as fit. */
-	if (++c->used == WX_QUOTA)
-		wx_join(a, conv);
+	 * after it too. */
+	if (c->used == WX_QUOTA)
+		wx_join(a, c);
 	wx_cust_save(c);
 	wx_say(a, NULL);
 }
 
-/* The agent a queue goes to: its route's agents, "a|b|c", or NULL. */
+/* The agents a queue goes to: its route's, "a|b|c", or NULL. */
 static const char *
 wx_route(const char *queue)
 {
@@ -1230,18 +1646,14 @@ wx_notify(struct wx_act *a)
 	cJSON *b;
 	int i;
 
-	if (W.agent_id == 0) {
-		wx_act_result(a, 0, "handoff");
-		return;
-	}
 	if (a->agent != NULL)
 		snprintf(to, sizeof(to), "%s", a->agent);
 	else
 		for (i = 0; i < W.nnotify; i++)
 			snprintf(to + strlen(to), sizeof(to) - strlen(to),
 			    "%s%s", i > 0 ? "|" : "", W.notify[i]);
-	if (*to == '\0') {
-		wx_act_result(a, 0, "handoff");
+	if (W.agent_id == 0 || *to == '\0') {
+		wx_act_done(a, 0, "handoff");
 		return;
 	}
 	text = wx_context_text(a);
@@ -1249,120 +1661,211 @@ wx_notify(struct wx_act *a)
 	free(text);
 	cJSON_AddStringToObject(b, "touser", to);
 	cJSON_AddNumberToObject(b, "agentid", W.agent_id);
-	wx_queue(WX_NOTIFY, NULL, b, a);
+	wx_act_call(a, WX_NOTIFY, NULL, b);
 }
 
 static void
-wx_trans(struct wx_act *a)
+wx_trans(struct wx_act *a, int state)
+{
+	cJSON *b = cJSON_CreateObject();
+
+	a->state = state;
+	cJSON_AddStringToObject(b, "open_kfid", a->kfid);
+	cJSON_AddStringToObject(b, "external_userid", a->user);
+	cJSON_AddNumberToObject(b, "service_state", state);
+	if (state == 3)
+		cJSON_AddStringToObject(b, "servicer_userid", a->agent);
+	wx_act_call(a, WX_TRANS, NULL, b);
+}
+
+static char *
+wx_kfid_query(const struct wx_act *a)
+{
+	char k[3 * 300 + 1], *q;
+
+	wx_escape(k, sizeof(k), a->kfid, strlen(a->kfid));
+	if (asprintf(&q, "open_kfid=%s", k) < 0)
+		fatal("wechat-kf");
+	return q;
+}
+
+static void
+wx_handoff(struct wx_act *a)
+{
+	if (wx_route(a->queue) != NULL)
+		wx_act_call(a, WX_SERVICERS, wx_kfid_query(a), NULL);
+	else
+		wx_trans(a, 2);
+}
+
+/* The state WeCom says the session is in (kf/service_state/get). */
+static void
+wx_state_get(struct wx_act *a)
 {
 	cJSON *b = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(b, "open_kfid", a->kfid);
 	cJSON_AddStringToObject(b, "external_userid", a->user);
-	cJSON_AddNumberToObject(b, "service_state", a->state);
-	if (a->state == 3)
-		cJSON_AddStringToObject(b, "servicer_userid", a->agent);
-	wx_queue(WX_TRANS, NULL, b, a);
+	wx_act_call(a, WX_STATE_GET, NULL, b);
 }
 
-/* The next step of an action, after request r (NULL: the first). */
+/* An agent took the customer through our own trans: the core hears it
+ * as from the platform, so that the bot falls silent. */
+static void
+wx_agent_joined(struct wx_act *a)
+{
+	struct kefu_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = KEFU_EV_AGENT_JOINED;
+	ev.conversation = a->conv;
+	ev.customer_id = a->user;
+	ev.agent_id = a->agent;
+	ev.ts_ms = clock_wall_ms();
+	ev.seq = ++W.seq;
+	W.core->event(&ev, "service_state/trans");
+}
+
+/* After trans: the state is the customer's now; the line that goes with
+ * the change (its code); then the agents. */
+static void
+wx_trans_done(struct wx_act *a, const cJSON *o)
+{
+	struct wx_cust *c = wx_cust(a->conv);
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "msg_code");
+
+	c->state = a->state;
+	wx_cust_save(c);
+	if (cJSON_IsString(m)) {
+		free(a->msg_code);
+		a->msg_code = xstrdup(m->valuestring);
+	}
+	if (a->state == 3 && a->agent != NULL)
+		wx_agent_joined(a);
+	if (a->state == 1) { /* close from state 0: now to 4 */
+		wx_trans(a, 4);
+		return;
+	}
+	if (a->text != NULL && *a->text != '\0' && a->msg_code != NULL &&
+	    !a->said) {
+		a->said = 1;
+		wx_say(a, a->msg_code);
+		return;
+	}
+	if (strcmp(a->op, "handoff") == 0)
+		wx_notify(a);
+	else
+		wx_act_done(a, 0, "close");
+}
+
+/* The first of the route's agents who is receiving, or none. */
+static void
+wx_pick_agent(struct wx_act *a, const cJSON *o)
+{
+	const char *agents = wx_route(a->queue), *p;
+	const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, "servicer_list"),
+	            *s, *u, *st;
+
+	for (p = agents; p != NULL && *p != '\0' && a->agent == NULL;
+	     p += strcspn(p, "|"), p += *p == '|') {
+		size_t n = strcspn(p, "|");
+
+		cJSON_ArrayForEach(s, l)
+		{
+			u = cJSON_GetObjectItemCaseSensitive(s, "userid");
+			st = cJSON_GetObjectItemCaseSensitive(s, "status");
+			if (cJSON_IsString(u) && strlen(u->valuestring) == n &&
+			    strncmp(u->valuestring, p, n) == 0 &&
+			    (!cJSON_IsNumber(st) || st->valueint == 0)) {
+				a->agent = xstrdup(u->valuestring);
+				break;
+			}
+		}
+	}
+	if (a->agent == NULL)
+		log_info("wechat-kf: no agent of queue %s is receiving; %s "
+		         "goes to the queue",
+		    a->queue, a->id);
+}
+
+/* The next step of an action, after request r. */
 static void
 wx_act_step(struct wx_act *a, struct wx_req *r, int errcode, const cJSON *o)
 {
-	const cJSON *m;
+	const cJSON *st;
 
-	if (r == NULL) {
-		if (strcmp(a->op, "send") == 0)
-			wx_send(a);
-		else if (strcmp(a->op, "close") == 0) {
-			a->state = 4;
-			wx_trans(a);
-		} else if (wx_route(a->queue) != NULL) {
-			char *q = NULL;
-
-			char k[3 * 300 + 1];
-
-			wx_escape(k, sizeof(k), a->kfid, strlen(a->kfid));
-			if (asprintf(&q, "open_kfid=%s", k) < 0)
-				fatal("wechat-kf");
-			wx_queue(WX_SERVICERS, q, NULL, a);
-		} else {
-			a->state = 2;
-			wx_trans(a);
-		}
+	if (errcode != 0 && r->call != WX_TRANS && r->call != WX_NOTIFY &&
+	    !wx_act_again(a, errcode))
 		return;
-	}
 	switch (r->call) {
 	case WX_SEND:
 	case WX_ON_EVENT:
-		if (strcmp(a->op, "send") == 0 || errcode != 0)
-			wx_act_result(a, errcode, wx_call_names[r->call]);
-		else
-			wx_act_result(a, 0, "close"); /* the closing line */
-		break;
-	case WX_SERVICERS: {
-		const char *agents = wx_route(a->queue), *p;
-		const cJSON *l, *s, *u, *st;
-
-		if (errcode != 0) {
-			wx_act_result(a, errcode, wx_call_names[r->call]);
+		if (errcode != 0 || strcmp(a->op, "send") == 0) {
+			wx_act_done(a, errcode, wx_call_names[r->call]);
 			break;
 		}
-		/* The first of the route's agents who is receiving. */
-		l = cJSON_GetObjectItemCaseSensitive(o, "servicer_list");
-		for (p = agents; p != NULL && *p != '\0' && a->agent == NULL;
-		     p += strcspn(p, "|"), p += *p == '|') {
-			size_t n = strcspn(p, "|");
-
-			cJSON_ArrayForEach(s, l)
-			{
-				u = cJSON_GetObjectItemCaseSensitive(s,
-				    "userid");
-				st = cJSON_GetObjectItemCaseSensitive(s,
-				    "status");
-				if (cJSON_IsString(u) &&
-				    strlen(u->valuestring) == n &&
-				    strncmp(u->valuestring, p, n) == 0 &&
-				    (!cJSON_IsNumber(st) ||
-				        st->valueint == 0)) {
-					a->agent = xstrdup(u->valuestring);
-					break;
-				}
-			}
-		}
-		a->state = a->agent != NULL ? 3 : 2;
-		if (a->agent == NULL)
-			log_info("wechat-kf: no agent of queue %s is "
-			         "receiving; %s goes to the queue",
-			    a->queue, a->id);
-		wx_trans(a);
-		break;
-	}
-	case WX_TRANS:
-		if (errcode != 0) {
-			wx_act_result(a, errcode, wx_call_names[r->call]);
-			break;
-		}
-		m = cJSON_GetObjectItemCaseSensitive(o, "msg_code");
-		if (cJSON_IsString(m))
-			a->msg_code = xstrdup(m->valuestring);
-		if (a->state == 4) {
-			/* The closing line, through the code of the end. */
-			if (a->text != NULL && *a->text != '\0' &&
-			    a->msg_code != NULL)
-				wx_say(a, a->msg_code);
-			else
-				wx_act_result(a, 0, "close");
-		} else
+		/* The line of a transfer or an end, sent. */
+		if (strcmp(a->op, "handoff") == 0)
 			wx_notify(a);
+		else
+			wx_act_done(a, 0, "close");
+		break;
+	case WX_SERVICERS:
+		if (errcode != 0) {
+			wx_act_done(a, errcode, wx_call_names[r->call]);
+			break;
+		}
+		wx_pick_agent(a, o);
+		wx_trans(a, a->agent != NULL ? 3 : 2);
+		break;
+	case WX_TRANS:
+		if (errcode == WX_ERR_STATE_CHANGE) {
+			/* Done before (our answer was lost), or a state
+			 * this change cannot leave: ask. */
+			wx_state_get(a);
+			break;
+		}
+		if (errcode != 0) {
+			if (wx_act_again(a, errcode))
+				wx_act_done(a, errcode, wx_call_names[r->call]);
+			break;
+		}
+		wx_trans_done(a, o);
+		break;
+	case WX_STATE_GET:
+		st = cJSON_GetObjectItemCaseSensitive(o, "service_state");
+		if (errcode != 0 || !cJSON_IsNumber(st)) {
+			wx_act_done(a, errcode != 0 ? errcode : WX_NO_ANSWER,
+			    wx_call_names[r->call]);
+			break;
+		}
+		if (strcmp(a->op, "close") == 0 && st->valueint == 0 &&
+		    a->state == 4) {
+			wx_trans(a, 1); /* 0 cannot end: the bot's first */
+			break;
+		}
+		if ((strcmp(a->op, "close") == 0 && st->valueint == 4) ||
+		    (strcmp(a->op, "handoff") == 0 &&
+		        (st->valueint == 2 || st->valueint == 3))) {
+			/* It is where this action takes it: done, but
+			 * for the line, whose code is gone. */
+			a->said = 1;
+			a->state = st->valueint;
+			wx_trans_done(a, NULL);
+			break;
+		}
+		wx_act_done(a, WX_ERR_STATE_CHANGE, "kf/service_state/trans");
 		break;
 	case WX_NOTIFY:
-		if (errcode != 0)
+		if (errcode != 0) {
+			if (!wx_act_again(a, errcode))
+				break;
 			log_warnx("wechat-kf: the context of %s did not "
 			          "reach the agents (message/send errcode "
 			          "%d); the handoff stands",
 			    a->id, errcode);
-		wx_act_result(a, 0, "handoff");
+		}
+		wx_act_done(a, 0, "handoff");
 		break;
 	default:
 		break;
@@ -1410,12 +1913,27 @@ wx_handle(struct wx_req *r, int errcode, const cJSON *o)
 		wx_act_step(r->act, r, errcode, o);
 }
 
-static char *
-wx_member(const cJSON *o, const char *name)
+static void
+wx_act_begin(void *arg)
 {
-	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, name);
+	struct wx_act *a;
 
-	return cJSON_IsString(m) ? xstrdup(m->valuestring) : NULL;
+	(void)arg;
+	while ((a = W.starting) != NULL) {
+		if ((W.starting = a->start_next) == NULL)
+			W.starting_tail = &W.starting;
+		a->start_next = NULL;
+		if (strcmp(a->op, "send") == 0)
+			wx_send(a);
+		else if (strcmp(a->op, "close") == 0)
+			wx_trans(a, 4);
+		else if (strcmp(a->op, "handoff") == 0)
+			wx_handoff(a);
+		else {
+			wx_result(a->id, 0, "invalid", "unknown op", 0);
+			wx_act_free(a);
+		}
+	}
 }
 
 /* An action from the core (taken). */
@@ -1424,8 +1942,7 @@ wx_act_send(char *action)
 {
 	cJSON *o = cJSON_Parse(action);
 	struct wx_act *a;
-	char *conv, *colon;
-	const cJSON *ctx;
+	char *colon;
 
 	free(action);
 	if (!W.on || !W.settled) {
@@ -1433,12 +1950,12 @@ wx_act_send(char *action)
 		return -1;
 	}
 	a = xcalloc(1, sizeof(*a));
+	a->slot = -1;
 	a->op = wx_member(o, "op");
 	a->id = wx_member(o, "id");
-	conv = wx_member(o, "conversation");
-	if (a->op == NULL || a->id == NULL || conv == NULL ||
-	    (colon = strchr(conv, ':')) == NULL) {
-		free(conv);
+	a->conv = wx_member(o, "conversation");
+	if (a->op == NULL || a->id == NULL || a->conv == NULL ||
+	    (colon = strchr(a->conv, ':')) == NULL) {
 		cJSON_Delete(o);
 		if (a->id != NULL)
 			wx_result(a->id, 0, "invalid",
@@ -1446,29 +1963,39 @@ wx_act_send(char *action)
 		wx_act_free(a);
 		return 0;
 	}
-	*colon = '\0';
-	a->kfid = xstrdup(conv);
-	a->user = xstrdup(colon + 1);
-	free(conv);
-	a->text = wx_member(o, "text");
-	a->queue = wx_member(o, "queue");
-	a->reason = wx_member(o, "reason");
-	a->summary = wx_member(o, "summary");
-	if ((ctx = cJSON_GetObjectItemCaseSensitive(o, "context")) != NULL)
-		a->context = cJSON_PrintUnformatted(ctx);
-	wx_msgid(a->msgid, a->id);
-	cJSON_Delete(o);
-	if (strcmp(a->op, "typing") == 0) {
-		wx_act_result(a, 0, "typing"); /* 微信客服 has none */
-		return 0;
-	}
-	if (strcmp(a->op, "send") != 0 && strcmp(a->op, "close") != 0 &&
-	    strcmp(a->op, "handoff") != 0) {
-		wx_result(a->id, 0, "invalid", "unknown op", 0);
+	/* Sent again while this driver still carries it out (a token
+	 * that is slow to come): one is enough. */
+	if (wx_act_running(a->id)) {
+		log_debug("wechat-kf: %s is under way; the copy is dropped",
+		    a->id);
+		cJSON_Delete(o);
 		wx_act_free(a);
 		return 0;
 	}
-	wx_act_step(a, NULL, 0, NULL);
+	if ((a->kfid = strndup(a->conv, (size_t)(colon - a->conv))) == NULL)
+		fatal("wechat-kf");
+	a->user = xstrdup(colon + 1);
+	a->text = wx_member(o, "text");
+	wx_act_fields(a, o);
+	wx_msgid(a->msgid, a->id);
+	cJSON_Delete(o);
+	if (strcmp(a->op, "typing") == 0) {
+		wx_act_done(a, 0, "typing"); /* 微信客服 has none */
+		return 0;
+	}
+	a->next = W.acts;
+	if (W.acts != NULL)
+		W.acts->prev = a;
+	W.acts = a;
+	/*
+	 * Begun in the loop's next turn: the core queues a turn's actions
+	 * one by one, and the first goes out before the others are there.
+	 * By then the lines after it (to join into a fifth message) and a
+	 * handoff after a line (to send the line with it) are queued.
+	 */
+	*W.starting_tail = a;
+	W.starting_tail = &a->start_next;
+	loop_timer_set(&W.start_timer, 0, wx_act_begin, NULL);
 	return 0;
 }
 
@@ -1597,7 +2124,7 @@ wx_http(const char *method, const char *target, const char *body, size_t len,
 				W.wake_token = xstrdup(token);
 				W.wake_ms = clock_mono_ms();
 			}
-			wx_pull_soon(0);
+			wx_wake();
 		}
 	}
 	free(msg);
@@ -1684,6 +2211,8 @@ wx_lists(const struct wx_conf *w)
 	int i, j;
 
 	wx_lists_free();
+	if (w->shop_name != NULL)
+		snprintf(W.shop_name, sizeof(W.shop_name), "%s", w->shop_name);
 	W.agent_id = w->agent_id;
 	W.context_lines = w->context_lines;
 	W.kfids = wx_copy(w->open_kfid, w->nopen_kfid);
@@ -1710,12 +2239,32 @@ wx_same(const struct conf_platform *p)
 
 	return W.corp_id != NULL && strcmp(W.corp_id, w->corp_id) == 0 &&
 	    strcmp(W.api_host, p->host) == 0 && W.api_port == p->port &&
+	    strncmp(W.api_base, p->path, strlen(p->path)) == 0 &&
 	    W.api_tls == p->tls && strcmp(W.cb_path, w->callback_path) == 0 &&
 	    (W.ca_file == NULL) == (p->ca_file == NULL) &&
 	    (W.ca_file == NULL || strcmp(W.ca_file, p->ca_file) == 0);
 }
 
 static void wx_stop(void);
+
+/* The API's TLS context; tried again every 10 s while it cannot be made
+ * (a CA file that cannot be read), with the state saying so. */
+static void
+wx_vhost_retry(void *arg)
+{
+	(void)arg;
+	if (!W.on || W.vh != NULL)
+		return;
+	if (wx_vhost() < 0) {
+		snprintf(W.state, sizeof(W.state), "no TLS context");
+		loop_timer_set(&W.vh_timer, 10000, wx_vhost_retry, NULL);
+		return;
+	}
+	snprintf(W.state, sizeof(W.state), "pulling");
+	/* From the loop: the store restores the cursor first. */
+	wx_pull_soon(0);
+	wx_pump();
+}
 
 static int
 wx_configure(const struct conf_platform *p, struct token *tok,
@@ -1749,11 +2298,9 @@ wx_configure(const struct conf_platform *p, struct token *tok,
 	W.api_base = xstrdup(base);
 	W.ca_file = p->ca_file != NULL ? xstrdup(p->ca_file) : NULL;
 	W.cb_path = xstrdup(w->callback_path);
-	wx_lists(w);
 	W.shop_name[0] = '\0';
-	if (w->shop_name != NULL)
-		snprintf(W.shop_name, sizeof(W.shop_name), "%s", w->shop_name);
-	else {
+	wx_lists(w);
+	if (w->shop_name == NULL) {
 		cJSON *b = cJSON_CreateObject();
 
 		cJSON_AddNumberToObject(b, "offset", 0);
@@ -1763,16 +2310,10 @@ wx_configure(const struct conf_platform *p, struct token *tok,
 	W.on = 1;
 	W.settled = 0;
 	snprintf(W.state, sizeof(W.state), "pulling");
-	if (wx_vhost() < 0)
-		return -1;
-	/* A kind switched on a reload: numbering goes on from the core's. */
-	if (W.seq == 0 && W.cursor == NULL)
-		W.seq = W.seq_at_cursor = core->acked();
 	if (W.cursor == NULL)
 		W.first_pull = 1;
 	W.core->up();
-	/* From the loop: the store restores the cursor first. */
-	wx_pull_soon(0);
+	wx_vhost_retry(NULL);
 	return 0;
 }
 
@@ -1790,6 +2331,7 @@ wx_stop(void)
 	W.settled = 0;
 	loop_timer_cancel(&W.pull_timer);
 	loop_timer_cancel(&W.token_timer);
+	loop_timer_cancel(&W.vh_timer);
 	for (r = W.wait; r != NULL; r = next) {
 		next = r->next;
 		if (r->act != NULL)
@@ -1798,6 +2340,28 @@ wx_stop(void)
 	}
 	W.wait = NULL;
 	W.wait_tail = &W.wait;
+	/*
+	 * Requests out: their connections are cut now, and nothing they
+	 * answer reaches the next configuration (a page handled twice, a
+	 * token written to freed memory).  Their actions are sent again
+	 * by the outbox, same ids.
+	 */
+	while ((r = W.outs) != NULL) {
+		W.outs = r->out_next;
+		if (r->wsi != NULL) {
+			lws_set_opaque_user_data(r->wsi, NULL);
+			lws_set_timeout(r->wsi, PENDING_TIMEOUT_USER_OK,
+			    LWS_TO_KILL_ASYNC);
+		}
+		if (r->act != NULL)
+			wx_act_free(r->act);
+		wx_req_free(r);
+	}
+	loop_timer_cancel(&W.start_timer);
+	W.starting = NULL;
+	W.starting_tail = &W.starting;
+	while (W.acts != NULL)
+		wx_act_free(W.acts);
 	for (i = 0; i < WX_CUST_BUCKETS; i++) {
 		for (c = W.custs[i]; c != NULL; c = cn) {
 			cn = c->next;
@@ -1888,7 +2452,9 @@ wx_resume_point(uint64_t seq)
 
 	/* Pages go up whole, in one turn of the loop: seq is the last of
 	 * a page, and the cursor after it is where to go on. */
-	if (W.cursor == NULL || seq != W.seq_at_cursor)
+	/* Events after the cursor's are our own (an agent joined through
+	 * our trans), never pulled again: the cursor covers them too. */
+	if (W.cursor == NULL || seq < W.seq_at_cursor)
 		return NULL;
 	if (asprintf(&r, WX_RESUME_TAG "%s", W.cursor) < 0)
 		fatal("wechat-kf");
@@ -1943,7 +2509,11 @@ wx_load(struct conf_platform *p, const config_setting_t *g)
 	long long n;
 	int i, bad = 0;
 
-	if (conf_get_string(g, "corp_id", &v) != 1 || *v == '\0') {
+	if (conf_get_string(g, "corp_id", &v) == 1 && strlen(v) > 64) {
+		conf_report(conf_member(g, "corp_id"), NULL,
+		    "not a 企业ID: over 64 characters");
+		bad = 1;
+	} else if (conf_get_string(g, "corp_id", &v) != 1 || *v == '\0') {
 		conf_report(g, "corp_id",
 		    "missing required key (the 企业ID of the WeCom "
 		    "organisation)");
@@ -1966,7 +2536,13 @@ wx_load(struct conf_platform *p, const config_setting_t *g)
 		conf_report(conf_member(g, "listen"), NULL,
 		    "expected host:port, such as 127.0.0.1:17462");
 		bad = 1;
-	}
+	} else if (strncmp(p->listen, "127.", 4) != 0 &&
+	    strncmp(p->listen, "[::1]:", 6) != 0 &&
+	    strncmp(p->listen, "localhost:", 10) != 0)
+		conf_warn(conf_member(g, "listen"), NULL,
+		    "not a loopback address: callbacks should come through "
+		    "the shop's nginx (HTTPS, the filed domain), not "
+		    "straight from the network");
 	n = 0;
 	if (conf_get_int(g, "agent_id", &n) < 0 || n < 0 || n > 2147483647) {
 		conf_report(conf_member(g, "agent_id"), NULL,

@@ -87,6 +87,9 @@ wx_start_fake(const char *token_life)
 	free(key);
 }
 
+/* The CA file the configuration names. */
+static const char *wx_ca = "certs/ca.pem";
+
 /* The platform group for the fake, with extra keys of the driver. */
 static char *
 wx_platform(const char *extra)
@@ -97,7 +100,7 @@ wx_platform(const char *extra)
 	              "platform = {\n"
 	              "  kind = \"wechat-kf\";\n"
 	              "  url = \"https://localhost:%d/\";\n"
-	              "  ca_file = \"certs/ca.pem\";\n"
+	              "  ca_file = \"%s\";\n"
 	              "  token_file = \"token\";\n"
 	              "  listen = \"127.0.0.1:%d\";\n"
 	              "  corp_id = \"ww-kefu-sandbox\";\n"
@@ -105,27 +108,37 @@ wx_platform(const char *extra)
 	              "  agent_id = 1000002;\n"
 	              "%s"
 	              "};\n",
-	              sb.port, cb_port, extra) > 0);
+	              sb.port, wx_ca, cb_port, extra) > 0);
 	return p;
 }
 
-/* kefud with the test plugin "good" (lines: its replies per message). */
+/* The configuration with the test plugin "good" replying reply, lines
+ * times (its i-th line ending " i/N"), and extra root settings. */
 static void
-wx_start_good(int lines, const char *platform_extra)
+wx_config_good(const char *reply, int lines, const char *platform_extra,
+    const char *extra)
 {
 	char *p = wx_platform(platform_extra);
 
-	wx_start_fake("7200");
 	free(sb.conf);
 	sb.conf = h_write(sb.dir, "kefud.conf",
 	    "log_level = \"debug\";\n"
 	    "state_dir = \"state\";\n"
 	    "plugin_dir = \"%s/tests/plugins\";\n"
 	    "plugins = [\"good\"];\n"
-	    "good = { reply = \"收到\"; handoff = \"转人工\"; lines = %d; };\n"
-	    "%s",
-	    KEFU_BUILD, lines, p);
+	    "good = { reply = \"%s\"; handoff = \"转人工\"; lines = %d;%s };\n"
+	    "%s%s",
+	    KEFU_BUILD, reply, lines,
+	    strstr(reply, "？") != NULL ? " ask = true;" : "", p, extra);
 	free(p);
+}
+
+/* kefud with the test plugin "good" (lines: its replies per message). */
+static void
+wx_start_good(int lines, const char *platform_extra)
+{
+	wx_start_fake("7200");
+	wx_config_good("收到", lines, platform_extra, "");
 	sb_start_kefud(&sb);
 	h_wait_log(sb.klog, "wechat-kf: access token", 0);
 }
@@ -290,7 +303,16 @@ Test(wechat, handoff_to_the_queue_and_to_a_named_agent_with_context)
 	free(wx_say("wm-q", "你好"));
 	wx_wait_sends("wm-q", NULL, 1);
 	free(wx_say("wm-q", "我要转人工"));
-	wx_wait_sends("wm-q", NULL, 2); /* 已为您转接人工客服 */
+	/* The line before the handoff goes with the transfer's code, and
+	 * costs none of the 5 messages. */
+	wx_wait_sends("wm-q", "send_msg_on_event", 1);
+	{
+		char *line = NULL;
+
+		wx_sends("wm-q", "send_msg_on_event", &line);
+		cr_expect(strstr(line, "转接") != NULL, "%s", line);
+		free(line);
+	}
 	h_wait_log(sb.klog, "handoff", 0);
 	wx_settle();
 	r = sb_ctl(&sb, "{\"cmd\":\"session\",\"conversation\":\"wm-q\"}");
@@ -378,22 +400,74 @@ Test(wechat, five_messages_at_most_after_a_customer_message)
 	cr_expect(strstr(text, "5/8") != NULL && strstr(text, "8/8") != NULL,
 	    "the fifth message: %s", text);
 	cr_expect_eq(wx_stat("over_quota"), 0, "a sixth message was sent");
-	/* The next customer message opens a new budget. */
+	/* The next customer message opens a new budget (a moment later:
+	 * sends within a second of it count in it, for the clocks). */
+	h_sleep_ms(2500);
 	free(wx_say("wm-c", "好"));
 	wx_wait_sends("wm-c", NULL, 10);
 	cr_expect_eq(wx_stat("over_quota"), 0);
 	free(text);
 }
 
+/* Lines "收到" delivered to the conversations prefix0 .. prefix(n-1). */
+static int
+wx_lines_of(const char *prefix, int n, int each)
+{
+	char user[64];
+	int i, total = 0;
+
+	for (i = 0; i < n; i++) {
+		snprintf(user, sizeof(user), "%s%d", prefix, i);
+		wx_sends(user, NULL, NULL);
+		cr_expect_eq(wx_lines_mark_n, each,
+		    "%s: %d replies to %d messages", user, wx_lines_mark_n,
+		    each);
+		total += wx_lines_mark_n;
+	}
+	return total;
+}
+
+static void
+wx_wait_lines(const char *prefix, int n, int each)
+{
+	double end = h_now() + H_TIMEOUT_S;
+	char user[64];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(user, sizeof(user), "%s%d", prefix, i);
+		for (;;) {
+			wx_sends(user, NULL, NULL);
+			if (wx_lines_mark_n >= each)
+				break;
+			cr_assert(h_now() < end, "%s: %d of %d replies", user,
+			    wx_lines_mark_n, each);
+			h_sleep_ms(20);
+		}
+	}
+}
+
 Test(wechat, kill_9_in_a_burst_loses_and_doubles_nothing)
 {
 	char *kefud = h_build("kefud");
-	int i, n = 0;
-	char user[32];
+	cJSON *st, *ps, *e;
+	int n, after = -1;
 
 	wx_start_good(1, "");
-	sb_do(&sb, "{\"cmd\":\"burst\",\"n\":120,\"conversations\":12}");
-	h_wait_log(sb.klog, "reply from good", 0);
+	/*
+	 * Ten messages of a customer at once: after the last, 微信客服
+	 * takes five messages, so the ten replies come as four alone and
+	 * six joined in the fifth.  Counted by line: each reply once.
+	 */
+	sb_do(&sb,
+	    "{\"cmd\":\"burst\",\"n\":60,\"conversations\":6,"
+	    "\"prefix\":\"wm-a-\"}");
+	wx_wait_lines("wm-a-", 6, 10);
+	wx_settle(); /* committed, with the cursor after them */
+	sb_do(&sb,
+	    "{\"cmd\":\"burst\",\"n\":60,\"conversations\":6,"
+	    "\"prefix\":\"wm-b-\"}");
+	h_wait_log(sb.klog, "reply from good (r:wx", 0);
 	kill(sb.kefud, SIGKILL);
 	h_wait_exit(sb.kefud);
 	{
@@ -402,26 +476,22 @@ Test(wechat, kill_9_in_a_burst_loses_and_doubles_nothing)
 		sb.kefud = h_spawn(argv, sb.klog);
 	}
 	free(kefud);
-	/*
-	 * Ten messages of a customer at once: after the last, 微信客服
-	 * takes five messages, so the ten replies come as four alone and
-	 * six joined in the fifth.  Counted by line: each reply once.
-	 */
-	for (i = 0; i < 12; i++) {
-		snprintf(user, sizeof(user), "wm-burst-%d", i);
-		wx_wait_sends(user, NULL, 5);
-	}
+	wx_wait_lines("wm-b-", 6, 10);
 	wx_settle();
 	h_sleep_ms(1000);
-	for (i = 0; i < 12; i++) {
-		snprintf(user, sizeof(user), "wm-burst-%d", i);
-		cr_expect_eq(wx_sends(user, NULL, NULL), 5, "%s", user);
-		n += wx_lines_mark_n;
-		cr_expect_eq(wx_lines_mark_n, 10,
-		    "%s: %d replies to 10 messages", user, wx_lines_mark_n);
-	}
+	n = wx_lines_of("wm-a-", 6, 10) + wx_lines_of("wm-b-", 6, 10);
 	cr_expect_eq(n, 120, "0 lost, 0 doubled: %d replies", n);
 	cr_expect_eq(wx_stat("over_quota"), 0);
+	/* The restarted kefud pulled from the cursor it had committed, not
+	 * from the beginning: its first pull (with its own access token)
+	 * started past the first burst. */
+	st = sb_ctl(&sb, "{\"cmd\":\"state\"}");
+	ps = cJSON_GetObjectItem(st, "pull_starts");
+	cJSON_ArrayForEach(e, ps) if (cJSON_GetArrayItem(e, 0)->valueint == 2 &&
+	    after < 0) after = cJSON_GetArrayItem(e, 1)->valueint;
+	cJSON_Delete(st);
+	cr_expect_geq(after, 60, "the pull after the restart began at %d",
+	    after);
 }
 
 Test(wechat, a_lost_callback_is_caught_up_by_the_next_pull)
@@ -502,4 +572,190 @@ Test(wechat, check_refuses_a_token_without_its_three_parts)
 	free(kefud);
 	/* The teardown looks for the real parts in the log. */
 	free(h_write(sb.dir, "token", "%s:%s:%s\n", secret, cb_token, aes_key));
+}
+
+Test(wechat, a_busy_platform_is_tried_again_and_sends_once)
+{
+	wx_start_good(1, "");
+	free(wx_say("wm-g", "一"));
+	wx_wait_sends("wm-g", NULL, 1);
+	sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"busy\",\"count\":2}");
+	free(wx_say("wm-g", "二"));
+	wx_wait_sends("wm-g", NULL, 2);
+	wx_settle();
+	h_sleep_ms(500);
+	cr_expect_eq(wx_sends("wm-g", NULL, NULL), 2);
+	cr_expect_eq(wx_stat("errcode_-1"), 2);
+}
+
+Test(wechat, access_tokens_are_fetched_again_before_they_expire)
+{
+	char text[32];
+	int i;
+
+	/* A token of 4 s: kefud takes a new one after half of it. */
+	wx_start_fake("4");
+	wx_config_good("收到", 1, "", "");
+	sb_start_kefud(&sb);
+	h_wait_log(sb.klog, "wechat-kf: access token", 0);
+	for (i = 0; i < 6; i++) {
+		snprintf(text, sizeof(text), "第%d句", i);
+		free(wx_say("wm-t", text));
+		wx_wait_sends("wm-t", NULL, i + 1);
+		h_sleep_ms(1000);
+	}
+	cr_expect_geq(wx_stat("tokens"), 3);
+	cr_expect_eq(wx_stat("errcode_42001"), 0, "an expired token was used");
+}
+
+Test(wechat, long_lines_are_joined_within_a_message_s_bytes)
+{
+	char reply[700];
+	int i, n = 0;
+
+	/* 200 Chinese characters: 600 bytes; eight lines of them. */
+	for (i = 0; i < 200; i++)
+		n += snprintf(reply + n, sizeof(reply) - n, "好");
+	wx_start_fake("7200");
+	wx_config_good(reply, 8, "", "");
+	sb_start_kefud(&sb);
+	h_wait_log(sb.klog, "wechat-kf: access token", 0);
+	free(wx_say("wm-l", "你好"));
+	wx_wait_sends("wm-l", NULL, 5);
+	wx_settle();
+	h_sleep_ms(500);
+	{
+		char *all = h_read(sb.actions), *line, *save = NULL;
+		int seen = 0;
+
+		for (line = strtok_r(all, "\n", &save); line != NULL;
+		     line = strtok_r(NULL, "\n", &save)) {
+			cJSON *a = cJSON_Parse(line);
+			const char *t;
+
+			if (a == NULL ||
+			    !cJSON_IsTrue(
+			        cJSON_GetObjectItem(a, "delivered"))) {
+				cJSON_Delete(a);
+				continue;
+			}
+			t = cJSON_GetObjectItem(a, "text")->valuestring;
+			cr_expect_leq(strlen(t), 2048, "a message of %zu bytes",
+			    strlen(t));
+			seen += wx_count(t, "/8");
+			cJSON_Delete(a);
+		}
+		free(all);
+		/* Four alone, three joined in the fifth; the eighth does
+		 * not fit, and is not sent as a sixth. */
+		cr_expect_eq(seen, 7, "%d lines delivered", seen);
+	}
+	cr_expect_eq(wx_sends("wm-l", NULL, NULL), 5);
+	cr_expect_eq(wx_stat("over_quota"), 0);
+	h_wait_log(sb.klog, "too long to join", 0);
+}
+
+Test(wechat, a_customer_in_the_queue_gets_no_bot_lines)
+{
+	cJSON *r;
+
+	wx_start_fake("7200");
+	wx_config_good("收到", 1, "",
+	    "conversations = { wait_update_ms = 300; wait_update_text = "
+	    "\"人工客服正在接入，请您稍等\"; wait_updates_max = 3; };\n");
+	sb_start_kefud(&sb);
+	h_wait_log(sb.klog, "wechat-kf: access token", 0);
+	free(wx_say("wm-w", "我要转人工"));
+	wx_wait_sends("wm-w", "send_msg_on_event", 1);
+	h_sleep_ms(2000); /* the wait updates are due */
+	r = sb_ctl(&sb, "{\"cmd\":\"session\",\"conversation\":\"wm-w\"}");
+	cr_expect_eq(cJSON_GetObjectItem(r, "state")->valueint, 2);
+	cJSON_Delete(r);
+	cr_expect_eq(wx_sends("wm-w", NULL, NULL), 1);
+	cr_expect_eq(wx_stat("errcode_95018"), 0,
+	    "kefud wrote to a customer in the queue");
+	h_wait_log(sb.klog, "where only agents write", 0);
+}
+
+Test(wechat, the_bot_ends_a_session_it_never_took_with_its_line)
+{
+	cJSON *r;
+
+	wx_start_fake("7200");
+	wx_config_good("还有什么可以帮您？", 1, "",
+	    "conversations = { close_after_ms = 500; close_text = "
+	    "\"感谢您的咨询，祝您生活愉快\"; };\n");
+	sb_start_kefud(&sb);
+	h_wait_log(sb.klog, "wechat-kf: access token", 0);
+	free(wx_say("wm-x", "你好"));
+	/* The question, then silence: the close, 0 -> 1 -> 4, and the
+	 * closing line with the code of the end. */
+	wx_wait_sends("wm-x", "send_msg_on_event", 1);
+	r = sb_ctl(&sb, "{\"cmd\":\"session\",\"conversation\":\"wm-x\"}");
+	cr_expect_eq(cJSON_GetObjectItem(r, "state")->valueint, 4);
+	cJSON_Delete(r);
+	{
+		char *line = NULL;
+
+		wx_sends("wm-x", "send_msg_on_event", &line);
+		cr_expect(strstr(line, "感谢您的咨询") != NULL, "%s", line);
+		free(line);
+	}
+}
+
+Test(wechat, a_reload_with_calls_out_loses_and_doubles_nothing)
+{
+	char *path = h_path(sb.certs, "ca.pem"), *ca = h_read(path);
+
+	free(h_write(sb.dir, "certs/ca2.pem", "%s", ca));
+	free(ca);
+	free(path);
+	wx_start_good(1, "");
+	sb_do(&sb,
+	    "{\"cmd\":\"burst\",\"n\":60,\"conversations\":6,"
+	    "\"prefix\":\"wm-r-\"}");
+	h_wait_log(sb.klog, "reply from good (r:wx", 0);
+	/* Another CA file: the driver starts again, with calls out. */
+	wx_ca = "certs/ca2.pem";
+	wx_config_good("收到", 1, "", "");
+	wx_ca = "certs/ca.pem";
+	kill(sb.kefud, SIGHUP);
+	wx_wait_lines("wm-r-", 6, 10);
+	wx_settle();
+	h_sleep_ms(1000);
+	cr_expect_eq(wx_lines_of("wm-r-", 6, 10), 60);
+	h_wait_log(sb.klog, "reload ok", 0);
+}
+
+Test(wechat, a_kind_switch_takes_a_restart_with_its_own_state)
+{
+	char *kefud = h_build("kefud"), *log;
+
+	wx_start_good(1, "");
+	free(wx_say("wm-k", "你好"));
+	wx_wait_sends("wm-k", NULL, 1);
+	sb_config(&sb, "token", "");
+	kill(sb.kefud, SIGHUP);
+	h_wait_log(sb.klog,
+	    "platform.kind changes from \"wechat-kf\" to "
+	    "\"kefu\"",
+	    0);
+	/* Still serving 微信客服. */
+	free(wx_say("wm-k", "在吗"));
+	wx_wait_sends("wm-k", NULL, 2);
+	kill(sb.kefud, SIGTERM);
+	cr_expect_eq(h_wait_exit(sb.kefud), 0);
+	{
+		char *argv[] = {kefud, "-c", sb.conf, NULL};
+
+		sb.kefud = 0;
+		cr_expect_eq(h_wait_exit(h_spawn(argv, sb.klog)), 78);
+	}
+	log = h_read(sb.klog);
+	cr_expect(strstr(log,
+	              "holds the state of a platform of kind "
+	              "\"wechat-kf\"") != NULL,
+	    "%s", log);
+	free(log);
+	free(kefud);
 }

@@ -8,7 +8,8 @@
  * stop = true|false (end the chain after replying), handoff = "..." (a
  * message containing this asks for a human: intent "human_request",
  * entity "said" = the message), lines = N (N replies to a message, the
- * i-th ending " i/N": a turn of many lines).
+ * i-th ending " i/N": a turn of many lines), ask = true (the reply asks
+ * the customer something: the core's follow-ups and close apply).
  * It replies "<reply> (<name> <version>)" to every message, notes that it
  * saw the event, and logs a tick every 100 ms, so a test can tell which
  * build is live.
@@ -35,10 +36,11 @@
 
 struct tp {
 	const struct kefu_host *host;
-	char reply[256];
+	char reply[1024];
 	char handoff[128];
 	int stop;
 	int lines;
+	int ask;
 };
 
 TP_FN int
@@ -46,11 +48,11 @@ tp_init(const struct kefu_host *host, const struct kefu_conf *conf,
     void **state)
 {
 	static const char *const keys[] = {"reply", "stop", "handoff", "lines",
-	    NULL};
+	    "ask", NULL};
 	const char *reply = NULL, *handoff = NULL;
 	struct tp *tp;
 	long long lines = 1;
-	int stop = 0;
+	int stop = 0, ask = 0;
 
 #ifdef PLUG_INIT_FAIL
 	host->log(KEFU_LOG_ERR, "init failing on purpose");
@@ -60,7 +62,8 @@ tp_init(const struct kefu_host *host, const struct kefu_conf *conf,
 	    host->conf_string(conf, "reply", &reply) < 0 ||
 	    host->conf_bool(conf, "stop", &stop) < 0 ||
 	    host->conf_string(conf, "handoff", &handoff) < 0 ||
-	    host->conf_int(conf, "lines", &lines) < 0)
+	    host->conf_int(conf, "lines", &lines) < 0 ||
+	    host->conf_bool(conf, "ask", &ask) < 0)
 		return -1;
 	if (reply == NULL) {
 		host->conf_error(conf, "reply", "missing required key");
@@ -73,6 +76,7 @@ tp_init(const struct kefu_host *host, const struct kefu_conf *conf,
 	    PLUG_VERSION);
 	tp->stop = stop;
 	tp->lines = lines >= 1 && lines <= 8 ? (int)lines : 1;
+	tp->ask = ask;
 	snprintf(tp->handoff, sizeof(tp->handoff), "%s",
 	    handoff ? handoff : "");
 	*state = tp;
@@ -101,11 +105,13 @@ tp_handle(void *state, struct kefu_turn *t, const struct kefu_event *ev)
 		tp->host->handoff(t, "human_request", "顾客要求人工服务");
 		return KEFU_STOP;
 	}
+	if (tp->ask)
+		tp->host->ask(t);
 	if (tp->lines == 1)
 		tp->host->reply(t, tp->reply);
 	else
 		for (int i = 1; i <= tp->lines; i++) {
-			char line[300];
+			char line[1100];
 
 			snprintf(line, sizeof(line), "%s %d/%d", tp->reply, i,
 			    tp->lines);

@@ -34,7 +34,7 @@ JSON object per line, as with tests/sandbox/sandbox.py:
   agent_join  conversation [agent]          an agent takes it (state 3)
   agent_say   conversation text [agent]     an agent writes (origin 5)
   agent_release / close  conversation       the agent ends it (state 4)
-  burst       n [conversations] [text]      n customer messages at once
+  burst       n [conversations] [text] [prefix]  n customer messages at once
   fault       kind [count]: lose_callbacks | bad_signature | corrupt_body
               | revoke_tokens | busy (errcode -1 to the next count calls)
   verify                                    the URL verification (GET)
@@ -71,8 +71,10 @@ WINDOW_S = 3 * 86400
 QUOTA, QUOTA_S = 5, 48 * 3600
 CODE_S = 20
 
-# Session states, and where each may go (分配客服会话).
-TRANSITIONS = {0: {1, 2, 3, 4}, 1: {2, 3, 4}, 2: {3, 4}, 3: {3, 4}, 4: set()}
+# Session states, and where each may go (分配客服会话): 0 new, 1 the bot,
+# 2 the queue, 3 an agent, 4 ended.  A new session may not end before
+# someone took it, and the queue only goes to an agent.
+TRANSITIONS = {0: {1, 2, 3}, 1: {2, 3, 4}, 2: {3}, 3: {3, 4}, 4: set()}
 
 
 def _libcrypto():
@@ -156,6 +158,7 @@ class WeCom:
         self.wake_tokens = {}  # callback Token -> expiry
         self.msgs = []  # every message and event, in order
         self.pulled = 0  # the highest index sync_msg returned, + 1
+        self.pull_starts = []  # [tokens issued then, start index] per pull
         self.sessions = collections.defaultdict(Session)
         self.codes = {}  # code -> [conversation, kind, issued, used]
         self.msgids = {}  # send_msg msgid -> delivered
@@ -246,6 +249,7 @@ class WeCom:
         end = start + len(page)
         self.pulled = max(self.pulled, end)
         self.stats["pulls"] += 1
+        self.pull_starts.append([self.stats["tokens"], start])
         return {"errcode": 0, "errmsg": "ok",
                 "next_cursor": base64.b64encode(("c:%d" % end).encode()).decode(),
                 "has_more": 1 if end < len(self.msgs) else 0,
@@ -503,8 +507,8 @@ class WeCom:
             n, convs = int(c["n"]), int(c.get("conversations", 1))
             ids = []
             for i in range(n):
-                m = self.customer_says(self.args.open_kfid, "wm-burst-%d" % (i % convs),
-                                       c.get("text", "你好"))
+                m = self.customer_says(self.args.open_kfid, "%s%d" % (
+                    c.get("prefix", "wm-burst-"), i % convs), c.get("text", "你好"))
                 ids.append(m["msgid"])
             return {"ok": True, "ids": ids}
         if cmd == "agent_join":
@@ -574,6 +578,7 @@ class WeCom:
             # "seq"/"acked" as the sandbox names them: messages made, and
             # messages the bot has pulled.
             return {"ok": True, "seq": len(self.msgs), "acked": self.pulled,
+                    "pull_starts": self.pull_starts[-50:],
                     "stats": dict(self.stats)}
         if cmd == "subscribe":
             self.subscribers.add(writer)
