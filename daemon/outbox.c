@@ -424,7 +424,10 @@ outbox_take_next(const char *conv, const char *op)
 			continue;
 		if (it->state == OB_SENT)
 			continue; /* the one out, or one taken before */
-		if (it->state != OB_QUEUED || !ob_is(it->frame, op, conv))
+		/* Queued, or waiting to be tried again (it failed with the
+		 * one it went with before): it goes with this one now. */
+		if ((it->state != OB_QUEUED && it->state != OB_WAIT) ||
+		    !ob_is(it->frame, op, conv))
 			return NULL;
 		it->state = OB_SENT;
 		it->tries++;

@@ -54,7 +54,15 @@ reload_platform_changed(const struct gen *old, const struct gen *g, char *why,
 	const struct conf_platform *a = &old->conf->platform,
 	                           *b = &g->conf->platform;
 
-	if (!a->present || !b->present || strcmp(a->kind, b->kind) == 0)
+	if (a->present != b->present) {
+		/* Its driver would begin without the state the store
+		 * restored at start, and without its callback listener. */
+		snprintf(why, len,
+		    "the platform group is %s: that takes a restart",
+		    b->present ? "added" : "removed");
+		return 1;
+	}
+	if (!a->present || strcmp(a->kind, b->kind) == 0)
 		return 0;
 	snprintf(why, len,
 	    "platform.kind changes from \"%s\" to \"%s\": that takes a "

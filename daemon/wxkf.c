@@ -133,7 +133,10 @@ struct wx_act {
 	char *code;     /* the welcome code it used */
 	int state;      /* trans to */
 	int said;       /* the line of the change is sent */
-	int slot;       /* its place in the customer's budget, or -1 */
+	int slot;       /* it holds a place in the customer's budget */
+	int lines;      /* lines joined into it (a fifth message) */
+	int took;       /* a close took the session (0 -> 1) once */
+	int maybe_sent; /* an attempt had no answer: it may have arrived */
 	char **joined;  /* ids carried with it: lines, a transfer line */
 	int njoined;
 	/* The step out now, kept to send it again. */
@@ -212,9 +215,10 @@ static struct {
 	int out;
 	unsigned token_gen; /* new access token, new number */
 	/* The pull. */
-	char *cursor;     /* where the next pull starts */
-	char *wake_token; /* the last callback's Token */
-	int64_t wake_ms;  /* when it came (monotonic) */
+	char *cursor;      /* where the next pull starts */
+	char *cursor_corp; /* whose */
+	char *wake_token;  /* the last callback's Token */
+	int64_t wake_ms;   /* when it came (monotonic) */
 	int pulling, pull_again, first_pull;
 	uint64_t seq;           /* the last seq numbered */
 	uint64_t seq_at_cursor; /* the seq of the last event before cursor */
@@ -616,6 +620,7 @@ wx_done(struct wx_req *r)
 				W.sec->access_len = 0;
 		}
 		r->refreshed = 1;
+		r->queued_ms = clock_mono_ms();
 		r->done = 0;
 		r->status = 0;
 		free(r->rx);
@@ -792,8 +797,7 @@ wx_cust_sweep(void)
 
 	while ((c = *pp) != NULL)
 		if (now - c->since_ms > WX_QUOTA_MS &&
-		    (c->welcome == NULL ||
-		        clock_mono_ms() - c->welcome_ms > WX_CODE_MS)) {
+		    (c->welcome == NULL || now - c->welcome_ms > WX_CODE_MS)) {
 			*pp = c->next;
 			wx_cust_free(c);
 			W.ncusts--;
@@ -829,8 +833,9 @@ wx_ids(const char *s, size_t len, char (*list)[WX_MSGID_MAX + 1], int max)
 static void
 wx_cust_load(struct wx_cust *c, const char *q)
 {
+	struct wx_cust t; /* all or nothing */
 	long long since;
-	int used, state, off = 0, n, i;
+	int used, state, off = 0, n;
 	const char *slots, *carried;
 
 	if (sscanf(q, "2 %lld %d %d %n", &since, &used, &state, &off) != 3 ||
@@ -839,22 +844,24 @@ wx_cust_load(struct wx_cust *c, const char *q)
 	slots = q + off;
 	if ((carried = strchr(slots, ' ')) == NULL)
 		return;
-	/* "msgid@ms,..." */
-	for (n = 0, i = 0; n < used && slots < carried; n++) {
+	memset(&t, 0, sizeof(t));
+	/* "msgid@ms,..." or "-" */
+	for (n = 0; n < used && slots < carried; n++) {
 		size_t k = strcspn(slots, "@, ");
 
 		if (k == 0 || k > WX_MSGID_MAX || slots[k] != '@')
 			return;
-		memcpy(c->slot[n], slots, k);
-		c->slot[n][k] = '\0';
-		c->slot_ms[n] = strtoll(slots + k + 1, NULL, 10);
+		memcpy(t.slot[n], slots, k);
+		t.slot[n][k] = '\0';
+		t.slot_ms[n] = strtoll(slots + k + 1, NULL, 10);
 		slots += k + 1 + strcspn(slots + k + 1, ", ");
 		if (*slots == ',')
 			slots++;
-		i++;
 	}
-	if (i != used)
+	if (n != used)
 		return;
+	memcpy(c->slot, t.slot, sizeof(t.slot));
+	memcpy(c->slot_ms, t.slot_ms, sizeof(t.slot_ms));
 	c->since_ms = since;
 	c->used = used;
 	c->state = state >= 0 && state <= 4 ? state : -1;
@@ -886,6 +893,18 @@ wx_cust(const char *conv)
 	return c;
 }
 
+/* Whether a send with this msgid is under way (it goes after now). */
+static int
+wx_msgid_running(const char *msgid)
+{
+	const struct wx_act *a;
+
+	for (a = W.acts; a != NULL; a = a->next)
+		if (strcmp(a->msgid, msgid) == 0)
+			return 1;
+	return 0;
+}
+
 /*
  * A customer message at t: the platform counts the 5 from then, so the
  * budget holds what was sent since (replies to earlier messages that
@@ -900,7 +919,8 @@ wx_budget_from(struct wx_cust *c, int64_t t)
 	int i, n = 0;
 
 	for (i = 0; i < c->used && i < WX_QUOTA; i++)
-		if (c->slot_ms[i] >= t - WX_CLOCK_MARGIN_MS) {
+		if (c->slot_ms[i] >= t - WX_CLOCK_MARGIN_MS ||
+		    wx_msgid_running(c->slot[i])) {
 			memmove(c->slot[n], c->slot[i], sizeof(c->slot[0]));
 			c->slot_ms[n++] = c->slot_ms[i];
 		}
@@ -1254,6 +1274,38 @@ wx_has(char (*list)[WX_MSGID_MAX + 1], int n, const char *msgid)
 	return 0;
 }
 
+/* The place of msgid in the customer's budget, or -1. */
+static int
+wx_slot_of(const struct wx_cust *c, const char *msgid)
+{
+	int i;
+
+	for (i = 0; i < c->used && i < WX_QUOTA; i++)
+		if (strcmp(c->slot[i], msgid) == 0)
+			return i;
+	return -1;
+}
+
+/* Lines joined into a fifth message that was delivered: known as
+ * delivered when they come again (a restart, a lost answer). */
+static void
+wx_carried(struct wx_cust *c, const struct wx_act *a)
+{
+	char mid[WX_MSGID_MAX + 1];
+	int i;
+
+	for (i = a->njoined - a->lines; i < a->njoined; i++) {
+		wx_msgid(mid, a->joined[i]);
+		if (c->ncarried == WX_CARRIED) {
+			memmove(c->carried[0], c->carried[1],
+			    (WX_CARRIED - 1) * sizeof(c->carried[0]));
+			c->ncarried--;
+		}
+		snprintf(c->carried[c->ncarried++], WX_MSGID_MAX + 1, "%s",
+		    mid);
+	}
+}
+
 /*
  * The action is done: its result, and the same for what it carried (the
  * lines joined into a fifth message, a line before a handoff).  A send
@@ -1268,17 +1320,23 @@ wx_act_done(struct wx_act *a, int errcode, const char *what)
 	struct wx_cust *c;
 	int i;
 
-	if (errcode != 0 && a->slot >= 0 && errcode != WX_NO_ANSWER &&
-	    (c = wx_cust(a->conv)) != NULL && c->used > a->slot &&
-	    strcmp(c->slot[a->slot], a->msgid) == 0) {
-		/* Refused, so not delivered: its place is free again (the
-		 * last one taken; any later ones move down). */
-		memmove(c->slot[a->slot], c->slot[a->slot + 1],
-		    (size_t)(c->used - a->slot - 1) * sizeof(c->slot[0]));
-		memmove(&c->slot_ms[a->slot], &c->slot_ms[a->slot + 1],
-		    (size_t)(c->used - a->slot - 1) * sizeof(c->slot_ms[0]));
-		c->used--;
-		wx_cust_save(c);
+	if (a->slot && (c = wx_cust(a->conv)) != NULL &&
+	    (i = wx_slot_of(c, a->msgid)) >= 0) {
+		if (errcode == 0) {
+			/* Counted from when the platform took it. */
+			c->slot_ms[i] = clock_wall_ms();
+			wx_carried(c, a);
+			wx_cust_save(c);
+		} else if (errcode != WX_NO_ANSWER && !a->maybe_sent) {
+			/* Refused every time, so never delivered: its place
+			 * is free again (later ones move down). */
+			memmove(c->slot[i], c->slot[i + 1],
+			    (size_t)(c->used - i - 1) * sizeof(c->slot[0]));
+			memmove(&c->slot_ms[i], &c->slot_ms[i + 1],
+			    (size_t)(c->used - i - 1) * sizeof(c->slot_ms[0]));
+			c->used--;
+			wx_cust_save(c);
+		}
 	}
 	if (errcode == 0)
 		code = NULL;
@@ -1427,9 +1485,9 @@ wx_carry(struct wx_act *a, const char *id)
  * restart they are known as delivered.
  */
 static void
-wx_join(struct wx_act *a, struct wx_cust *c)
+wx_join(struct wx_act *a)
 {
-	char *next, *text, mid[WX_MSGID_MAX + 1];
+	char *next, *text;
 	const cJSON *t, *id;
 	cJSON *o;
 	int n = 0;
@@ -1445,23 +1503,18 @@ wx_join(struct wx_act *a, struct wx_cust *c)
 		}
 		if (strlen(a->text) + 1 + strlen(t->valuestring) >
 		    WX_TEXT_BYTES) {
+			/* It and the lines after it (in their order) go
+			 * no further: the sixth message they would be. */
 			wx_result(id->valuestring, 0, "invalid",
 			    "over the 5 messages 微信客服 allows after a "
 			    "customer's message, and too long to join to "
 			    "the fifth",
 			    0);
 			cJSON_Delete(o);
-			continue;
+			break;
 		}
 		wx_carry(a, id->valuestring);
-		wx_msgid(mid, id->valuestring);
-		if (c->ncarried == WX_CARRIED) {
-			memmove(c->carried[0], c->carried[1],
-			    (WX_CARRIED - 1) * sizeof(c->carried[0]));
-			c->ncarried--;
-		}
-		snprintf(c->carried[c->ncarried++], WX_MSGID_MAX + 1, "%s",
-		    mid);
+		a->lines++;
 		if (asprintf(&text, "%s\n%s", a->text, t->valuestring) < 0)
 			fatal("wechat-kf");
 		free(a->text);
@@ -1504,6 +1557,7 @@ wx_send(struct wx_act *a)
 	struct wx_cust *c = wx_cust(a->conv);
 	char *h;
 	cJSON *o;
+	int i;
 
 	/* Delivered already, inside an earlier fifth message. */
 	if (wx_has(c->carried, c->ncarried, a->msgid)) {
@@ -1546,8 +1600,12 @@ wx_send(struct wx_act *a)
 		wx_say(a, a->code);
 		return;
 	}
-	/* A send again (the outbox's retry, a restart): its place. */
-	if (wx_has(c->slot, c->used, a->msgid)) {
+	/* A send again (the outbox's retry, a restart): its place, and
+	 * for the fifth the lines after it again. */
+	if ((i = wx_slot_of(c, a->msgid)) >= 0) {
+		a->slot = 1;
+		if (i == WX_QUOTA - 1)
+			wx_join(a);
 		wx_say(a, NULL);
 		return;
 	}
@@ -1564,13 +1622,13 @@ wx_send(struct wx_act *a)
 		wx_act_free(a);
 		return;
 	}
-	a->slot = c->used;
+	a->slot = 1;
 	c->slot_ms[c->used] = clock_wall_ms();
 	snprintf(c->slot[c->used++], WX_MSGID_MAX + 1, "%s", a->msgid);
 	/* The last message the budget allows carries the lines queued
 	 * after it too. */
 	if (c->used == WX_QUOTA)
-		wx_join(a, c);
+		wx_join(a);
 	wx_cust_save(c);
 	wx_say(a, NULL);
 }
@@ -1726,6 +1784,32 @@ wx_agent_joined(struct wx_act *a)
 	W.core->event(&ev, "service_state/trans");
 }
 
+/* The line of a transfer or an end could not go: the line's own result
+ * (a transfer line carried from the core) says so, the change stands. */
+static void
+wx_line_failed(struct wx_act *a, const char *why)
+{
+	while (a->njoined > 0) {
+		a->njoined--;
+		wx_result(a->joined[a->njoined], 0, "invalid", why, 0);
+		free(a->joined[a->njoined]);
+	}
+}
+
+/* The line is out (or not to be): an agent named has the customer now,
+ * then the agents hear of it; a close is done. */
+static void
+wx_after_line(struct wx_act *a)
+{
+	if (strcmp(a->op, "handoff") != 0) {
+		wx_act_done(a, 0, "close");
+		return;
+	}
+	if (a->state == 3 && a->agent != NULL)
+		wx_agent_joined(a);
+	wx_notify(a);
+}
+
 /* After trans: the state is the customer's now; the line that goes with
  * the change (its code); then the agents. */
 static void
@@ -1740,22 +1824,22 @@ wx_trans_done(struct wx_act *a, const cJSON *o)
 		free(a->msg_code);
 		a->msg_code = xstrdup(m->valuestring);
 	}
-	if (a->state == 3 && a->agent != NULL)
-		wx_agent_joined(a);
 	if (a->state == 1) { /* close from state 0: now to 4 */
 		wx_trans(a, 4);
 		return;
 	}
-	if (a->text != NULL && *a->text != '\0' && a->msg_code != NULL &&
-	    !a->said) {
+	if (a->text != NULL && *a->text != '\0' && !a->said) {
 		a->said = 1;
-		wx_say(a, a->msg_code);
-		return;
+		if (a->msg_code != NULL) {
+			wx_say(a, a->msg_code);
+			return;
+		}
+		log_warnx("wechat-kf: %s: no code came with the change to "
+		          "state %d: its line is not sent",
+		    a->conv, a->state);
+		wx_line_failed(a, "no msg_code");
 	}
-	if (strcmp(a->op, "handoff") == 0)
-		wx_notify(a);
-	else
-		wx_act_done(a, 0, "close");
+	wx_after_line(a);
 }
 
 /* The first of the route's agents who is receiving, or none. */
@@ -1794,21 +1878,28 @@ wx_act_step(struct wx_act *a, struct wx_req *r, int errcode, const cJSON *o)
 {
 	const cJSON *st;
 
+	if (errcode == WX_NO_ANSWER &&
+	    (r->call == WX_SEND || r->call == WX_ON_EVENT))
+		a->maybe_sent = 1;
 	if (errcode != 0 && r->call != WX_TRANS && r->call != WX_NOTIFY &&
 	    !wx_act_again(a, errcode))
 		return;
 	switch (r->call) {
 	case WX_SEND:
 	case WX_ON_EVENT:
-		if (errcode != 0 || strcmp(a->op, "send") == 0) {
+		if (strcmp(a->op, "send") == 0) {
 			wx_act_done(a, errcode, wx_call_names[r->call]);
 			break;
 		}
-		/* The line of a transfer or an end, sent. */
-		if (strcmp(a->op, "handoff") == 0)
-			wx_notify(a);
-		else
-			wx_act_done(a, 0, "close");
+		/* The line of a transfer or an end: sent, or not, and the
+		 * change stands either way. */
+		if (errcode != 0) {
+			log_warnx("wechat-kf: %s: the line of the change to "
+			          "state %d was not sent (errcode %d)",
+			    a->conv, a->state, errcode);
+			wx_line_failed(a, "send_msg_on_event failed");
+		}
+		wx_after_line(a);
 		break;
 	case WX_SERVICERS:
 		if (errcode != 0) {
@@ -1840,8 +1931,14 @@ wx_act_step(struct wx_act *a, struct wx_req *r, int errcode, const cJSON *o)
 			break;
 		}
 		if (strcmp(a->op, "close") == 0 && st->valueint == 0 &&
-		    a->state == 4) {
+		    !a->took) {
+			a->took = 1;
 			wx_trans(a, 1); /* 0 cannot end: the bot's first */
+			break;
+		}
+		if (strcmp(a->op, "close") == 0 && st->valueint == 1 &&
+		    a->state == 1) {
+			wx_trans(a, 4); /* taken before: now the end */
 			break;
 		}
 		if ((strcmp(a->op, "close") == 0 && st->valueint == 4) ||
@@ -1849,8 +1946,16 @@ wx_act_step(struct wx_act *a, struct wx_req *r, int errcode, const cJSON *o)
 		        (st->valueint == 2 || st->valueint == 3))) {
 			/* It is where this action takes it: done, but
 			 * for the line, whose code is gone. */
+			const cJSON *sv = cJSON_GetObjectItemCaseSensitive(o,
+			    "servicer_userid");
+
 			a->said = 1;
 			a->state = st->valueint;
+			free(a->agent);
+			a->agent =
+			    cJSON_IsString(sv) && *sv->valuestring != '\0'
+			    ? xstrdup(sv->valuestring)
+			    : NULL;
 			wx_trans_done(a, NULL);
 			break;
 		}
@@ -1950,7 +2055,6 @@ wx_act_send(char *action)
 		return -1;
 	}
 	a = xcalloc(1, sizeof(*a));
-	a->slot = -1;
 	a->op = wx_member(o, "op");
 	a->id = wx_member(o, "id");
 	a->conv = wx_member(o, "conversation");
@@ -2289,6 +2393,13 @@ wx_configure(const struct conf_platform *p, struct token *tok,
 		return -1;
 	}
 	W.tok = tok;
+	/* A cursor is one organisation's: another's begins afresh. */
+	if (W.cursor_corp != NULL && strcmp(W.cursor_corp, w->corp_id) != 0) {
+		free(W.cursor);
+		W.cursor = NULL;
+	}
+	free(W.cursor_corp);
+	W.cursor_corp = xstrdup(w->corp_id);
 	W.corp_id = xstrdup(w->corp_id);
 	W.api_host = xstrdup(p->host);
 	W.api_port = p->port;
@@ -2370,8 +2481,10 @@ wx_stop(void)
 		W.custs[i] = NULL;
 	}
 	W.ncusts = 0;
-	/* Results not delivered: the outbox sends those actions again. */
+	/* Results decided are the core's: handed up now (stop is never
+	 * called from within send). */
 	loop_timer_cancel(&W.results_timer);
+	wx_results_flush(NULL);
 	while (W.results != NULL) {
 		struct wx_result *res = W.results;
 
@@ -2456,7 +2569,9 @@ wx_resume_point(uint64_t seq)
 	 * our trans), never pulled again: the cursor covers them too. */
 	if (W.cursor == NULL || seq < W.seq_at_cursor)
 		return NULL;
-	if (asprintf(&r, WX_RESUME_TAG "%s", W.cursor) < 0)
+	/* F: the backlog of a first start is still being passed over. */
+	if (asprintf(&r, WX_RESUME_TAG "%c%s", W.first_pull ? 'F' : '-',
+	        W.cursor) < 0)
 		fatal("wechat-kf");
 	return r;
 }
@@ -2469,8 +2584,9 @@ wx_restore(uint64_t seq, const char *resume)
 	W.cursor = NULL;
 	if (resume != NULL &&
 	    strncmp(resume, WX_RESUME_TAG, strlen(WX_RESUME_TAG)) == 0) {
-		W.cursor = xstrdup(resume + strlen(WX_RESUME_TAG));
-		W.first_pull = 0;
+		W.first_pull = resume[strlen(WX_RESUME_TAG)] == 'F';
+		W.cursor = xstrdup(resume + strlen(WX_RESUME_TAG) +
+		    (resume[strlen(WX_RESUME_TAG)] != '\0'));
 		log_info("wechat-kf: resuming after event %llu",
 		    (unsigned long long)seq);
 	} else

@@ -759,3 +759,26 @@ Test(wechat, a_kind_switch_takes_a_restart_with_its_own_state)
 	free(log);
 	free(kefud);
 }
+
+Test(wechat, a_fifth_message_that_fails_keeps_its_lines)
+{
+	char *text = NULL;
+
+	wx_start_good(8, "");
+	/* The fifth send_msg is refused as busy more times than the driver
+	 * tries: it and its joined lines fail back to the outbox, and go
+	 * again, joined again. */
+	sb_do(&sb,
+	    "{\"cmd\":\"fault\",\"kind\":\"busy\",\"api\":"
+	    "\"send_msg\",\"skip\":4,\"count\":4}");
+	free(wx_say("wm-h", "你好"));
+	wx_wait_sends("wm-h", NULL, 5);
+	wx_settle();
+	h_sleep_ms(500);
+	cr_expect_eq(wx_sends("wm-h", NULL, &text), 5);
+	cr_expect_eq(wx_lines_mark_n, 8, "%d of 8 lines", wx_lines_mark_n);
+	cr_expect(text != NULL && strstr(text, "8/8") != NULL, "%s", text);
+	cr_expect_eq(wx_stat("over_quota"), 0);
+	cr_expect_eq(wx_stat("errcode_-1"), 4);
+	free(text);
+}

@@ -36,7 +36,8 @@ JSON object per line, as with tests/sandbox/sandbox.py:
   agent_release / close  conversation       the agent ends it (state 4)
   burst       n [conversations] [text] [prefix]  n customer messages at once
   fault       kind [count]: lose_callbacks | bad_signature | corrupt_body
-              | revoke_tokens | busy (errcode -1 to the next count calls)
+              | revoke_tokens | busy (errcode -1 to the next count calls;
+              with api and skip: to that api's calls after skip of them)
   verify                                    the URL verification (GET)
   advance     seconds                       the platform's clock moves on
   servicer    userid status                 0 receiving, 1 not
@@ -170,6 +171,7 @@ class WeCom:
         self.inbox = collections.defaultdict(list)
         self.stats = collections.Counter()
         self.faults = collections.Counter()
+        self.busy_rules = []  # [api, skip, count]
         self.subscribers = set()
         self.msgno = 0
         self.log = open(args.action_log, "a")
@@ -194,6 +196,17 @@ class WeCom:
         if self.faults["busy"] > 0:
             self.faults["busy"] -= 1
             return self.err(-1, "system busy")
+        return None
+
+    def busy_api(self, api):
+        """The fault busy with api: calls of it after skip, count times."""
+        for rule in self.busy_rules:
+            if rule[0] == api:
+                if rule[1] > 0:
+                    rule[1] -= 1
+                elif rule[2] > 0:
+                    rule[2] -= 1
+                    return self.err(-1, "system busy")
         return None
 
     def api(self, method, path, q, body):
@@ -278,6 +291,9 @@ class WeCom:
                      "delivered": delivered})
 
     def send_msg(self, b, q):
+        e = self.busy_api("send_msg")
+        if e is not None:
+            return e
         kfid, user, msgid = b.get("open_kfid"), b.get("touser"), b.get("msgid")
         text = self.text_of(b)
         if not kfid or not user or text is None:
@@ -542,6 +558,9 @@ class WeCom:
             return {"ok": True}
         if cmd == "fault":
             kind, n = c["kind"], int(c.get("count", 1))
+            if kind == "busy" and "api" in c:
+                self.busy_rules.append([c["api"], int(c.get("skip", 0)), n])
+                return {"ok": True}
             if kind in ("lose_callbacks", "busy"):
                 self.faults[kind] += n
                 return {"ok": True}
