@@ -782,3 +782,49 @@ Test(wechat, a_fifth_message_that_fails_keeps_its_lines)
 	cr_expect_eq(wx_stat("errcode_-1"), 4);
 	free(text);
 }
+
+Test(wechat, a_backlog_comes_in_pages_and_is_answered_once)
+{
+	int n;
+
+	wx_start_good(1, "");
+	/* 450 messages at once: three pages of 200, pulled while has_more. */
+	sb_do(&sb,
+	    "{\"cmd\":\"burst\",\"n\":450,\"conversations\":45,"
+	    "\"prefix\":\"wm-p-\"}");
+	wx_wait_lines("wm-p-", 45, 10);
+	wx_settle();
+	h_sleep_ms(500);
+	n = wx_lines_of("wm-p-", 45, 10);
+	cr_expect_eq(n, 450, "%d replies to 450 messages", n);
+	cr_expect_geq(wx_stat("pulls"), 3);
+}
+
+Test(wechat, messages_older_than_three_days_are_gone_from_the_platform)
+{
+	char *kefud = h_build("kefud");
+
+	wx_start_good(1, "");
+	free(wx_say("wm-o", "一"));
+	wx_wait_sends("wm-o", NULL, 1);
+	wx_settle();
+	/* kefud is down for four days; one message waits all that time,
+	 * one comes just before it is back. */
+	kill(sb.kefud, SIGTERM);
+	cr_expect_eq(h_wait_exit(sb.kefud), 0);
+	free(wx_say("wm-o", "二"));
+	sb_do(&sb, "{\"cmd\":\"advance\",\"seconds\":345600}");
+	free(wx_say("wm-o", "三"));
+	{
+		char *argv[] = {kefud, "-c", sb.conf, NULL};
+
+		sb.kefud = h_spawn(argv, sb.klog);
+	}
+	free(kefud);
+	wx_wait_sends("wm-o", NULL, 2);
+	wx_settle();
+	h_sleep_ms(500);
+	/* The platform keeps three days: the second is gone, the third is
+	 * answered, once. */
+	cr_expect_eq(wx_sends("wm-o", NULL, NULL), 2);
+}
