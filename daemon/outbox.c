@@ -414,7 +414,7 @@ outbox_drop_sends(const char *conv)
 }
 
 char *
-outbox_take_next(const char *conv, const char *op)
+outbox_take_next(const char *conv, const char *op, const char *id)
 {
 	uint32_t h = ob_conv_of_id(conv);
 	struct ob_item *it;
@@ -427,7 +427,8 @@ outbox_take_next(const char *conv, const char *op)
 		/* Queued, or waiting to be tried again (it failed with the
 		 * one it went with before): it goes with this one now. */
 		if ((it->state != OB_QUEUED && it->state != OB_WAIT) ||
-		    !ob_is(it->frame, op, conv))
+		    !ob_is(it->frame, op, conv) ||
+		    (id != NULL && strcmp(it->id, id) != 0))
 			return NULL;
 		it->state = OB_SENT;
 		it->tries++;

@@ -35,7 +35,7 @@ void outbox_on_failed(
 void outbox_drop_sends(const char *conv);
 /* The action queued next for conversation conv if it is op, taken to go
  * with the one out now (see struct platform_core). */
-char *outbox_take_next(const char *conv, const char *op);
+char *outbox_take_next(const char *conv, const char *op, const char *id);
 void outbox_link_up(void);
 void outbox_link_down(void);
 size_t outbox_pending(void);

@@ -52,10 +52,12 @@ struct platform_core {
 	 * The action queued for conversation right after the one now out,
 	 * when it is an op ("send": a driver that joins lines into one
 	 * platform message; "handoff": one that sends the line before it
-	 * with the transfer): taken (malloc'ed; its result is the driver's
-	 * to report), or NULL when the next action is something else.
+	 * with the transfer), and when id is not NULL that action: taken
+	 * (malloc'ed; its result is the driver's to report), or NULL when
+	 * the next action is something else.
 	 */
-	char *(*take_next)(const char *conversation, const char *op);
+	char *(*take_next)(const char *conversation, const char *op,
+	    const char *id);
 	/* The driver's own state of a conversation, kept with it across
 	 * restarts (NULL: none, or no such conversation). */
 	const char *(*conv_get)(const char *conversation, const char *key);

@@ -154,6 +154,7 @@ struct wx_act {
  * the customer is active; and the welcome code of their last entry.
  */
 #define WX_CARRIED 16 /* msgids of lines joined into fifths, kept */
+#define WX_FIFTH 16   /* lines joined into one fifth message, at most */
 
 struct wx_cust {
 	char *conv;
@@ -163,6 +164,10 @@ struct wx_cust {
 	int64_t slot_ms[WX_QUOTA];                  /* and when they went */
 	char carried[WX_CARRIED][WX_MSGID_MAX + 1]; /* lines in fifths */
 	int ncarried;
+	/* The ids of the lines joined into the fifth, so that a fifth
+	 * sent again carries the same (not kept across a restart). */
+	char *fifth[WX_FIFTH];
+	int nfifth;
 	int state;          /* the session's, as last known; -1 not known */
 	char *welcome;      /* enter_session's welcome_code, unused */
 	int64_t welcome_ms; /* its message's time (wall clock) */
@@ -211,7 +216,9 @@ static struct {
 	unsigned vh_serial;
 	/* Requests: waiting for a token or a slot, and out. */
 	struct wx_req *wait, **wait_tail;
-	struct wx_req *outs; /* out now: their connections answer them */
+	struct wx_req *outs;       /* out now: their connections answer them */
+	struct wx_req *connecting; /* in lws_client_connect_via_info() */
+	int connect_failed;
 	int out;
 	unsigned token_gen; /* new access token, new number */
 	/* The pull. */
@@ -451,13 +458,19 @@ wx_start(struct wx_req *r)
 	loop_timer_set(&r->timeout, WX_CALL_TIMEOUT_MS, wx_call_timeout, r);
 	/* lws keeps its own copy of the path (with the secret or the
 	 * access token in its query): ours is wiped. */
-	if (lws_client_connect_via_info(&ci) == NULL) {
+	/* lws may call back with a connection error before it returns
+	 * NULL: then the request ends here, once, not in the callback. */
+	W.connecting = r;
+	W.connect_failed = 0;
+	if (lws_client_connect_via_info(&ci) == NULL || W.connect_failed) {
+		W.connecting = NULL;
 		explicit_bzero(path, sizeof(path));
 		r->wsi = NULL;
 		r->status = 0;
 		wx_done(r);
 		return -1;
 	}
+	W.connecting = NULL;
 	explicit_bzero(path, sizeof(path));
 	return 0;
 }
@@ -559,6 +572,10 @@ wx_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
 		lws_set_opaque_user_data(wsi, NULL);
 		r->wsi = NULL;
+		if (r == W.connecting) { /* wx_start ends it */
+			W.connect_failed = 1;
+			break;
+		}
 		if (reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR)
 			log_warnx("wechat-kf: %s: %s", wx_call_names[r->call],
 			    in != NULL ? (const char *)in : "connection error");
@@ -778,6 +795,8 @@ wx_hash(const char *s)
 static void
 wx_cust_free(struct wx_cust *c)
 {
+	while (c->nfifth > 0)
+		free(c->fifth[--c->nfifth]);
 	free(c->conv);
 	free(c->welcome);
 	free(c);
@@ -1327,7 +1346,12 @@ wx_act_done(struct wx_act *a, int errcode, const char *what)
 			c->slot_ms[i] = clock_wall_ms();
 			wx_carried(c, a);
 			wx_cust_save(c);
-		} else if (errcode != WX_NO_ANSWER && !a->maybe_sent) {
+		} else if (errcode == WX_NO_ANSWER || a->maybe_sent) {
+			/* It may have arrived, at any attempt: counted from
+			 * the last one. */
+			c->slot_ms[i] = clock_wall_ms();
+			wx_cust_save(c);
+		} else {
 			/* Refused every time, so never delivered: its place
 			 * is free again (later ones move down). */
 			memmove(c->slot[i], c->slot[i + 1],
@@ -1485,19 +1509,34 @@ wx_carry(struct wx_act *a, const char *id)
  * restart they are known as delivered.
  */
 static void
-wx_join(struct wx_act *a)
+wx_join(struct wx_act *a, struct wx_cust *c, int again)
 {
 	char *next, *text;
 	const cJSON *t, *id;
 	cJSON *o;
-	int n = 0;
+	int n = 0, k = 0;
 
-	while ((next = W.core->take_next(a->conv, "send")) != NULL) {
+	if (!again)
+		while (c->nfifth > 0)
+			free(c->fifth[--c->nfifth]);
+	while (a->lines < WX_FIFTH) {
+		/* Sent again: the lines it carried, no others (the platform
+		 * may have the first, under the same msgid). */
+		if (again && k == c->nfifth)
+			break;
+		if ((next = W.core->take_next(a->conv, "send",
+		         again ? c->fifth[k++] : NULL)) == NULL)
+			break;
 		o = cJSON_Parse(next);
 		free(next);
 		t = cJSON_GetObjectItemCaseSensitive(o, "text");
 		id = cJSON_GetObjectItemCaseSensitive(o, "id");
-		if (!cJSON_IsString(t) || !cJSON_IsString(id)) {
+		if (!cJSON_IsString(id)) {
+			cJSON_Delete(o);
+			break;
+		}
+		if (!cJSON_IsString(t)) {
+			wx_result(id->valuestring, 0, "invalid", "no text", 0);
 			cJSON_Delete(o);
 			break;
 		}
@@ -1515,6 +1554,8 @@ wx_join(struct wx_act *a)
 		}
 		wx_carry(a, id->valuestring);
 		a->lines++;
+		if (!again)
+			c->fifth[c->nfifth++] = xstrdup(id->valuestring);
 		if (asprintf(&text, "%s\n%s", a->text, t->valuestring) < 0)
 			fatal("wechat-kf");
 		free(a->text);
@@ -1565,11 +1606,25 @@ wx_send(struct wx_act *a)
 		return;
 	}
 	/*
+	 * A send again (the outbox's retry, a restart): its place, by
+	 * send_msg as the first time (the platform knows its msgid), and
+	 * for the fifth the lines it carried.  Its outcome the first time
+	 * is not known: it may have arrived.
+	 */
+	if ((i = wx_slot_of(c, a->msgid)) >= 0) {
+		a->slot = 1;
+		a->maybe_sent = 1;
+		if (i == WX_QUOTA - 1)
+			wx_join(a, c, 1);
+		wx_say(a, NULL);
+		return;
+	}
+	/*
 	 * The line says the customer goes to an agent, and the handoff
 	 * comes right after it: it goes with the code of the transfer,
 	 * after it, as 微信客服 means a transfer line to go.
 	 */
-	if ((h = W.core->take_next(a->conv, "handoff")) != NULL) {
+	if ((h = W.core->take_next(a->conv, "handoff", NULL)) != NULL) {
 		o = cJSON_Parse(h);
 		free(h);
 		wx_carry(a, a->id);
@@ -1600,15 +1655,7 @@ wx_send(struct wx_act *a)
 		wx_say(a, a->code);
 		return;
 	}
-	/* A send again (the outbox's retry, a restart): its place, and
-	 * for the fifth the lines after it again. */
-	if ((i = wx_slot_of(c, a->msgid)) >= 0) {
-		a->slot = 1;
-		if (i == WX_QUOTA - 1)
-			wx_join(a);
-		wx_say(a, NULL);
-		return;
-	}
+
 	/* At most 5 messages within 48 hours of the customer's last one:
 	 * the sixth is refused here, not lost there. */
 	if (c->used >= WX_QUOTA ||
@@ -1628,7 +1675,7 @@ wx_send(struct wx_act *a)
 	/* The last message the budget allows carries the lines queued
 	 * after it too. */
 	if (c->used == WX_QUOTA)
-		wx_join(a);
+		wx_join(a, c, 0);
 	wx_cust_save(c);
 	wx_say(a, NULL);
 }
@@ -1728,6 +1775,8 @@ wx_trans(struct wx_act *a, int state)
 	cJSON *b = cJSON_CreateObject();
 
 	a->state = state;
+	free(a->msg_code); /* each change has its own */
+	a->msg_code = NULL;
 	cJSON_AddStringToObject(b, "open_kfid", a->kfid);
 	cJSON_AddStringToObject(b, "external_userid", a->user);
 	cJSON_AddNumberToObject(b, "service_state", state);
@@ -1949,6 +1998,14 @@ wx_act_step(struct wx_act *a, struct wx_req *r, int errcode, const cJSON *o)
 			const cJSON *sv = cJSON_GetObjectItemCaseSensitive(o,
 			    "servicer_userid");
 
+			if (!a->said && a->text != NULL && *a->text != '\0') {
+				log_warnx(
+				    "wechat-kf: %s: the change's code was "
+				    "lost with its answer: its line is not "
+				    "sent",
+				    a->conv);
+				wx_line_failed(a, "the change's code was lost");
+			}
 			a->said = 1;
 			a->state = st->valueint;
 			free(a->agent);
@@ -2085,6 +2142,11 @@ wx_act_send(char *action)
 	cJSON_Delete(o);
 	if (strcmp(a->op, "typing") == 0) {
 		wx_act_done(a, 0, "typing"); /* 微信客服 has none */
+		return 0;
+	}
+	if (strcmp(a->op, "send") == 0 &&
+	    (a->text == NULL || *a->text == '\0')) {
+		wx_act_done(a, WX_ERR_STATE_CHANGE, "a send without text");
 		return 0;
 	}
 	a->next = W.acts;
@@ -2531,9 +2593,11 @@ wx_ready(void)
 static int64_t
 wx_result_wait_ms(void)
 {
-	/* A step of an action may wait for a token and time out: well
-	 * over the requests' own limit. */
-	return 4 * WX_CALL_TIMEOUT_MS;
+	/* An action's steps each try up to 4 times, 15 s each, with back-off
+	 * between, and may wait for a token: the driver always answers in
+	 * the end, so the outbox waits long before sending a copy (which
+	 * the driver drops while the action runs). */
+	return 10 * 60 * 1000;
 }
 
 static void
@@ -2556,7 +2620,7 @@ wx_shop_name(void)
 	return W.shop_name;
 }
 
-#define WX_RESUME_TAG "wx1:"
+#define WX_RESUME_TAG "wx2:" /* wx2:<F|-><corp id>:<cursor> */
 
 static char *
 wx_resume_point(uint64_t seq)
@@ -2569,9 +2633,10 @@ wx_resume_point(uint64_t seq)
 	 * our trans), never pulled again: the cursor covers them too. */
 	if (W.cursor == NULL || seq < W.seq_at_cursor)
 		return NULL;
-	/* F: the backlog of a first start is still being passed over. */
-	if (asprintf(&r, WX_RESUME_TAG "%c%s", W.first_pull ? 'F' : '-',
-	        W.cursor) < 0)
+	/* F: the backlog of a first start is still being passed over; the
+	 * cursor is its organisation's. */
+	if (asprintf(&r, WX_RESUME_TAG "%c%s:%s", W.first_pull ? 'F' : '-',
+	        W.cursor_corp != NULL ? W.cursor_corp : "", W.cursor) < 0)
 		fatal("wechat-kf");
 	return r;
 }
@@ -2579,18 +2644,36 @@ wx_resume_point(uint64_t seq)
 static void
 wx_restore(uint64_t seq, const char *resume)
 {
+	const char *p, *colon;
+	size_t tl = strlen(WX_RESUME_TAG);
+
 	W.seq = W.seq_at_cursor = seq;
 	free(W.cursor);
 	W.cursor = NULL;
-	if (resume != NULL &&
-	    strncmp(resume, WX_RESUME_TAG, strlen(WX_RESUME_TAG)) == 0) {
-		W.first_pull = resume[strlen(WX_RESUME_TAG)] == 'F';
-		W.cursor = xstrdup(resume + strlen(WX_RESUME_TAG) +
-		    (resume[strlen(WX_RESUME_TAG)] != '\0'));
-		log_info("wechat-kf: resuming after event %llu",
-		    (unsigned long long)seq);
-	} else
-		W.first_pull = 1;
+	W.first_pull = 1;
+	if (resume == NULL || strncmp(resume, WX_RESUME_TAG, tl) != 0 ||
+	    (resume[tl] != 'F' && resume[tl] != '-') ||
+	    (colon = strchr(p = resume + tl + 1, ':')) == NULL) {
+		if (resume != NULL)
+			log_warnx(
+			    "wechat-kf: the stored position is not one "
+			    "this kefud reads: pulling afresh, passing over "
+			    "the backlog");
+		return;
+	}
+	/* Another organisation's cursor (corp_id changed while kefud was
+	 * down) means nothing here. */
+	if (W.corp_id == NULL || (size_t)(colon - p) != strlen(W.corp_id) ||
+	    strncmp(p, W.corp_id, (size_t)(colon - p)) != 0) {
+		log_warnx("wechat-kf: the stored position is another "
+		          "organisation's: pulling afresh, passing over the "
+		          "backlog");
+		return;
+	}
+	W.first_pull = resume[tl] == 'F';
+	W.cursor = xstrdup(colon + 1);
+	log_info("wechat-kf: resuming after event %llu",
+	    (unsigned long long)seq);
 }
 
 static void
