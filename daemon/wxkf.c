@@ -1751,8 +1751,12 @@ wx_notify(struct wx_act *a)
 	cJSON *b;
 	int i;
 
+	/* The agent given the customer; else the queue's own agents (none
+	 * of them was receiving); else those told of every queue. */
 	if (a->agent != NULL)
 		snprintf(to, sizeof(to), "%s", a->agent);
+	else if (wx_route(a->queue) != NULL)
+		snprintf(to, sizeof(to), "%s", wx_route(a->queue));
 	else
 		for (i = 0; i < W.nnotify; i++)
 			snprintf(to + strlen(to), sizeof(to) - strlen(to),

@@ -828,3 +828,28 @@ Test(wechat, messages_older_than_three_days_are_gone_from_the_platform)
 	 * answered, once. */
 	cr_expect_eq(wx_sends("wm-o", NULL, NULL), 2);
 }
+
+Test(wechat, a_queue_with_no_agent_receiving_tells_its_own_agents)
+{
+	cJSON *r;
+
+	/* lisi takes the queue but is not receiving (the fake's default):
+	 * the customer waits in the queue, and lisi, not wangwu, reads the
+	 * context. */
+	wx_start_good(1,
+	    "  notify = [\"wangwu\"];\n"
+	    "  routes = { default = [\"lisi\"]; };\n");
+	free(wx_say("wm-n", "转人工"));
+	wx_wait_sends("wm-n", "send_msg_on_event", 1);
+	wx_settle();
+	h_sleep_ms(500);
+	r = sb_ctl(&sb, "{\"cmd\":\"session\",\"conversation\":\"wm-n\"}");
+	cr_expect_eq(cJSON_GetObjectItem(r, "state")->valueint, 2);
+	cJSON_Delete(r);
+	r = sb_ctl(&sb, "{\"cmd\":\"inbox\",\"agent\":\"lisi\"}");
+	cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(r, "messages")), 1);
+	cJSON_Delete(r);
+	r = sb_ctl(&sb, "{\"cmd\":\"inbox\",\"agent\":\"wangwu\"}");
+	cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(r, "messages")), 0);
+	cJSON_Delete(r);
+}
