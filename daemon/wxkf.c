@@ -2188,8 +2188,8 @@ wx_query(const char *q, const char *name, char *buf, size_t len)
 
 				buf[o++] = (char)strtol(hex, NULL, 16);
 				p += 2;
-			} else
-				buf[o++] = *p == '+' ? ' ' : *p;
+			} else /* '+' as itself: base64 has it, never spaces */
+				buf[o++] = *p;
 		}
 		buf[o] = '\0';
 		return 1;

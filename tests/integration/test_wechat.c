@@ -265,6 +265,12 @@ Test(wechat, url_verification_welcome_faq_and_clarify)
 	cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(r, "verified")),
 	    "kefud did not echo the decrypted echostr");
 	cJSON_Delete(r);
+	/* The same with the echostr's + / = not %-escaped. */
+	r = sb_ctl(&sb, "{\"cmd\":\"verify\",\"raw\":true}");
+	cr_expect_eq(cJSON_GetObjectItem(r, "status")->valueint, 200);
+	cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(r, "verified")),
+	    "a + in the echostr was read as a space");
+	cJSON_Delete(r);
 
 	/* A customer enters from a link: the welcome goes out with the
 	 * welcome_code, and names the shop. */

@@ -471,14 +471,20 @@ class WeCom:
             self.stats["callbacks_refused"] += 1
         return {"status": status, "body": text}
 
-    async def verify(self):
+    async def verify(self, raw=False):
         echo = secrets.token_hex(8)
         enc = encrypt(self.key, self.args.corp_id, echo.encode())
+        # raw: the base64 as it is in the query (+, / and = unescaped),
+        # as some senders do; else %-escaped.
+        while raw and "+" not in enc:
+            enc = encrypt(self.key, self.args.corp_id, echo.encode())
         q = self.signed(enc)
         q["echostr"] = enc
+        query = ("&".join("%s=%s" % kv for kv in q.items()) if raw
+                 else urllib.parse.urlencode(q))
         r, w = await asyncio.open_connection("127.0.0.1", self.args.callback_port)
         w.write(("GET %s?%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % (
-            self.args.callback_path, urllib.parse.urlencode(q))).encode())
+            self.args.callback_path, query)).encode())
         await w.drain()
         answer = await asyncio.wait_for(r.read(), 10)
         w.close()
@@ -578,7 +584,7 @@ class WeCom:
         if cmd == "load":
             return await self.load(c)
         if cmd == "verify":
-            return await self.verify()
+            return await self.verify(bool(c.get("raw")))
         if cmd == "advance":
             self.offset += float(c["seconds"])
             return {"ok": True}
