@@ -56,7 +56,6 @@ static struct {
 	struct token *token;
 	const struct platform_core *core;
 	struct lws_vhost *vh;
-	unsigned vh_serial;
 	struct lws *wsi;
 	struct link_tx *tx, **tx_tail;
 	char *rx;
@@ -649,21 +648,8 @@ link_same(const struct conf_platform *p, const struct token *tok)
 static int
 link_vhost(void)
 {
-	struct lws_context_creation_info info;
-	char name[32];
-
-	memset(&info, 0, sizeof(info));
-	snprintf(name, sizeof(name), "kefu-link-%u", ++L.vh_serial);
-	info.vhost_name = name;
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.protocols = link_protocols;
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	if (L.ca_file != NULL) {
-		/* Only the configured CA: not also the system's. */
-		info.client_ssl_ca_filepath = L.ca_file;
-		info.options |= LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
-	}
-	if ((L.vh = lws_create_vhost(loop_context(), &info)) == NULL) {
+	if ((L.vh = loop_client_vhost("kefu-link", link_protocols, L.ca_file,
+	         0)) == NULL) {
 		log_warnx("link: cannot set up TLS for %s%s%s", L.url,
 		    L.ca_file != NULL ? " with CA file " : "",
 		    L.ca_file != NULL ? L.ca_file : "");

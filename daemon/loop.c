@@ -121,6 +121,29 @@ loop_watch_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	return 0;
 }
 
+struct lws_vhost *
+loop_client_vhost(const char *prefix, const struct lws_protocols *protocols,
+    const char *ca_file, int keepalive_s)
+{
+	static unsigned serial; /* an old vhost may linger while it closes */
+	struct lws_context_creation_info info;
+	char name[64];
+
+	memset(&info, 0, sizeof(info));
+	snprintf(name, sizeof(name), "%s-%u", prefix, ++serial);
+	info.vhost_name = name;
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = protocols;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.keepalive_timeout = keepalive_s;
+	if (ca_file != NULL) {
+		/* Only the configured CA: not also the system's. */
+		info.client_ssl_ca_filepath = ca_file;
+		info.options |= LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+	}
+	return lws_create_vhost(loop_ctx, &info);
+}
+
 int
 loop_watch(int fd, int (*fn)(int fd, void *arg), void *arg)
 {

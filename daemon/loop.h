@@ -26,6 +26,15 @@ void loop_stop(int code);
 void loop_fini(void);
 struct lws_context *loop_context(void);
 /*
+ * A vhost for client connections of protocols (a platform driver's), named
+ * after prefix and unique; trusting only ca_file when it is not NULL, else
+ * the system's CAs; idle HTTP connections kept keepalive_s (0: lws's
+ * default).  NULL when TLS cannot be set up (the caller says why).
+ */
+struct lws_vhost *loop_client_vhost(const char *prefix,
+    const struct lws_protocols *protocols, const char *ca_file,
+    int keepalive_s);
+/*
  * Calls fn on the loop thread whenever fd is readable; fn returning -1
  * stops watching and closes fd.  When the loop closes fd on its own (a
  * hang-up), fn is called once more with fd -1 to let go of arg.

@@ -213,7 +213,6 @@ static struct {
 	char **routes; /* queue, "a|b|c", queue, ... */
 	int nroutes;
 	struct lws_vhost *vh;
-	unsigned vh_serial;
 	/* Requests: waiting for a token or a slot, and out. */
 	struct wx_req *wait, **wait_tail;
 	struct wx_req *outs;       /* out now: their connections answer them */
@@ -1281,28 +1280,23 @@ wx_msgid(char out[WX_MSGID_MAX + 1], const char *id)
 	    (unsigned long long)(a >> 4), (unsigned long long)b);
 }
 
-/* Whether msgid is in the list of n. */
+/* Where msgid is in the list of n, or -1. */
 static int
-wx_has(char (*list)[WX_MSGID_MAX + 1], int n, const char *msgid)
+wx_find(const char (*list)[WX_MSGID_MAX + 1], int n, const char *msgid)
 {
 	int i;
 
 	for (i = 0; i < n; i++)
 		if (strcmp(list[i], msgid) == 0)
-			return 1;
-	return 0;
+			return i;
+	return -1;
 }
 
 /* The place of msgid in the customer's budget, or -1. */
 static int
 wx_slot_of(const struct wx_cust *c, const char *msgid)
 {
-	int i;
-
-	for (i = 0; i < c->used && i < WX_QUOTA; i++)
-		if (strcmp(c->slot[i], msgid) == 0)
-			return i;
-	return -1;
+	return wx_find(c->slot, c->used < WX_QUOTA ? c->used : WX_QUOTA, msgid);
 }
 
 /* Lines joined into a fifth message that was delivered: known as
@@ -1601,7 +1595,7 @@ wx_send(struct wx_act *a)
 	int i;
 
 	/* Delivered already, inside an earlier fifth message. */
-	if (wx_has(c->carried, c->ncarried, a->msgid)) {
+	if (wx_find(c->carried, c->ncarried, a->msgid) >= 0) {
 		wx_act_done(a, 0, "send_msg");
 		return;
 	}
@@ -2307,21 +2301,9 @@ wx_http(const char *method, const char *target, const char *body, size_t len,
 static int
 wx_vhost(void)
 {
-	struct lws_context_creation_info info;
-	char name[32];
-
-	memset(&info, 0, sizeof(info));
-	snprintf(name, sizeof(name), "kefu-wxkf-%u", ++W.vh_serial);
-	info.vhost_name = name;
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.protocols = wx_protocols;
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	info.keepalive_timeout = 60; /* s, an idle API connection */
-	if (W.ca_file != NULL) {
-		info.client_ssl_ca_filepath = W.ca_file;
-		info.options |= LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
-	}
-	if ((W.vh = lws_create_vhost(loop_context(), &info)) == NULL) {
+	/* Idle API connections kept a minute. */
+	if ((W.vh = loop_client_vhost("kefu-wxkf", wx_protocols, W.ca_file,
+	         60)) == NULL) {
 		log_warnx("wechat-kf: cannot set up TLS for %s", W.api_base);
 		return -1;
 	}
