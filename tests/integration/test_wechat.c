@@ -133,14 +133,54 @@ wx_config_good(const char *reply, int lines, const char *platform_extra,
 	free(p);
 }
 
+/* The fake, and kefud with wx_config_good's configuration. */
+static void
+wx_start_with(const char *reply, int lines, const char *platform_extra,
+    const char *extra)
+{
+	wx_start_fake("7200");
+	wx_config_good(reply, lines, platform_extra, extra);
+	sb_start_kefud(&sb);
+	h_wait_log(sb.klog, "wechat-kf: access token", 0);
+}
+
 /* kefud with the test plugin "good" (lines: its replies per message). */
 static void
 wx_start_good(int lines, const char *platform_extra)
 {
-	wx_start_fake("7200");
-	wx_config_good("收到", lines, platform_extra, "");
-	sb_start_kefud(&sb);
-	h_wait_log(sb.klog, "wechat-kf: access token", 0);
+	wx_start_with("收到", lines, platform_extra, "");
+}
+
+/* The state the fake's session of customer user is in. */
+static int
+wx_session_state(const char *user)
+{
+	char cmd[256];
+	cJSON *r;
+	int st;
+
+	snprintf(cmd, sizeof(cmd),
+	    "{\"cmd\":\"session\",\"conversation\":\"%s\"}", user);
+	r = sb_ctl(&sb, cmd);
+	st = cJSON_GetObjectItem(r, "state")->valueint;
+	cJSON_Delete(r);
+	return st;
+}
+
+/* The messages agent has received from the app (message/send). */
+static int
+wx_inbox_count(const char *agent)
+{
+	char cmd[256];
+	cJSON *r;
+	int n;
+
+	snprintf(cmd, sizeof(cmd), "{\"cmd\":\"inbox\",\"agent\":\"%s\"}",
+	    agent);
+	r = sb_ctl(&sb, cmd);
+	n = cJSON_GetArraySize(cJSON_GetObjectItem(r, "messages"));
+	cJSON_Delete(r);
+	return n;
 }
 
 /* Occurrences of needle in haystack. */
@@ -321,10 +361,8 @@ Test(wechat, handoff_to_the_queue_and_to_a_named_agent_with_context)
 	}
 	h_wait_log(sb.klog, "handoff", 0);
 	wx_settle();
-	r = sb_ctl(&sb, "{\"cmd\":\"session\",\"conversation\":\"wm-q\"}");
-	cr_expect_eq(cJSON_GetObjectItem(r, "state")->valueint, 2,
+	cr_expect_eq(wx_session_state("wm-q"), 2,
 	    "the session is not in the queue");
-	cJSON_Delete(r);
 	r = sb_ctl(&sb, "{\"cmd\":\"inbox\",\"agent\":\"wangwu\"}");
 	m = cJSON_GetObjectItem(r, "messages");
 	cr_assert_eq(cJSON_GetArraySize(m), 1, "context not sent to wangwu");
@@ -364,10 +402,8 @@ Test(wechat, a_routed_queue_goes_to_its_receiving_agent)
 	m = cJSON_GetObjectItem(r, "messages");
 	cr_expect_eq(cJSON_GetArraySize(m), 1, "context not sent to zhangsan");
 	cJSON_Delete(r);
-	r = sb_ctl(&sb, "{\"cmd\":\"inbox\",\"agent\":\"lisi\"}");
-	cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(r, "messages")), 0,
+	cr_expect_eq(wx_inbox_count("lisi"), 0,
 	    "lisi is not receiving, and got the context");
-	cJSON_Delete(r);
 }
 
 Test(wechat, agent_takes_over_ends_and_the_bot_serves_again)
@@ -622,10 +658,7 @@ Test(wechat, long_lines_are_joined_within_a_message_s_bytes)
 	/* 200 Chinese characters: 600 bytes; eight lines of them. */
 	for (i = 0; i < 200; i++)
 		n += snprintf(reply + n, sizeof(reply) - n, "好");
-	wx_start_fake("7200");
-	wx_config_good(reply, 8, "", "");
-	sb_start_kefud(&sb);
-	h_wait_log(sb.klog, "wechat-kf: access token", 0);
+	wx_start_with(reply, 8, "", "");
 	free(wx_say("wm-l", "你好"));
 	wx_wait_sends("wm-l", NULL, 5);
 	wx_settle();
@@ -663,20 +696,13 @@ Test(wechat, long_lines_are_joined_within_a_message_s_bytes)
 
 Test(wechat, a_customer_in_the_queue_gets_no_bot_lines)
 {
-	cJSON *r;
-
-	wx_start_fake("7200");
-	wx_config_good("收到", 1, "",
+	wx_start_with("收到", 1, "",
 	    "conversations = { wait_update_ms = 300; wait_update_text = "
 	    "\"人工客服正在接入，请您稍等\"; wait_updates_max = 3; };\n");
-	sb_start_kefud(&sb);
-	h_wait_log(sb.klog, "wechat-kf: access token", 0);
 	free(wx_say("wm-w", "我要转人工"));
 	wx_wait_sends("wm-w", "send_msg_on_event", 1);
 	h_sleep_ms(2000); /* the wait updates are due */
-	r = sb_ctl(&sb, "{\"cmd\":\"session\",\"conversation\":\"wm-w\"}");
-	cr_expect_eq(cJSON_GetObjectItem(r, "state")->valueint, 2);
-	cJSON_Delete(r);
+	cr_expect_eq(wx_session_state("wm-w"), 2);
 	cr_expect_eq(wx_sends("wm-w", NULL, NULL), 1);
 	cr_expect_eq(wx_stat("errcode_95018"), 0,
 	    "kefud wrote to a customer in the queue");
@@ -685,21 +711,14 @@ Test(wechat, a_customer_in_the_queue_gets_no_bot_lines)
 
 Test(wechat, the_bot_ends_a_session_it_never_took_with_its_line)
 {
-	cJSON *r;
-
-	wx_start_fake("7200");
-	wx_config_good("还有什么可以帮您？", 1, "",
+	wx_start_with("还有什么可以帮您？", 1, "",
 	    "conversations = { close_after_ms = 500; close_text = "
 	    "\"感谢您的咨询，祝您生活愉快\"; };\n");
-	sb_start_kefud(&sb);
-	h_wait_log(sb.klog, "wechat-kf: access token", 0);
 	free(wx_say("wm-x", "你好"));
 	/* The question, then silence: the close, 0 -> 1 -> 4, and the
 	 * closing line with the code of the end. */
 	wx_wait_sends("wm-x", "send_msg_on_event", 1);
-	r = sb_ctl(&sb, "{\"cmd\":\"session\",\"conversation\":\"wm-x\"}");
-	cr_expect_eq(cJSON_GetObjectItem(r, "state")->valueint, 4);
-	cJSON_Delete(r);
+	cr_expect_eq(wx_session_state("wm-x"), 4);
 	{
 		char *line = NULL;
 
@@ -837,8 +856,6 @@ Test(wechat, messages_older_than_three_days_are_gone_from_the_platform)
 
 Test(wechat, a_queue_with_no_agent_receiving_tells_its_own_agents)
 {
-	cJSON *r;
-
 	/* lisi takes the queue but is not receiving (the fake's default):
 	 * the customer waits in the queue, and lisi, not wangwu, reads the
 	 * context. */
@@ -849,13 +866,7 @@ Test(wechat, a_queue_with_no_agent_receiving_tells_its_own_agents)
 	wx_wait_sends("wm-n", "send_msg_on_event", 1);
 	wx_settle();
 	h_sleep_ms(500);
-	r = sb_ctl(&sb, "{\"cmd\":\"session\",\"conversation\":\"wm-n\"}");
-	cr_expect_eq(cJSON_GetObjectItem(r, "state")->valueint, 2);
-	cJSON_Delete(r);
-	r = sb_ctl(&sb, "{\"cmd\":\"inbox\",\"agent\":\"lisi\"}");
-	cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(r, "messages")), 1);
-	cJSON_Delete(r);
-	r = sb_ctl(&sb, "{\"cmd\":\"inbox\",\"agent\":\"wangwu\"}");
-	cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(r, "messages")), 0);
-	cJSON_Delete(r);
+	cr_expect_eq(wx_session_state("wm-n"), 2);
+	cr_expect_eq(wx_inbox_count("lisi"), 1);
+	cr_expect_eq(wx_inbox_count("wangwu"), 0);
 }
