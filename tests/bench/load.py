@@ -99,18 +99,22 @@ def setup(tmp, build):
     shutil.copytree(TOP + "/etc/kefu/lang", tmp + "/lang")
 
 
-def kefud_conf(tmp, build, port):
-    """A fresh state too: each sandbox numbers its events from 1 again."""
+def kefud_conf(tmp, build, port, platform=None):
+    """The shipped configuration with the sandbox on port as platform, or
+    the platform group given (without its pacing, added here); a fresh
+    state too: each sandbox numbers its events from 1 again."""
     import shutil
     shutil.rmtree(tmp + "/state", ignore_errors=True)
     conf = open(TOP + "/etc/kefu/kefud.conf", encoding="utf-8").read()
     conf = conf.replace('@include "platform.conf"', "")
+    if platform is None:
+        platform = ('url = "wss://localhost:%d/bot"; ca_file = "certs/ca.pem"; '
+                    'token_file = "token";' % port)
     with open(tmp + "/kefud.conf", "w", encoding="utf-8") as f:
         f.write('state_dir = "state";\nplugin_dir = "%s/plugins";\n%s\n'
-                'platform = { url = "wss://localhost:%d/bot"; ca_file = "certs/ca.pem"; '
-                'token_file = "token"; actions_per_second = 100000; '
+                'platform = { %s actions_per_second = 100000; '
                 'faster_than_protocol = true; };\n'
-                % (build, conf, port))
+                % (build, conf, platform))
 
 
 class Kefud:

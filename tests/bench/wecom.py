@@ -23,6 +23,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from link import TOP, cpu_us, free_port, wait_for  # noqa: E402
+from load import kefud_conf, setup  # noqa: E402
 
 TEXTS = ["你好", "在吗", "几天能到", "发什么快递", "可以发顺丰吗", "怎么退货",
          "退货运费谁出", "能换货吗", "尺码标准吗", "有色差吗", "能开发票吗",
@@ -43,28 +44,19 @@ def main():
     tmp = tempfile.mkdtemp(prefix="kefu-wecom-bench-")
     procs = []
     try:
-        subprocess.run([TOP + "/tests/sandbox/mkcerts.sh", tmp + "/certs"], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        setup(tmp, build)  # the CA, the knowledge base, the language layer
         with open(tmp + "/token", "w") as f:
             # As WeCom makes them: a secret of letters, digits, - and _;
             # the EncodingAESKey, 43 characters of base64.
             f.write("%s:%s:%s\n" % (base64.urlsafe_b64encode(os.urandom(30)).decode(),
                                     "cbtoken" + os.urandom(6).hex(),
                                     base64.b64encode(os.urandom(32)).decode().rstrip("=")))
-        os.chmod(tmp + "/token", 0o600)
-        for name in ("faq.conf", "synonyms.conf", "escalate.conf", "holidays-cn.conf"):
-            shutil.copy(TOP + "/etc/kefu/" + name, tmp)
-        shutil.copytree(TOP + "/etc/kefu/lang", tmp + "/lang")
         port, cb = free_port(), free_port()
-        conf = open(TOP + "/etc/kefu/kefud.conf", encoding="utf-8").read()
-        conf = conf.replace('@include "platform.conf"', "")
-        with open(tmp + "/kefud.conf", "w", encoding="utf-8") as f:
-            f.write('state_dir = "state";\nplugin_dir = "%s/plugins";\n%s\n'
-                    'platform = { kind = "wechat-kf"; url = "https://localhost:%d/"; '
-                    'ca_file = "certs/ca.pem"; token_file = "token"; '
-                    'listen = "127.0.0.1:%d"; corp_id = "ww-kefu-sandbox"; '
-                    'open_kfid = "wk-sandbox"; actions_per_second = 100000; '
-                    'faster_than_protocol = true; };\n' % (build, conf, port, cb))
+        kefud_conf(tmp, build, port,
+                   'kind = "wechat-kf"; url = "https://localhost:%d/"; '
+                   'ca_file = "certs/ca.pem"; token_file = "token"; '
+                   'listen = "127.0.0.1:%d"; corp_id = "ww-kefu-sandbox"; '
+                   'open_kfid = "wk-sandbox";' % (port, cb))
         open(tmp + "/wecom.log", "w").close()
         fake = subprocess.Popen(
             ["/usr/bin/python3", TOP + "/tests/sandbox/wecom.py", "--port", str(port),

@@ -51,6 +51,26 @@ def now_ms():
     return int(time.time() * 1000)
 
 
+async def serve_control(command, reader, writer, closed=None):
+    """A control client: one JSON command a line, one JSON answer a line
+    (command(cmd, writer) gives it); closed(writer) when it goes.  The
+    fake 微信客服 (wecom.py) serves its control socket with it too."""
+    try:
+        while line := await reader.readline():
+            try:
+                res = await command(json.loads(line), writer)
+            except Exception as e:
+                res = {"ok": False, "error": repr(e)}
+            writer.write(json.dumps(res, ensure_ascii=False).encode() + b"\n")
+            await writer.drain()
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        if closed is not None:
+            closed(writer)
+        writer.close()
+
+
 class Platform:
     def __init__(self, args):
         self.args = args
@@ -474,18 +494,7 @@ class Platform:
                 "max": lat[-1] if lat else None, "first": all_ids[0] if all_ids else None}
 
     async def control(self, reader, writer):
-        try:
-            while line := await reader.readline():
-                try:
-                    res = await self.command(json.loads(line), writer)
-                except Exception as e:
-                    res = {"ok": False, "error": repr(e)}
-                writer.write(json.dumps(res, ensure_ascii=False).encode() + b"\n")
-                await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
+        await serve_control(self.command, reader, writer)
 
 
 async def main():

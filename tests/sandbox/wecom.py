@@ -68,6 +68,8 @@ import sys
 import time
 import urllib.parse
 
+from sandbox import serve_control  # the same control protocol
+
 WINDOW_S = 3 * 86400
 QUOTA, QUOTA_S = 5, 48 * 3600
 CODE_S = 20
@@ -646,19 +648,8 @@ class WeCom:
         return res
 
     async def control(self, reader, writer):
-        try:
-            while line := await reader.readline():
-                try:
-                    res = await self.command(json.loads(line), writer)
-                except Exception as e:
-                    res = {"ok": False, "error": repr(e)}
-                writer.write(json.dumps(res, ensure_ascii=False).encode() + b"\n")
-                await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            self.subscribers.discard(writer)
-            writer.close()
+        await serve_control(self.command, reader, writer,
+                            self.subscribers.discard)
 
     # -- HTTP ---------------------------------------------------------
 
