@@ -130,14 +130,7 @@ until grep -q "link: ready" "$t/kefud.log"; do
 	fi
 	sleep 0.1
 done
-/usr/bin/python3 - "$t/control.sock" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.sendall(json.dumps({"cmd": "message", "conversation": "c-deb",
-                      "text": "几天能到"}).encode() + b"\n")
-print(s.makefile().readline().strip())
-PY
+customer_says "$t/control.sock" c-deb 几天能到
 i=0
 until grep -q '"conversation": *"c-deb"' "$t/actions.jsonl" 2>/dev/null; do
 	i=$((i + 1))

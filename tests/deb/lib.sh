@@ -28,6 +28,19 @@ fail() {
 }
 say() { echo "check-deb: ${deb_tag}$*"; }
 
+# A customer in conversation $2 writes $3 through the sandbox's control
+# socket $1; prints the sandbox's answer.
+customer_says() {
+	/usr/bin/python3 - "$1" "$2" "$3" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(json.dumps({"cmd": "message", "conversation": sys.argv[2],
+                      "text": sys.argv[3]}).encode() + b"\n")
+print(s.makefile().readline().strip())
+PY
+}
+
 # A fresh root at $R: an overlay of this machine's, so that the package's
 # dependencies are there and nothing of this machine changes.
 overlay_root() {

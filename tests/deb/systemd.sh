@@ -136,14 +136,7 @@ install -m 644 "$R/var/tmp/kefu-check/certs/ca.pem" "$R/etc/kefu/ca.pem"
 platform /etc/kefu 8601
 $C systemctl start kefud || fail "start"
 ready
-/usr/bin/python3 - "$R/var/tmp/kefu-check/main.sock" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.sendall(json.dumps({"cmd": "message", "conversation": "c-sd",
-                      "text": "几天能到"}).encode() + b"\n")
-s.makefile().readline()
-PY
+customer_says "$R/var/tmp/kefu-check/main.sock" c-sd 几天能到 >/dev/null
 i=0
 until grep -q '"c-sd"' "$R/var/tmp/kefu-check/main.jsonl" 2>/dev/null; do
 	i=$((i + 1))
