@@ -17,6 +17,7 @@ static uint64_t conv_used[CONV_BUCKETS / 64];
 static unsigned conv_n;
 static unsigned conv_hist = 20;
 static struct conv *conv_dirty;
+static void (*conv_touch_hook)(struct conv *);
 
 _Static_assert((int)CONV_WAITING == (int)KEFU_OWNER_WAITING &&
         (int)CONV_AGENT == (int)KEFU_OWNER_AGENT &&
@@ -76,6 +77,10 @@ conv_insert(const char *id)
 	*b = c;
 	conv_used[i / 64] |= (uint64_t)1 << (i % 64);
 	conv_n++;
+	/* Its state is filled in by the caller before the hook's timer
+	 * fires (the loop's next turn). */
+	if (conv_touch_hook != NULL)
+		conv_touch_hook(c);
 	return c;
 }
 
@@ -132,6 +137,7 @@ conv_destroy(struct conv *c)
 {
 	unsigned i;
 
+	loop_timer_cancel(&c->timer);
 	for (i = 0; i < c->hist_len; i++)
 		free(c->hist[(c->hist_head + i) % c->hist_cap].text);
 	free(c->hist);
@@ -221,25 +227,17 @@ conv_count(void)
 }
 
 void
-conv_foreach_part(unsigned part, unsigned parts,
-    void (*fn)(struct conv *, void *), void *arg)
+conv_foreach(void (*fn)(struct conv *, void *), void *arg)
 {
-	size_t i = (size_t)part * CONV_BUCKETS / parts,
-	       end = (size_t)(part + 1) * CONV_BUCKETS / parts;
 	struct conv *c, *next;
+	size_t i;
 
-	for (i = conv_next_used(i, end); i < end;
-	     i = conv_next_used(i + 1, end))
+	for (i = conv_next_used(0, CONV_BUCKETS); i < CONV_BUCKETS;
+	     i = conv_next_used(i + 1, CONV_BUCKETS))
 		for (c = conv_table[i]; c != NULL; c = next) {
 			next = c->next; /* fn may forget c */
 			fn(c, arg);
 		}
-}
-
-void
-conv_foreach(void (*fn)(struct conv *, void *), void *arg)
-{
-	conv_foreach_part(0, 1, fn, arg);
 }
 
 static void
@@ -269,6 +267,12 @@ conv_clean(struct conv *c)
 }
 
 void
+conv_set_touch_hook(void (*fn)(struct conv *))
+{
+	conv_touch_hook = fn;
+}
+
+void
 conv_touch(struct conv *c)
 {
 	if (!c->dirty) {
@@ -276,6 +280,8 @@ conv_touch(struct conv *c)
 		c->dirty_next = conv_dirty;
 		conv_dirty = c;
 	}
+	if (conv_touch_hook != NULL)
+		conv_touch_hook(c);
 }
 
 struct conv *

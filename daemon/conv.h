@@ -5,6 +5,7 @@
 
 #include "kefu/plugin.h"
 #include "kv.h"
+#include "loop.h"
 
 /*
  * A conversation, owned by the core so that it outlives any plugin
@@ -62,6 +63,7 @@ struct conv {
 	int writing;             /* in a batch the store is writing */
 	struct conv *next;       /* hash chain */
 	struct conv *dirty_next; /* list of changed conversations */
+	struct loop_timer timer; /* its service timers' (timers.c) */
 };
 
 /* Lines of history kept per conversation (at least 20). */
@@ -82,10 +84,6 @@ void conv_free_all(void);
 unsigned conv_count(void);
 unsigned conv_count_owner(enum conv_owner o);
 void conv_foreach(void (*fn)(struct conv *, void *), void *arg);
-/* Part `part` of `parts` of them: a whole pass in `parts` calls, so that
- * work over many conversations is spread over time. */
-void conv_foreach_part(unsigned part, unsigned parts,
-    void (*fn)(struct conv *, void *), void *arg);
 
 /*
  * Applies an event to the owner state machine and the transcript; returns
@@ -113,6 +111,8 @@ int conv_owner_parse(const char *name);
 
 /* Changed since the last conv_take_dirty(). */
 void conv_touch(struct conv *c);
+/* fn(c) on each conv_touch(c) and each conversation new in memory. */
+void conv_set_touch_hook(void (*fn)(struct conv *));
 struct conv *conv_take_dirty(void);
 /* Not changed after all (just loaded from the store). */
 void conv_clean(struct conv *c);

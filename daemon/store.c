@@ -184,6 +184,7 @@ static struct {
 	unsigned failures;
 	struct log_throttle fail_log;
 	struct loop_timer timer;
+	struct loop_timer prune_timer; /* retention while nothing else writes */
 	int armed;
 	int64_t keep_ms;      /* unanswered questions: kept this long ... */
 	long keep_max;        /* ... and at most this many */
@@ -1073,6 +1074,13 @@ store_batch_free(struct store_batch *b)
 }
 
 static void
+store_prune_cb(void *arg)
+{
+	(void)arg;
+	store_soon();
+}
+
+static void
 store_failed(const char *why)
 {
 	S.failures++;
@@ -1132,7 +1140,7 @@ store_batch_take(int *r)
 	prune = (S.conv_keep_ms > 0 || S.purge_before > 0) &&
 	    (S.prune_more || S.purge_before > 0 ||
 	        clock_mono_ms() - S.pruned_ms >= 60000);
-	/* Nothing new (the timers ask every second): no transaction. */
+	/* Nothing new: no transaction. */
 	if (dirty == NULL && S.ops == NULL && seq == S.written && !S.failing &&
 	    !prune) {
 		event_durable(seq);
@@ -1202,6 +1210,8 @@ store_batch_done(struct store_batch *b)
 			log_throttle_clear(&S.fail_log);
 			S.failing = 0;
 			S.failures = 0;
+			/* What came while failing asked for no batch. */
+			store_soon();
 		}
 		S.retry_ms = STORE_RETRY_MIN_MS;
 		event_durable(b->seq);
@@ -1217,6 +1227,12 @@ store_batch_done(struct store_batch *b)
 			                    43200000) /
 			        86400000));
 	}
+	/* More to delete, or retention due in a minute even if nothing else
+	 * asks for a batch by then. */
+	if (S.prune_more || S.purge_before > 0)
+		store_soon();
+	else if (S.conv_keep_ms > 0 && S.prune_timer.slot == 0)
+		loop_timer_set(&S.prune_timer, 60000, store_prune_cb, NULL);
 	store_batch_free(b);
 	return r;
 }
@@ -1358,6 +1374,7 @@ store_close(void)
 		store_flush();
 	store_thread_stop();
 	loop_timer_cancel(&S.timer);
+	loop_timer_cancel(&S.prune_timer);
 	store_ops_clear();
 	store_db_close();
 	free(S.dir);

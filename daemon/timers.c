@@ -18,8 +18,15 @@
 #include "timers.h"
 #include "xmalloc.h"
 
-#define TIMERS_TICK_MS 100
-#define TIMERS_PARTS 10 /* a whole pass every second */
+/*
+ * Each conversation has one loop timer, for the earliest thing due on it
+ * (a wait update, a follow-up, a close, a handoff asked for again, leaving
+ * memory): an idle kefud wakes for nothing else.  A change to a
+ * conversation (conv_touch) looks at it again in the loop's next turn; a
+ * timer due that could not act (the link down, an agent off duty, the
+ * store busy) looks again a second later.
+ */
+#define TIMERS_RETRY_MS 1000
 
 static const struct conf_conversations *T;
 static int (*timers_gate)(void);
@@ -30,7 +37,10 @@ timers_set_gate(int (*open)(void))
 	timers_gate = open;
 }
 static const struct conf_handoff *H;
-static struct loop_timer timers_tick;
+static struct loop_timer timers_cap_timer;
+static int timers_started;
+
+static void timers_arm_all(void);
 
 void
 timers_configure(const struct conf_conversations *cv,
@@ -38,6 +48,9 @@ timers_configure(const struct conf_conversations *cv,
 {
 	T = cv;
 	H = h;
+	/* New intervals, texts or a new calendar: every due time again. */
+	if (timers_started)
+		timers_arm_all();
 }
 
 static void
@@ -46,23 +59,30 @@ timers_send(struct conv *c, const char *id, const char *text, int64_t now)
 	event_say(c, id, text, "timers", now);
 }
 
-/* While a customer waits for an agent: a status line every interval. */
-static void
-timers_wait(struct conv *c, int64_t now)
+/* When the next wait update is due; 0: none is. */
+static int64_t
+timers_wait_due(const struct conv *c)
 {
 	const char *base = kv_get(&c->store, CONV_WAIT_BASE);
-	char id[300], part[EVENT_ID_PART + 1];
 	unsigned from = base != NULL ? (unsigned)strtoul(base, NULL, 10) : 0;
-	int64_t due;
 
 	if (from > c->wait_updates) /* left by something else: ignored */
 		from = 0;
 	if (T->wait_update_text == NULL || c->waiting_since == 0 ||
 	    c->wait_updates - from >= (unsigned)T->wait_updates_max)
-		return;
-	due = c->wait_due != 0 ? c->wait_due
-	                       : c->waiting_since + T->wait_update_ms;
-	if (now < due)
+		return 0;
+	return c->wait_due != 0 ? c->wait_due
+	                        : c->waiting_since + T->wait_update_ms;
+}
+
+/* While a customer waits for an agent: a status line every interval. */
+static void
+timers_wait(struct conv *c, int64_t now)
+{
+	char id[300], part[EVENT_ID_PART + 1];
+	int64_t due = timers_wait_due(c);
+
+	if (due == 0 || now < due)
 		return;
 	snprintf(id, sizeof(id), "w:%s:%lld:%u",
 	    event_id_part(part, sizeof(part), c->id),
@@ -74,6 +94,23 @@ timers_wait(struct conv *c, int64_t now)
 	c->wait_due =
 	    (due + T->wait_update_ms > now ? due : now) + T->wait_update_ms;
 	conv_touch(c);
+}
+
+/* When the next follow-up or the close is due; 0: none is. */
+static int64_t
+timers_silent_due(const struct conv *c)
+{
+	int64_t due = 0;
+
+	if (c->asked_ms == 0 || c->owner != CONV_BOT ||
+	    kv_get(&c->store, CONV_PENDING) != NULL)
+		return 0;
+	if ((int)c->followups < T->nfollowups)
+		due = c->asked_ms + T->followup_ms[c->followups];
+	if (T->close_text != NULL &&
+	    (due == 0 || c->asked_ms + T->close_after_ms < due))
+		due = c->asked_ms + T->close_after_ms;
+	return due;
 }
 
 /*
@@ -179,6 +216,44 @@ timers_pending(struct conv *c, int64_t now)
 }
 
 /*
+ * When timers_pending() next has something to do: the retry once it is due
+ * and agents are on duty, or, off duty, the next no-agents update.  0:
+ * nothing.
+ */
+static int64_t
+timers_pending_due(const struct conv *c, int64_t now)
+{
+	const char *p = kv_get(&c->store, CONV_PENDING);
+	const cJSON *at;
+	int64_t due = 0, duty;
+	cJSON *o;
+
+	if (p == NULL || c->waiting_since == 0 || (o = cJSON_Parse(p)) == NULL)
+		return 0;
+	at = cJSON_GetObjectItemCaseSensitive(o, "retry_at");
+	if (cJSON_IsNumber(at)) {
+		due = (int64_t)at->valuedouble;
+		duty = calendar_next_duty(now > due ? now : due);
+		due = duty == 0 ? 0 : duty;
+	}
+	/* The update is for off duty only (see timers_pending()). */
+	if (H->no_agents_update_text != NULL && c->wait_due != 0 &&
+	    (due == 0 || c->wait_due < due) &&
+	    !calendar_on_duty(now > c->wait_due ? now : c->wait_due))
+		due = c->wait_due;
+	cJSON_Delete(o);
+	return due;
+}
+
+/* Whether c may leave memory, by its state alone. */
+static int
+timers_at_rest(const struct conv *c)
+{
+	return c->asked_ms == 0 && c->waiting_since == 0 &&
+	    (c->owner == CONV_BOT || c->owner == CONV_CLOSED);
+}
+
+/*
  * Whether a conversation may leave memory: all of it in the store (nothing
  * changed since, nothing being written) and nothing due without a new
  * event.
@@ -186,15 +261,34 @@ timers_pending(struct conv *c, int64_t now)
 static int
 timers_may_leave(const struct conv *c)
 {
-	return !c->dirty && !c->writing && c->asked_ms == 0 &&
-	    c->waiting_since == 0 &&
-	    (c->owner == CONV_BOT || c->owner == CONV_CLOSED);
+	return !c->dirty && !c->writing && timers_at_rest(c);
 }
 
-static void
-timers_conv(struct conv *c, void *arg)
+/* When something is next due on c (wall clock ms); 0: nothing is. */
+static int64_t
+timers_next(const struct conv *c, int64_t now)
 {
-	int64_t now = *(int64_t *)arg;
+	int64_t due = 0, d[3] = {0, 0, 0};
+	int i;
+
+	if (c->owner == CONV_WAITING)
+		d[0] = timers_wait_due(c);
+	else if (c->owner == CONV_BOT) {
+		d[0] = timers_silent_due(c);
+		d[1] = timers_pending_due(c, now);
+	}
+	if (timers_at_rest(c))
+		d[2] = c->last_ms + T->idle_evict_ms + 1;
+	for (i = 0; i < 3; i++)
+		if (d[i] != 0 && (due == 0 || d[i] < due))
+			due = d[i];
+	return due;
+}
+
+/* Returns 0 when c left memory. */
+static int
+timers_one(struct conv *c, int64_t now)
+{
 
 	/* While the link is down or the backlog is still coming, the view
 	 * of who owns what is stale: nothing is said or closed. */
@@ -211,7 +305,15 @@ timers_conv(struct conv *c, void *arg)
 	    now - c->last_ms > T->idle_evict_ms) {
 		log_debug("conversation %s: idle; out of memory", c->id);
 		conv_forget(c);
+		return 0;
 	}
+	return 1;
+}
+
+static void
+timers_conv(struct conv *c, void *arg)
+{
+	timers_one(c, *(int64_t *)arg);
 }
 
 static int
@@ -278,46 +380,89 @@ timers_cap(void)
 	free(l.c);
 }
 
-static void
-timers_run_part(int64_t now, unsigned part, unsigned parts)
+/* Everything due at now, over all conversations (tests, replays). */
+void
+timers_run(int64_t now)
 {
 	if (T == NULL || H == NULL)
 		return;
-	conv_foreach_part(part, parts, timers_conv, &now);
+	conv_foreach(timers_conv, &now);
 	timers_cap();
 	store_soon();
 }
 
-void
-timers_run(int64_t now)
-{
-	timers_run_part(now, 0, 1);
-}
-
-/*
- * Each tick looks at a tenth of the conversations, so each is still looked
- * at every second, but the loop never stops for a pass over all of them
- * (2 to 3 ms with 5,000 in memory: the replies due meanwhile waited).
- */
 static void
 timers_fire(void *arg)
 {
-	static unsigned part;
+	struct conv *c = arg;
+	int64_t now = clock_wall_ms(), due;
 
+	if (!timers_one(c, now))
+		return;
+	if (c->dirty)
+		store_soon();
+	if ((due = timers_next(c, now)) == 0) {
+		loop_timer_cancel(&c->timer);
+		return;
+	}
+	if (due <= now) /* due, and could not act: again in a while */
+		due = now + TIMERS_RETRY_MS;
+	loop_timer_set(&c->timer, due - now, timers_fire, c);
+}
+
+static void
+timers_cap_fire(void *arg)
+{
 	(void)arg;
-	timers_run_part(clock_wall_ms(), part, TIMERS_PARTS);
-	part = (part + 1) % TIMERS_PARTS;
-	loop_timer_set(&timers_tick, TIMERS_TICK_MS, timers_fire, NULL);
+	timers_cap();
+	if (conv_count() > (unsigned)T->max_live) /* stuck: try again */
+		loop_timer_set(&timers_cap_timer, 5000, timers_cap_fire, NULL);
+}
+
+/* conv_touch() and a conversation new in memory: looked at next turn. */
+static void
+timers_touched(struct conv *c)
+{
+	if (!timers_started || T == NULL || H == NULL)
+		return;
+	loop_timer_set(&c->timer, 0, timers_fire, c);
+	if (conv_count() > (unsigned)T->max_live && timers_cap_timer.slot == 0)
+		loop_timer_set(&timers_cap_timer, 0, timers_cap_fire, NULL);
+}
+
+static void
+timers_arm1(struct conv *c, void *arg)
+{
+	(void)arg;
+	timers_touched(c);
+}
+
+static void
+timers_arm_all(void)
+{
+	conv_foreach(timers_arm1, NULL);
 }
 
 void
 timers_start(void)
 {
-	loop_timer_set(&timers_tick, TIMERS_TICK_MS, timers_fire, NULL);
+	timers_started = 1;
+	conv_set_touch_hook(timers_touched);
+	timers_arm_all();
+}
+
+static void
+timers_disarm1(struct conv *c, void *arg)
+{
+	(void)arg;
+	loop_timer_cancel(&c->timer);
 }
 
 void
 timers_stop(void)
 {
-	loop_timer_cancel(&timers_tick);
+	timers_started = 0;
+	conv_set_touch_hook(NULL);
+	conv_foreach(timers_disarm1, NULL);
+	loop_timer_cancel(&timers_cap_timer);
 }
