@@ -12,6 +12,10 @@
  * answer; clarify ("您是想问:1. ... 2. ...", and the customer's "1", "2"
  * or words pick one); not understood, noted as "faq.unanswered" for the
  * escalation plugin after this one.
+ *
+ * Answering a clarify list scores only the listed entries.  With
+ * KEFU_FAQ_VERIFY in the environment (tests), every ranking is checked
+ * against the exhaustive one, bit for bit.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -63,6 +67,14 @@ struct faq_keyword {
 	uint32_t hash;
 	int entry;
 	const char *word;
+	size_t len;
+	int same; /* the same word as the one before it in the table */
+};
+
+/* What a text has added up for an entry: its BM25 score (zero: not
+ * reached yet) and the idf it holds, side by side. */
+struct faq_acc {
+	float score, cover;
 };
 
 struct faq_term {
@@ -97,9 +109,10 @@ struct faq {
 	double answer_at, clarify_at, margin, keyword_boost;
 	int fixed_answer, fixed_clarify; /* set by hand: not calibrated */
 	double target_wrong;             /* the calibration's goal */
-	float *score;                    /* per entry, zero between texts */
-	float *cover;                    /* idem, for the confidence */
+	struct faq_acc *acc;             /* per entry, zero between texts */
 	int *touched;
+	int verify; /* KEFU_FAQ_VERIFY: each ranking checked against the
+	               exhaustive one */
 	char *clarify_intro, *clarify_outro;
 };
 
@@ -430,11 +443,16 @@ faq_index(struct faq *f)
 			const char *w = f->e[i].keywords[j];
 
 			f->kw[f->nkw++] =
-			    (struct faq_keyword){faq_hash(w, strlen(w)), i, w};
+			    (struct faq_keyword){faq_hash(w, strlen(w)), i, w,
+			        strlen(w), 0};
 			if (strlen(w) > f->kwmax)
 				f->kwmax = strlen(w);
 		}
 	qsort(f->kw, f->nkw, sizeof(*f->kw), faq_cmp_keyword);
+	for (i = 1; i < f->nkw; i++)
+		f->kw[i].same = f->kw[i].hash == f->kw[i - 1].hash &&
+		    f->kw[i].len == f->kw[i - 1].len &&
+		    memcmp(f->kw[i].word, f->kw[i - 1].word, f->kw[i].len) == 0;
 }
 
 /* Remembers the id of entry f->n (not there yet). */
@@ -559,9 +577,10 @@ faq_load(struct faq *f, const char *path)
 	}
 	if (bad == 0)
 		faq_index(f);
-	f->score = calloc(f->n + 1, sizeof(*f->score));
-	f->cover = calloc(f->n + 1, sizeof(*f->cover));
-	f->touched = calloc(f->n + 1, sizeof(*f->touched));
+	f->acc = calloc(f->n + 1, sizeof(*f->acc));
+	/* An entry is listed again for each keyword adding nothing to it
+	 * (keyword_boost_percent = 0). */
+	f->touched = calloc(f->n + f->nkw + 1, sizeof(*f->touched));
 	return bad;
 }
 
@@ -614,8 +633,7 @@ faq_free(struct faq *f)
 	free(f->terms);
 	free(f->kw);
 	free(f->e);
-	free(f->score);
-	free(f->cover);
+	free(f->acc);
 	free(f->touched);
 	free(f);
 }
@@ -733,6 +751,7 @@ faq_init(const struct kefu_host *host, const struct kefu_conf *conf,
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		return -1;
 	f->host = host;
+	f->verify = getenv("KEFU_FAQ_VERIFY") != NULL;
 	f->fixed_answer = host->conf_member(conf, "answer_percent") != NULL;
 	f->fixed_clarify = host->conf_member(conf, "clarify_percent") != NULL;
 	if (host->conf_check_keys(conf, keys) < 0 ||
@@ -827,28 +846,40 @@ faq_example_cover(const struct faq *f, const uint32_t *qs, int nqs, int entry)
 	return best;
 }
 
-/*
- * Scores the entries text reaches; returns the best confidence and fills
- * best[] (at most FAQ_CANDIDATES), or -1 when the text has no terms.
- * Only entries in only[] count when only is not NULL.  Work is in
- * proportion to the postings of the text's terms, not to the size of the
- * knowledge base.
- */
-static double
-faq_rank(struct faq *f, const char *text, struct faq_hit *best, int *nbest,
-    const int *only, int nonly)
-{
-	uint32_t q[FAQ_TERMS];
+/* A text made ready for ranking. */
+struct faq_query {
 	char norm[FAQ_TEXT];
-	const char *p, *end;
-	double max = 0, sc, cv;
-	int nq, i, j, k, nt = 0, e, seen[FAQ_TERMS], nseen = 0;
+	uint32_t q[FAQ_TERMS]; /* its terms */
+	int nq;
+	/* Those whose postings count, in the text's order, repeats
+	 * included. */
+	const struct faq_term *use[FAQ_TERMS];
+	int nuse;
+	double max; /* the most the text could score */
+	/* The runs of the keyword table whose hash one of the text's
+	 * substrings has, with the substring: in the order found. */
+	struct {
+		int lo;
+		const char *p;
+		size_t len;
+	} kw[FAQ_TERMS];
+	int nkw;
+};
 
-	faq_norm(f, text, norm, sizeof(norm));
-	if ((nq = faq_terms(norm, q, FAQ_TERMS)) == 0 || f->n == 0)
-		return -1;
-	for (i = 0; i < nq; i++) {
-		const struct faq_term *t = faq_find(f, q[i]);
+/* The text's terms and the keywords it holds; 0 when it has no terms. */
+static int
+faq_query(const struct faq *f, const char *text, struct faq_query *qr)
+{
+	const char *p, *end;
+	int i, j, k;
+
+	faq_norm(f, text, qr->norm, sizeof(qr->norm));
+	if ((qr->nq = faq_terms(qr->norm, qr->q, FAQ_TERMS)) == 0 || f->n == 0)
+		return 0;
+	qr->max = 0;
+	qr->nuse = qr->nkw = 0;
+	for (i = 0; i < qr->nq; i++) {
+		const struct faq_term *t = faq_find(f, qr->q[i]);
 
 		if (t == NULL) {
 			/*
@@ -857,8 +888,8 @@ faq_rank(struct faq *f, const char *text, struct faq_hit *best, int *nbest,
 			 * new pairs of known characters do not: paraphrases
 			 * are full of them.
 			 */
-			if (!(q[i] & 0x80000000u))
-				max += 0.5 * log(1 + (f->n + 0.5) / 0.5);
+			if (!(qr->q[i] & 0x80000000u))
+				qr->max += 0.5 * log(1 + (f->n + 0.5) / 0.5);
 			continue;
 		}
 		/* In a quarter of all entries or more: next to no weight,
@@ -866,19 +897,12 @@ faq_rank(struct faq *f, const char *text, struct faq_hit *best, int *nbest,
 		if (t->npost * 4 > f->n && f->n >= 40)
 			continue;
 		/* The best this term could add: a document made of it. */
-		max += t->idf;
-		for (j = 0; j < t->npost; j++) {
-			const struct faq_posting *ps = &t->post[j];
-
-			if (f->score[ps->entry] == 0)
-				f->touched[nt++] = ps->entry;
-			f->score[ps->entry] += ps->w;
-			f->cover[ps->entry] += (float)t->idf;
-		}
+		qr->max += t->idf;
+		qr->use[qr->nuse++] = t;
 	}
 	/* Keywords the text holds: its substrings up to the longest one,
 	 * each keyword counted once however often it appears. */
-	for (p = norm; *p != '\0' && max > 0; p += faq_char(p))
+	for (p = qr->norm; *p != '\0' && qr->max > 0; p += faq_char(p))
 		for (end = p + faq_char(p); (size_t)(end - p) <= f->kwmax;
 		     end += faq_char(end)) {
 			uint32_t h = faq_hash(p, (size_t)(end - p));
@@ -893,60 +917,226 @@ faq_rank(struct faq *f, const char *text, struct faq_hit *best, int *nbest,
 			}
 			if (lo == f->nkw || f->kw[lo].hash != h)
 				continue;
-			for (j = 0; j < nseen && seen[j] != lo; j++)
+			for (j = 0; j < qr->nkw && qr->kw[j].lo != lo; j++)
 				;
-			if (j == nseen && nseen < FAQ_TERMS)
-				seen[nseen++] = lo;
+			if (j == qr->nkw && qr->nkw < FAQ_TERMS)
+				qr->kw[qr->nkw++].lo = lo;
 			else
 				continue;
-			for (k = lo; k < f->nkw && f->kw[k].hash == h; k++) {
-				const struct faq_keyword *kw = &f->kw[k];
-
-				if (strlen(kw->word) != (size_t)(end - p) ||
-				    memcmp(kw->word, p, end - p) != 0)
-					continue;
-				if (f->score[kw->entry] == 0)
-					f->touched[nt++] = kw->entry;
-				f->score[kw->entry] +=
-				    (float)(f->keyword_boost * max);
-				f->cover[kw->entry] +=
-				    (float)(f->keyword_boost * max);
-			}
+			qr->kw[j].p = p;
+			qr->kw[j].len = (size_t)(end - p);
 			if (*end == '\0')
 				break;
 		}
+	return 1;
+}
+
+/* Adds what the term holds for an entry. */
+static void
+faq_add(struct faq *f, int e, float w, float idf, int *nt)
+{
+	struct faq_acc *a = &f->acc[e];
+
+	if (a->score == 0)
+		f->touched[(*nt)++] = e;
+	a->score += w;
+	a->cover += idf;
+}
+
+/* Adds the boosts of the keywords the text holds, to every entry or to
+ * those in only[] (sorted). */
+static void
+faq_boost(struct faq *f, const struct faq_query *qr, const int *only, int nonly,
+    int *nt)
+{
+	int i, k, j, same = 0;
+
+	for (i = 0; i < qr->nkw; i++) {
+		uint32_t h = f->kw[qr->kw[i].lo].hash;
+
+		for (k = qr->kw[i].lo; k < f->nkw && f->kw[k].hash == h; k++) {
+			const struct faq_keyword *kw = &f->kw[k];
+
+			/* Runs of one word are compared once. */
+			if (!kw->same)
+				same = kw->len == qr->kw[i].len &&
+				    memcmp(kw->word, qr->kw[i].p, kw->len) == 0;
+			if (!same)
+				continue;
+			if (only != NULL) {
+				for (j = 0; j < nonly && only[j] != kw->entry;
+				     j++)
+					;
+				if (j == nonly)
+					continue;
+			}
+			if (f->acc[kw->entry].score == 0)
+				f->touched[(*nt)++] = kw->entry;
+			f->acc[kw->entry].score +=
+			    (float)(f->keyword_boost * qr->max);
+			f->acc[kw->entry].cover +=
+			    (float)(f->keyword_boost * qr->max);
+		}
+	}
+}
+
+/* Every entry the text reaches, in f->acc; returns how many in
+ * f->touched.  Work is in proportion to the postings of the text's
+ * terms. */
+static int
+faq_accumulate(struct faq *f, const struct faq_query *qr)
+{
+	int i, j, nt = 0;
+
+	for (i = 0; i < qr->nuse; i++) {
+		const struct faq_term *t = qr->use[i];
+		float idf = (float)t->idf;
+
+		for (j = 0; j < t->npost; j++)
+			faq_add(f, t->post[j].entry, t->post[j].w, idf, &nt);
+	}
+	faq_boost(f, qr, NULL, 0, &nt);
+	return nt;
+}
+
+static int
+faq_cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The same for the entries in only[] alone (a clarify list): each looked
+ * up in the postings instead of walking them, in the order the walk
+ * would reach them, so that the sums and their order are the same.
+ */
+static int
+faq_accumulate_only(struct faq *f, const struct faq_query *qr, const int *only,
+    int nonly)
+{
+	int o[FAQ_CANDIDATES], no = 0, i, j, lo, hi, mid, nt = 0;
+
+	if (nonly > FAQ_CANDIDATES)
+		return faq_accumulate(f, qr);
+	memcpy(o, only, nonly * sizeof(*o));
+	qsort(o, nonly, sizeof(*o), faq_cmp_int);
+	for (i = 0; i < nonly; i++)
+		if (no == 0 || o[no - 1] != o[i])
+			o[no++] = o[i];
+	for (i = 0; i < qr->nuse; i++) {
+		const struct faq_term *t = qr->use[i];
+
+		for (j = 0; j < no; j++) {
+			for (lo = 0, hi = t->npost; lo < hi;) {
+				mid = (lo + hi) / 2;
+				if (t->post[mid].entry < o[j])
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			if (lo < t->npost && t->post[lo].entry == o[j])
+				faq_add(f, o[j], t->post[lo].w, (float)t->idf,
+				    &nt);
+		}
+	}
+	faq_boost(f, qr, o, no, &nt);
+	return nt;
+}
+
+/* The best few of the entries reached, in order (the first reached first
+ * among equals), with f->acc zeroed again for the next text. */
+static void
+faq_select(struct faq *f, const struct faq_query *qr, int nt, const int *only,
+    int nonly, struct faq_hit *best, int *nbest)
+{
+	double sc, cv;
+	int i, j, k, e;
+
 	*nbest = 0;
 	for (i = 0; i < nt; i++) {
 		e = f->touched[i];
-		sc = f->score[e];
-		cv = f->cover[e];
-		f->score[e] = f->cover[e] = 0; /* ready for the next text */
+		sc = f->acc[e].score;
+		cv = f->acc[e].cover;
+		f->acc[e].score = f->acc[e].cover = 0;
 		if (only != NULL) {
 			for (j = 0; j < nonly && only[j] != e; j++)
 				;
 			if (j == nonly)
 				continue;
 		}
-		cv = max > 0 ? cv / max : 0;
 		/* Keep the best few, in order. */
 		for (k = *nbest; k > 0 && best[k - 1].rank < sc; k--)
 			if (k < FAQ_CANDIDATES)
 				best[k] = best[k - 1];
 		if (k < FAQ_CANDIDATES) {
+			cv = qr->max > 0 ? cv / qr->max : 0;
 			best[k] = (struct faq_hit){e, cv > 1 ? 1 : cv, sc};
 			if (*nbest < FAQ_CANDIDATES)
 				(*nbest)++;
 		}
 	}
+}
+
+/* KEFU_FAQ_VERIFY: the ranking against the exhaustive one, bit for bit;
+ * a difference is a bug, and aborts. */
+static void
+faq_verify(struct faq *f, const char *text, const struct faq_hit *best,
+    int nbest, const struct faq_hit *ref, int nref)
+{
+	int i;
+
+	for (i = 0; i < nbest && nbest == nref; i++)
+		if (best[i].entry != ref[i].entry ||
+		    memcmp(&best[i].score, &ref[i].score, sizeof(double)) !=
+		        0 ||
+		    memcmp(&best[i].rank, &ref[i].rank, sizeof(double)) != 0)
+			break;
+	if (nbest == nref && i == nbest)
+		return;
+	f->host->log(KEFU_LOG_ERR,
+	    "ranking differs from the exhaustive one for \"%s\": %d "
+	    "candidates, %d expected; at %d: %s %.9g, %s %.9g expected",
+	    text, nbest, nref, i, i < nbest ? f->e[best[i].entry].id : "-",
+	    i < nbest ? best[i].rank : 0,
+	    i < nref ? f->e[ref[i].entry].id : "-", i < nref ? ref[i].rank : 0);
+	abort();
+}
+
+/*
+ * Scores the entries text reaches; returns the best confidence and fills
+ * best[] (at most FAQ_CANDIDATES), or -1 when the text has no terms.
+ * Only entries in only[] count when only is not NULL.
+ */
+static double
+faq_rank(struct faq *f, const char *text, struct faq_hit *best, int *nbest,
+    const int *only, int nonly)
+{
+	struct faq_query qr;
+	struct faq_hit ref[FAQ_CANDIDATES];
+	int nref = 0, i, k, nt;
+
+	if (!faq_query(f, text, &qr))
+		return -1;
+	if (f->verify) {
+		nt = faq_accumulate(f, &qr);
+		faq_select(f, &qr, nt, only, nonly, ref, &nref);
+	}
+	nt = only != NULL ? faq_accumulate_only(f, &qr, only, nonly)
+	                  : faq_accumulate(f, &qr);
+	faq_select(f, &qr, nt, only, nonly, best, nbest);
+	if (f->verify)
+		faq_verify(f, text, best, *nbest, ref, nref);
 	/* The confidence: the share of the text the entry holds, and the
 	 * share of its closest example the text holds. */
-	qsort(q, nq, sizeof(*q), faq_cmp_u32);
-	for (i = k = 0; i < nq; i++)
-		if (k == 0 || q[k - 1] != q[i])
-			q[k++] = q[i];
+	qsort(qr.q, qr.nq, sizeof(*qr.q), faq_cmp_u32);
+	for (i = k = 0; i < qr.nq; i++)
+		if (k == 0 || qr.q[k - 1] != qr.q[i])
+			qr.q[k++] = qr.q[i];
 	for (i = 0; i < *nbest; i++)
-		best[i].score = sqrt(
-		    best[i].score * faq_example_cover(f, q, k, best[i].entry));
+		best[i].score = sqrt(best[i].score *
+		    faq_example_cover(f, qr.q, k, best[i].entry));
 	return *nbest > 0 ? best[0].score : 0;
 }
 
@@ -1076,7 +1266,8 @@ faq_fold(const struct faq *f, int fold, int *orig)
 	    .borrowed = 1,
 	    .fold = fold,
 	    .margin = f->margin,
-	    .keyword_boost = f->keyword_boost};
+	    .keyword_boost = f->keyword_boost,
+	    .verify = f->verify};
 	c->e = calloc(f->n + 1, sizeof(*c->e));
 	for (i = 0; i < f->n; i++) {
 		if (faq_absent(i, fold))
@@ -1086,9 +1277,8 @@ faq_fold(const struct faq *f, int fold, int *orig)
 		orig[c->n++] = i;
 	}
 	faq_index(c);
-	c->score = calloc(c->n + 1, sizeof(*c->score));
-	c->cover = calloc(c->n + 1, sizeof(*c->cover));
-	c->touched = calloc(c->n + 1, sizeof(*c->touched));
+	c->acc = calloc(c->n + 1, sizeof(*c->acc));
+	c->touched = calloc(c->n + c->nkw + 1, sizeof(*c->touched));
 	return c;
 }
 

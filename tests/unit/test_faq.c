@@ -354,3 +354,93 @@ Test(faq, a_parked_entry_is_not_answered)
 	free(text);
 	free(path);
 }
+
+/*
+ * KEFU_FAQ_VERIFY: every ranking, the calibration's too, is checked
+ * against the exhaustive one, bit for bit, and a difference aborts.  Many
+ * messages, and the answers to the clarify lists they bring, on the
+ * shipped knowledge base and on one of look-alike entries (ties).
+ */
+static void
+verify_many(int n)
+{
+	static const char *const thing[] = {"羽绒服", "卫衣", "牛仔裤", "衬衫",
+	    "毛衣", "外套"};
+	static const char *const topic[] = {"发货", "快递", "退货", "尺码",
+	    "色差", "发票", "付款", "洗", "包邮", "退款"};
+	static const char *const ask_[] = {"怎么办", "多久", "可以吗", "有没有",
+	    "能不能"};
+	static const char *const then[] = {"1", "2", "3", "是的", "退货",
+	    "多久", "运费谁出", "不是"};
+	char text[256], conv[32];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		const char *t = thing[i % 6], *p = topic[i / 6 % 10],
+		           *a = ask_[i / 60 % 5];
+
+		snprintf(conv, sizeof(conv), "v-%d", i);
+		switch (i % 5) {
+		case 0:
+			snprintf(text, sizeof(text), "%s%s%s", t, p, a);
+			break;
+		case 1:
+			snprintf(text, sizeof(text), "%s%s", p, a);
+			break;
+		case 2:
+			snprintf(text, sizeof(text), "我在成都，%s%s，%s？", t,
+			    p, a);
+			break;
+		case 3:
+			snprintf(text, sizeof(text), "%s", p);
+			break;
+		default:
+			snprintf(text, sizeof(text), "%s%s 上周买的 %s", a, p,
+			    t);
+		}
+		ask(conv, text);
+		ask(conv, then[i % 8]);
+	}
+}
+
+Test(faq, the_ranking_is_the_exhaustive_one)
+{
+	char *kb, *e;
+	size_t len = 0, cap = 1 << 20;
+	int i;
+
+	setenv("KEFU_FAQ_VERIFY", "1", 1);
+	cr_assert_not_null(start(shipped(), ""), "%s", h_log());
+	verify_many(600);
+	cr_expect_null(strstr(h_log(), "differs"), "%s", h_log());
+	gen_stop(g);
+	gen_free(g);
+	/* Pairs of entries alike but for their ids: equal scores. */
+	e = malloc(cap);
+	len += snprintf(e + len, cap - len, "faq = (\n");
+	for (i = 0; i < 300; i++) {
+		static const char *const t[] = {"羽绒服", "卫衣", "牛仔裤",
+		    "衬衫", "毛衣", "外套"};
+		static const char *const p[] = {"发货", "快递", "退货", "尺码",
+		    "色差", "发票", "付款", "洗", "包邮", "退款"};
+		int j = i % 150;
+
+		len += snprintf(e + len, cap - len,
+		    "{ id = \"e%d\"; questions = [\"%s%s怎么办\", \"%s的%s多久\", \"请问%s可以吗\"]; keywords = [\"%s\"]; answer = \"第%d条。\"; }%s\n",
+		    i, t[j % 6], p[j / 6 % 10], t[j % 6], p[j / 6 % 10],
+		    p[j / 6 % 10], p[j / 15 % 10], i, i + 1 < 300 ? "," : "");
+	}
+	snprintf(e + len, cap - len, ");\n");
+	kb = h_write(dir, "alike.conf", "%s", e);
+	cr_assert_not_null(start(kb, ""), "%s", h_log());
+	verify_many(600);
+	gen_stop(g);
+	gen_free(g);
+	/* No keyword boost: an entry reached by keywords alone scores 0. */
+	cr_assert_not_null(start_with(kb, "keyword_boost_percent = 0;", ""),
+	    "%s", h_log());
+	verify_many(600);
+	unsetenv("KEFU_FAQ_VERIFY");
+	free(kb);
+	free(e);
+}
