@@ -45,7 +45,7 @@ ifeq ($(SAN),fuzz)
 SANFLAGS = -fsanitize=fuzzer-no-link,address,undefined \
 	-fno-sanitize-recover=all -fno-omit-frame-pointer
 endif
-PKGS = libwebsockets libconfig libcjson sqlite3 libsystemd libcrypto
+PKGS = libwebsockets libconfig libcjson sqlite3 libsystemd libssl libcrypto
 KCFLAGS = -std=c11 -D_DEFAULT_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) \
 	$(SANFLAGS) -Iinclude
 # Plugins reach the core only through the host table: -z defs makes any

@@ -545,6 +545,8 @@ link_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		    *(unsigned char **)in + len);
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
 		log_info("link: connected to %s", L.url);
+		if (L.tls && loop_tls_bulk(wsi) < 0)
+			log_warnx("link: reading TLS record by record");
 		L.state = LINK_HELLO;
 		L.last_rx_ms = clock_mono_ms();
 		L.beats_sent = L.beats_acked = L.settle_at = 0;

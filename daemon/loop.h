@@ -42,6 +42,13 @@ struct lws_vhost *loop_client_vhost(const char *prefix,
 int loop_watch(int fd, int (*fn)(int fd, void *arg), void *arg);
 
 /*
+ * Reads an established TLS connection's socket in bulk: one read for all
+ * the records waiting, which the loop serves before it polls again.  -1
+ * (nothing changed) when it cannot.  Undone when the connection closes.
+ */
+int loop_tls_bulk(struct lws *wsi);
+
+/*
  * One-shot timers on the loop thread; re-arming replaces the due time.  A
  * timer may fire up to a quarter of its delay early, at most 1 ms (see
  * loop.c).

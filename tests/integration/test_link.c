@@ -570,3 +570,37 @@ Test(link, replies_queued_together_keep_their_order)
 	free(a);
 	free(b);
 }
+
+/*
+ * Two events in two TLS records that arrive in one TCP segment, and then
+ * nothing (no results, a heartbeat every ten minutes): kefud reads the
+ * socket once for both and must answer the second from what it read, not
+ * wait for a poll that no new data will bring.
+ */
+Test(link, two_records_in_one_segment_are_both_served)
+{
+	char *py = KEFU_SRC "/tests/sandbox/coalesce.py", port[16], *pem, *key;
+	int rc;
+
+	cr_assert(asprintf(&pem, "%s/server.pem", sb.certs) > 0);
+	cr_assert(asprintf(&key, "%s/server.key", sb.certs) > 0);
+	snprintf(port, sizeof(port), "%d", sb.port);
+	char *argv[] = {"/usr/bin/python3", py, port, pem, key, sb.token, "20",
+	    NULL};
+	sb.sandbox = h_spawn(argv, sb.sblog);
+	h_wait_log(sb.sblog, "coalesce: listening", 0);
+	sb_config(&sb, "token", "");
+	sb_start_kefud(&sb);
+	h_wait_log(sb.sblog, "in one segment", 0);
+	rc = h_wait_exit(sb.sandbox);
+	sb.sandbox = 0;
+	if (rc != 0) {
+		char *log = h_read(sb.sblog);
+
+		cr_log_error("platform log:\n%s", log);
+		free(log);
+	}
+	cr_expect_eq(rc, 0, "an event read with another was not answered");
+	free(pem);
+	free(key);
+}
