@@ -416,3 +416,30 @@ frame_close(const char *id, const char *conv, const char *text)
 	frame_add(o, "text", text);
 	return frame_print(o);
 }
+
+size_t
+frame_ws_text(unsigned char *out, const char *payload, size_t n,
+    const unsigned char mask[4])
+{
+	unsigned char *p = out;
+	size_t i;
+	int b;
+
+	*p++ = 0x81; /* FIN, text */
+	if (n < 126)
+		*p++ = 0x80 | (unsigned char)n;
+	else if (n < 65536) {
+		*p++ = 0x80 | 126;
+		*p++ = (unsigned char)(n >> 8);
+		*p++ = (unsigned char)n;
+	} else {
+		*p++ = 0x80 | 127;
+		for (b = 56; b >= 0; b -= 8)
+			*p++ = (unsigned char)((uint64_t)n >> b);
+	}
+	memcpy(p, mask, 4);
+	p += 4;
+	for (i = 0; i < n; i++)
+		p[i] = (unsigned char)payload[i] ^ mask[i & 3];
+	return (size_t)(p - out) + n;
+}

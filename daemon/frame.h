@@ -48,6 +48,15 @@ struct frame {
  * when the frame is malformed (invalid UTF-8, not JSON, not an object,
  * wrong member types, missing members).
  */
+/*
+ * A client's WebSocket text frame (RFC 6455, 5.2) for the n bytes of
+ * payload, masked with mask, at out: at most FRAME_WS_HEAD + n bytes.
+ * Returns the bytes written.
+ */
+#define FRAME_WS_HEAD 14
+size_t frame_ws_text(unsigned char *out, const char *payload, size_t n,
+    const unsigned char mask[4]);
+
 int frame_parse(const char *buf, size_t len, struct frame *f, char *why,
     size_t whylen);
 void frame_free(struct frame *f);

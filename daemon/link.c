@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include <openssl/evp.h>
+
 #include "clock.h"
 #include "frame.h"
 #include "log.h"
@@ -462,43 +464,98 @@ link_receive(struct lws *wsi, const char *in, size_t len)
 }
 
 /*
- * Frames queued since the last writable callback all go out now: one
- * service turn (and one poll) for a burst of replies and acks, not one per
- * frame.  lws buffers what the kernel does not take; the rest waits for the
- * next callback.
+ * Frames queued since the last writable callback all go out now, framed
+ * here and handed to lws as one write: one TLS record and one system
+ * call for a turn's replies and acks, not one of each per frame.  The
+ * masking keys come from link_mask(), not from a read of /dev/urandom
+ * per frame as in lws_write().
+ * lws buffers what the kernel does not take; the rest waits for the next
+ * callback.
  */
 #define LINK_WRITE_BURST 64
+
+/*
+ * Masking keys: ChaCha20's key stream under a key from getrandom(), taken
+ * when a connection is established.  (OpenSSL's RAND_bytes() would do,
+ * but asks getpid() on every call to notice a fork.)
+ */
+static struct {
+	EVP_CIPHER_CTX *ctx;
+	unsigned char stream[256];
+	size_t used;
+} LM;
+
+static void
+link_mask_seed(void)
+{
+	unsigned char key[32 + 16];
+
+	if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key))
+		fatal("link: getrandom");
+	if ((LM.ctx == NULL && (LM.ctx = EVP_CIPHER_CTX_new()) == NULL) ||
+	    !EVP_EncryptInit_ex(LM.ctx, EVP_chacha20(), NULL, key, key + 32))
+		fatalx("link: cannot set up ChaCha20 for the masking keys");
+	explicit_bzero(key, sizeof(key));
+	LM.used = sizeof(LM.stream);
+}
+
+static void
+link_mask(unsigned char *out, size_t n)
+{
+	static const unsigned char zero[sizeof(LM.stream)];
+	size_t k;
+	int len;
+
+	if (LM.ctx == NULL)
+		link_mask_seed();
+	while (n > 0) {
+		if (LM.used == sizeof(LM.stream)) {
+			if (!EVP_EncryptUpdate(LM.ctx, LM.stream, &len, zero,
+			        (int)sizeof(zero)) ||
+			    len != (int)sizeof(zero))
+				fatalx("link: ChaCha20 failed");
+			LM.used = 0;
+		}
+		k = sizeof(LM.stream) - LM.used;
+		if (k > n)
+			k = n;
+		memcpy(out, LM.stream + LM.used, k);
+		LM.used += k;
+		out += k;
+		n -= k;
+	}
+}
 
 static int
 link_write(struct lws *wsi)
 {
-	unsigned char *buf = NULL;
-	size_t cap = 0, n;
+	unsigned char mask[4 * LINK_WRITE_BURST], *buf, *p;
+	size_t need = LWS_PRE, len;
 	struct link_tx *t;
-	int r, sent = 0;
+	int n = 0, i;
 
-	while ((t = L.tx) != NULL && sent < LINK_WRITE_BURST) {
-		n = strlen(t->frame);
-		if (LWS_PRE + n > cap) {
-			cap = LWS_PRE + n;
-			if ((buf = realloc(buf, cap)) == NULL)
-				fatal("link");
-		}
-		memcpy(buf + LWS_PRE, t->frame, n);
-		r = lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_TEXT);
-		if (r < (int)n) {
-			free(buf);
-			log_warnx("link: write failed");
-			return -1;
-		}
+	for (t = L.tx; t != NULL && n < LINK_WRITE_BURST; t = t->next, n++)
+		need += FRAME_WS_HEAD + strlen(t->frame);
+	if (n == 0)
+		return 0;
+	link_mask(mask, 4 * (size_t)n);
+	if ((buf = malloc(need)) == NULL)
+		fatal("link");
+	p = buf + LWS_PRE;
+	for (i = 0; i < n; i++) {
+		t = L.tx;
+		p += frame_ws_text(p, t->frame, strlen(t->frame), mask + 4 * i);
 		L.tx = t->next;
 		if (L.tx == NULL)
 			L.tx_tail = &L.tx;
 		free(t->frame);
 		free(t);
-		sent++;
-		if (lws_partial_buffered(wsi))
-			break;
+	}
+	len = (size_t)(p - (buf + LWS_PRE));
+	if (lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_RAW) < (int)len) {
+		free(buf);
+		log_warnx("link: write failed");
+		return -1;
 	}
 	free(buf);
 	if (L.tx != NULL)
@@ -545,6 +602,7 @@ link_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		    *(unsigned char **)in + len);
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
 		log_info("link: connected to %s", L.url);
+		link_mask_seed();
 		if (L.tls && loop_tls_bulk(wsi) < 0)
 			log_warnx("link: reading TLS record by record");
 		L.state = LINK_HELLO;
@@ -705,6 +763,8 @@ link_stop(void)
 	link_tx_clear();
 	free(L.rx);
 	L.rx = NULL;
+	EVP_CIPHER_CTX_free(LM.ctx);
+	memset(&LM, 0, sizeof(LM));
 	if (L.core != NULL)
 		L.core->down();
 	if (vh != NULL)

@@ -191,3 +191,44 @@ Test(frame, platform_strings_cannot_forge_log_lines)
 	    "conversation c-1\\n<3>forged\\r\\x1b[31m: handed back\n");
 	log_set_hook(NULL);
 }
+
+/* What frame_ws_text() writes, read back as a server reads it (RFC 6455,
+ * 5.2): every length form, the mask bit set, the payload unmasked again. */
+Test(frame, websocket_text_frames_read_back_at_every_length)
+{
+	static const size_t lens[] = {0, 1, 125, 126, 127, 65535, 65536};
+	const unsigned char mask[4] = {0x37, 0xfa, 0x21, 0x3d};
+	unsigned char *out = malloc(FRAME_WS_HEAD + 65536), *p;
+	char *payload = malloc(65536);
+	size_t i, j, n, len;
+
+	for (j = 0; j < 65536; j++)
+		payload[j] = (char)('a' + j % 26);
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		n = frame_ws_text(out, payload, lens[i], mask);
+		p = out;
+		cr_assert_eq(*p++, 0x81, "FIN and text");
+		cr_assert(*p & 0x80, "a client's frame is masked");
+		len = *p++ & 0x7f;
+		if (len == 126) {
+			len = (size_t)p[0] << 8 | p[1];
+			p += 2;
+			cr_expect_geq(lens[i], 126);
+		} else if (len == 127) {
+			for (len = 0, j = 0; j < 8; j++)
+				len = len << 8 | p[j];
+			p += 8;
+			cr_expect_geq(lens[i], 65536);
+		}
+		cr_assert_eq(len, lens[i]);
+		cr_assert(memcmp(p, mask, 4) == 0);
+		p += 4;
+		cr_assert_eq((size_t)(p - out) + len, n);
+		for (j = 0; j < len; j++)
+			p[j] ^= mask[j & 3];
+		cr_expect(memcmp(p, payload, len) == 0, "payload of %zu",
+		    lens[i]);
+	}
+	free(out);
+	free(payload);
+}
