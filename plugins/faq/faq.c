@@ -866,12 +866,39 @@ struct faq_query {
 	int nkw;
 };
 
+/* The substring from p to end, if it is a keyword not listed yet. */
+static void
+faq_query_keyword(const struct faq *f, struct faq_query *qr, const char *p,
+    const char *end)
+{
+	uint32_t h = faq_hash(p, (size_t)(end - p));
+	int lo = 0, hi = f->nkw, j, k;
+
+	while (lo < hi) { /* the first with this hash */
+		k = (lo + hi) / 2;
+		if (f->kw[k].hash < h)
+			lo = k + 1;
+		else
+			hi = k;
+	}
+	if (lo == f->nkw || f->kw[lo].hash != h)
+		return;
+	for (j = 0; j < qr->nkw && qr->kw[j].lo != lo; j++)
+		;
+	if (j < qr->nkw || qr->nkw == FAQ_TERMS)
+		return;
+	qr->kw[qr->nkw].lo = lo;
+	qr->kw[qr->nkw].p = p;
+	qr->kw[qr->nkw].len = (size_t)(end - p);
+	qr->nkw++;
+}
+
 /* The text's terms and the keywords it holds; 0 when it has no terms. */
 static int
 faq_query(const struct faq *f, const char *text, struct faq_query *qr)
 {
 	const char *p, *end;
-	int i, j, k;
+	int i;
 
 	faq_norm(f, text, qr->norm, sizeof(qr->norm));
 	if ((qr->nq = faq_terms(qr->norm, qr->q, FAQ_TERMS)) == 0 || f->n == 0)
@@ -902,32 +929,17 @@ faq_query(const struct faq *f, const char *text, struct faq_query *qr)
 	}
 	/* Keywords the text holds: its substrings up to the longest one,
 	 * each keyword counted once however often it appears. */
-	for (p = qr->norm; *p != '\0' && qr->max > 0; p += faq_char(p))
-		for (end = p + faq_char(p); (size_t)(end - p) <= f->kwmax;
-		     end += faq_char(end)) {
-			uint32_t h = faq_hash(p, (size_t)(end - p));
-			int lo = 0, hi = f->nkw;
-
-			while (lo < hi) { /* the first with this hash */
-				k = (lo + hi) / 2;
-				if (f->kw[k].hash < h)
-					lo = k + 1;
-				else
-					hi = k;
-			}
-			if (lo == f->nkw || f->kw[lo].hash != h)
-				continue;
-			for (j = 0; j < qr->nkw && qr->kw[j].lo != lo; j++)
-				;
-			if (j == qr->nkw && qr->nkw < FAQ_TERMS)
-				qr->kw[qr->nkw++].lo = lo;
-			else
-				continue;
-			qr->kw[j].p = p;
-			qr->kw[j].len = (size_t)(end - p);
-			if (*end == '\0')
+	for (p = qr->norm; *p != '\0' && qr->max > 0; p += faq_char(p)) {
+		/* Never past the text's end, whether or not the last
+		 * substring was a keyword. */
+		end = p;
+		do {
+			end += faq_char(end);
+			if ((size_t)(end - p) > f->kwmax)
 				break;
-		}
+			faq_query_keyword(f, qr, p, end);
+		} while (*end != '\0');
+	}
 	return 1;
 }
 
