@@ -165,8 +165,7 @@ link_queue(char *frame)
 	t->frame = frame;
 	*L.tx_tail = t;
 	L.tx_tail = &t->next;
-	lws_callback_on_writable(L.wsi);
-	return 0;
+	return 0; /* link_flush() writes it, at the end of the turn */
 }
 
 static int
@@ -563,6 +562,26 @@ link_write(struct lws *wsi)
 	return 0;
 }
 
+/*
+ * Once a turn (loop_on_turn): what the turn queued leaves now, in one
+ * write, without first polling for writability.  When lws still holds
+ * bytes the kernel did not take, the writable callback sends the rest
+ * and then the queue.
+ */
+static void
+link_flush(void)
+{
+	if (L.wsi == NULL || L.tx == NULL || L.state < LINK_HELLO)
+		return;
+	if (lws_partial_buffered(L.wsi)) {
+		lws_callback_on_writable(L.wsi);
+		return;
+	}
+	if (link_write(L.wsi) < 0)
+		lws_set_timeout(L.wsi, PENDING_TIMEOUT_KILLED_BY_PARENT,
+		    LWS_TO_KILL_ASYNC);
+}
+
 /* "Authorization: Bearer <token>", without any printf-style function. */
 static int
 link_auth_header(struct lws *wsi, unsigned char **p, unsigned char *end)
@@ -739,6 +758,8 @@ link_configure(const struct conf_platform *p, struct token *tok,
 	L.token = tok;
 	L.attempts = 0;
 	L.state = LINK_WAIT;
+	if (loop_on_turn(link_flush) < 0)
+		fatalx("link: no room in the loop's turn");
 	if (link_vhost() < 0) {
 		link_retry_later();
 		return 0;
@@ -760,6 +781,7 @@ link_stop(void)
 	L.state = LINK_OFF;
 	L.wsi = NULL;
 	L.vh = NULL;
+	loop_off_turn(link_flush);
 	link_tx_clear();
 	free(L.rx);
 	L.rx = NULL;

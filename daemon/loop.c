@@ -365,13 +365,51 @@ loop_tls_drain(void)
 		}
 }
 
+/* -- the turn ----------------------------------------------------------- */
+
+#define LOOP_TURN_MAX 4
+
+static void (*loop_turn_fn[LOOP_TURN_MAX])(void);
+
+int
+loop_on_turn(void (*fn)(void))
+{
+	unsigned i;
+
+	for (i = 0; i < LOOP_TURN_MAX; i++)
+		if (loop_turn_fn[i] == NULL || loop_turn_fn[i] == fn) {
+			loop_turn_fn[i] = fn;
+			return 0;
+		}
+	return -1;
+}
+
+void
+loop_off_turn(void (*fn)(void))
+{
+	unsigned i;
+
+	for (i = 0; i < LOOP_TURN_MAX; i++)
+		if (loop_turn_fn[i] == fn)
+			loop_turn_fn[i] = NULL;
+}
+
 static void loop_timers_run(void);
 
+/*
+ * A turn: the timers due, the writes gathered over the turn (loop_on_turn),
+ * one poll and what it found, then the TLS records read meanwhile.
+ */
 int
 loop_run(void)
 {
+	unsigned i;
+
 	while (!loop_stopping) {
 		loop_timers_run();
+		for (i = 0; i < LOOP_TURN_MAX; i++)
+			if (loop_turn_fn[i] != NULL)
+				loop_turn_fn[i]();
 		if (lws_service(loop_ctx, 0) < 0)
 			break;
 		loop_tls_drain();
@@ -398,6 +436,7 @@ loop_fini(void)
 	loop_ctx = NULL;
 	BIO_meth_free(loop_bio_method);
 	loop_bio_method = NULL;
+	memset(loop_turn_fn, 0, sizeof(loop_turn_fn));
 	for (i = 0; i < LT.n; i++)
 		LT.heap[i]->slot = 0;
 	free(LT.heap);

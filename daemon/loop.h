@@ -42,6 +42,14 @@ struct lws_vhost *loop_client_vhost(const char *prefix,
 int loop_watch(int fd, int (*fn)(int fd, void *arg), void *arg);
 
 /*
+ * fn runs once a turn, after the timers due and before the loop waits:
+ * for the writes gathered over the turn, so that they leave together and
+ * without a poll for writability first.  -1 when the slots are full.
+ */
+int loop_on_turn(void (*fn)(void));
+void loop_off_turn(void (*fn)(void));
+
+/*
  * Reads an established TLS connection's socket in bulk: one read for all
  * the records waiting, which the loop serves before it polls again.  -1
  * (nothing changed) when it cannot.  Undone when the connection closes.
