@@ -99,6 +99,8 @@ bench: deps
 	/usr/bin/python3 tests/bench/link.py $(B)
 	/usr/bin/python3 tests/bench/load.py $(B)
 	/usr/bin/python3 tests/bench/wecom.py $(B)
+	/usr/bin/python3 tests/bench/cost.py $(B)
+	/usr/bin/python3 tests/bench/many.py $(B)
 
 # The answers on the labelled set (tests/eval/): prints the figures.
 eval: deps
