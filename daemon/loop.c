@@ -282,11 +282,24 @@ loop_bio_read(BIO *bio, char *out, int outl)
 static long
 loop_bio_ctrl(BIO *bio, int cmd, long num, void *ptr)
 {
-	(void)bio;
+	struct loop_bulk *b = BIO_get_data(bio);
+
 	(void)num;
-	(void)ptr;
-	/* Nothing to flush; no other control applies to a read side. */
-	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		return 1;
+	case BIO_C_GET_FD:
+		/* lws closes the socket it finds with SSL_get_fd(), which
+		 * asks the read side: without an answer it would stay open
+		 * for good after each connection. */
+		if (b == NULL)
+			return -1;
+		if (ptr != NULL)
+			*(int *)ptr = b->fd;
+		return b->fd;
+	default:
+		return 0;
+	}
 }
 
 static int
@@ -319,7 +332,7 @@ loop_tls_bulk(struct lws *wsi)
 		return -1;
 	if (loop_bio_method == NULL) {
 		if ((loop_bio_method = BIO_meth_new(BIO_get_new_index() |
-		             BIO_TYPE_SOURCE_SINK,
+		             BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
 		         "kefu bulk read")) == NULL ||
 		    !BIO_meth_set_read(loop_bio_method, loop_bio_read) ||
 		    !BIO_meth_set_ctrl(loop_bio_method, loop_bio_ctrl) ||

@@ -2,7 +2,10 @@
  * The platform link end to end: a real kefud against the real sandbox
  * platform over real TLS, with the faults the protocol allows.
  */
+
 #include "../sandbox.h"
+
+#include <dirent.h>
 
 TestSuite(link, .init = sb_setup, .fini = sb_teardown, .timeout = 300);
 
@@ -603,4 +606,46 @@ Test(link, two_records_in_one_segment_are_both_served)
 	cr_expect_eq(rc, 0, "an event read with another was not answered");
 	free(pem);
 	free(key);
+}
+
+/* kefud's open descriptors, from /proc. */
+static int
+open_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	cr_assert_not_null(d = opendir(path));
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Every connection kefud loses, it closes: after five drops it holds
+ * as many descriptors as before them, not one more per reconnect. */
+Test(link, reconnects_leave_no_descriptor_behind)
+{
+	size_t at = up(15000);
+	char *id;
+	int before, i;
+
+	id = sb_say(&sb, "c-1", "你好");
+	sb_expect_one_reply(&sb, id);
+	free(id);
+	before = open_fds(sb.kefud);
+	for (i = 0; i < 5; i++) {
+		sb_do(&sb, "{\"cmd\":\"fault\",\"kind\":\"drop\"}");
+		at = h_wait_log(sb.klog, "link: lost", at);
+		at = h_wait_log(sb.klog, "link: ready", at);
+	}
+	id = sb_say(&sb, "c-1", "还在吗");
+	sb_expect_one_reply(&sb, id);
+	free(id);
+	cr_expect_eq(open_fds(sb.kefud), before,
+	    "descriptors before five reconnects: %d, after: %d", before,
+	    open_fds(sb.kefud));
 }
