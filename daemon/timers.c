@@ -1,6 +1,10 @@
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -27,6 +31,7 @@
  * store busy) looks again a second later.
  */
 #define TIMERS_RETRY_MS 1000
+#define TIMERS_DUTY_CHECK_MS 60000 /* an update waiting for duty's end */
 
 static const struct conf_conversations *T;
 static int (*timers_gate)(void);
@@ -224,23 +229,27 @@ static int64_t
 timers_pending_due(const struct conv *c, int64_t now)
 {
 	const char *p = kv_get(&c->store, CONV_PENDING);
-	const cJSON *at;
-	int64_t due = 0, duty;
+	const cJSON *retry;
+	int64_t due = 0, duty, at;
 	cJSON *o;
 
 	if (p == NULL || c->waiting_since == 0 || (o = cJSON_Parse(p)) == NULL)
 		return 0;
-	at = cJSON_GetObjectItemCaseSensitive(o, "retry_at");
-	if (cJSON_IsNumber(at)) {
-		due = (int64_t)at->valuedouble;
+	retry = cJSON_GetObjectItemCaseSensitive(o, "retry_at");
+	if (cJSON_IsNumber(retry)) {
+		due = (int64_t)retry->valuedouble;
 		duty = calendar_next_duty(now > due ? now : due);
 		due = duty == 0 ? 0 : duty;
 	}
-	/* The update is for off duty only (see timers_pending()). */
-	if (H->no_agents_update_text != NULL && c->wait_due != 0 &&
-	    (due == 0 || c->wait_due < due) &&
-	    !calendar_on_duty(now > c->wait_due ? now : c->wait_due))
-		due = c->wait_due;
+	/* The update is for off duty only (see timers_pending()): due on
+	 * duty, it waits for the duty to end, looked at once a minute. */
+	if (H->no_agents_update_text != NULL && c->wait_due != 0) {
+		at = now > c->wait_due ? now : c->wait_due;
+		if (calendar_on_duty(at))
+			at += TIMERS_DUTY_CHECK_MS;
+		if (due == 0 || at < due)
+			due = at;
+	}
 	cJSON_Delete(o);
 	return due;
 }
@@ -283,6 +292,12 @@ timers_next(const struct conv *c, int64_t now)
 		if (d[i] != 0 && (due == 0 || d[i] < due))
 			due = d[i];
 	return due;
+}
+
+int64_t
+timers_due(const struct conv *c, int64_t now)
+{
+	return T == NULL || H == NULL ? 0 : timers_next(c, now);
 }
 
 /* Returns 0 when c left memory. */
@@ -355,7 +370,7 @@ timers_cap(void)
 
 	if (n <= (unsigned)T->max_live || !store_ok())
 		return;
-	if (stuck_at != 0 && now < retry_ms)
+	if (stuck_at != 0 && now + 10 < retry_ms) /* timers fire early */
 		return;
 	over = n - (unsigned)T->max_live;
 	l.c = xcalloc(n, sizeof(*l.c));
@@ -430,17 +445,88 @@ timers_touched(struct conv *c)
 		loop_timer_set(&timers_cap_timer, 0, timers_cap_fire, NULL);
 }
 
+/* Every conversation looked at again within the next second, spread
+ * over it: with 10,000 in memory, all at once would hold the loop. */
 static void
 timers_arm1(struct conv *c, void *arg)
 {
-	(void)arg;
-	timers_touched(c);
+	unsigned *i = arg;
+
+	if (timers_started && T != NULL && H != NULL)
+		loop_timer_set(&c->timer, (*i)++ % 1000, timers_fire, c);
 }
 
 static void
 timers_arm_all(void)
 {
-	conv_foreach(timers_arm1, NULL);
+	unsigned i = 0;
+
+	conv_foreach(timers_arm1, &i);
+	if (T != NULL && conv_count() > (unsigned)T->max_live)
+		loop_timer_set(&timers_cap_timer, 0, timers_cap_fire, NULL);
+}
+
+/*
+ * The loop's timers count monotonic time; the due times are on the wall
+ * clock.  When the wall clock is set (NTP's first step after a boot, an
+ * operator), a timerfd that never expires says so, and every due time is
+ * worked out again: a step forward must not delay them all by its size.
+ */
+static int timers_clock_fd = -1;
+
+static int
+timers_clock_arm(int fd)
+{
+	struct itimerspec its;
+
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = (time_t)INT32_MAX; /* only the cancel counts */
+	return timerfd_settime(fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET,
+	    &its, NULL);
+}
+
+static int
+timers_clock_set(int fd, void *arg)
+{
+	uint64_t n;
+
+	(void)arg;
+	if (fd < 0) {
+		timers_clock_fd = -1;
+		return 0;
+	}
+	if (read(fd, &n, sizeof(n)) < 0 && errno == ECANCELED) {
+		log_info("the wall clock was set: service timers worked out "
+		         "again");
+		if (timers_started)
+			timers_arm_all();
+	}
+	if (timers_clock_arm(fd) < 0) {
+		log_warn("timerfd");
+		timers_clock_fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+timers_clock_watch(void)
+{
+	int fd;
+
+	if (timers_clock_fd >= 0)
+		return;
+	if ((fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC)) <
+	        0 ||
+	    timers_clock_arm(fd) < 0 ||
+	    loop_watch(fd, timers_clock_set, NULL) < 0) {
+		log_warn("service timers: cannot watch the wall clock; a step "
+		         "of it delays them");
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	timers_clock_fd = fd;
 }
 
 void
@@ -448,6 +534,7 @@ timers_start(void)
 {
 	timers_started = 1;
 	conv_set_touch_hook(timers_touched);
+	timers_clock_watch();
 	timers_arm_all();
 }
 

@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "conv.h"
 
 /*
  * The service timers of conversations, from the seeds: a status line every
@@ -19,8 +20,11 @@
 void timers_set_gate(int (*open)(void));
 void timers_configure(const struct conf_conversations *cv,
     const struct conf_handoff *h);
-/* Fires what is due at now (wall clock ms); the loop calls it each second. */
+/* Fires what is due at now (wall clock ms) on every conversation: the
+ * loop instead fires each conversation's own timer at timers_due(). */
 void timers_run(int64_t now);
+/* When the loop next looks at c (wall clock ms; 0: not until it changes). */
+int64_t timers_due(const struct conv *c, int64_t now);
 void timers_start(void);
 void timers_stop(void);
 

@@ -602,3 +602,68 @@ Test(timers, a_night_of_no_agents_updates_leaves_the_wait_its_own)
 	cr_expect_eq(at(S(36000) + S(540)), 3);
 	cr_expect_eq(at(S(36000) + S(720)), 3, "past the limit");
 }
+
+/* Actions in the outbox for conversation id. */
+static int
+actions_of(const char *id)
+{
+	int i, n = 0;
+
+	for (i = 0; i < nids; i++)
+		n += strstr(ids[i], id) != NULL;
+	return n;
+}
+
+/*
+ * The loop fires each conversation's own timer at timers_due(), not a
+ * pass over all of them: for a customer waiting for an agent, one the bot
+ * asked, and one whose handoff was refused at night, with the clock
+ * stepped ten seconds at a time over a day and a half, whenever the full
+ * pass acts on one (a line said, a handoff asked again, a close), its
+ * timer worked out a step before was due by then.
+ */
+Test(timers, each_conversation_s_timer_is_due_whenever_a_pass_acts)
+{
+	const int64_t night = S(11 * 3600), step = S(10);
+	const char *const conv[] = {"c-w", "c-a", "c-p"};
+	struct calendar *cal = shanghai_duty("09:00-21:00");
+	int64_t t, due[3];
+	int before[3], i, n;
+	struct conv *c;
+
+	ho.no_agents_text = "人工客服{when}上班后会第一时间为您处理";
+	ho.no_agents_update_text = "人工客服{when}上班,请您放心";
+	ho.no_agents_update_ms = S(3600);
+	cv.wait_updates_max = 5;
+	outbox_on_no_agents(event_no_agents);
+	clock_set_wall(T0 + night);
+	conv_handoff(conv_insert("c-w"), T0 + night);
+	conv_insert("c-a")->asked_ms = T0 + night;
+	c = conv_insert("c-p");
+	conv_add_line(c, 'c', "我要投诉", T0 + night);
+	event_handoff(c, "h:c-p:1", 0, "complaint", "aftersale", "high",
+	    "顾客投诉", T0 + night);
+	result_no_agents("h:c-p:1");
+	n = at(night);
+	for (i = 0; i < 3; i++)
+		before[i] = actions_of(conv[i]);
+	for (t = night + step; t < night + S(36 * 3600); t += step) {
+		for (i = 0; i < 3; i++)
+			due[i] = (c = conv_get(conv[i], 0)) != NULL
+			    ? timers_due(c, T0 + t - step)
+			    : -1;
+		n = at(t);
+		for (i = 0; i < 3; i++) {
+			if (actions_of(conv[i]) == before[i])
+				continue;
+			before[i] = actions_of(conv[i]);
+			cr_expect(due[i] > 0 && due[i] <= T0 + t,
+			    "%s acted at +%lld s; its timer was due at %+lld s",
+			    conv[i], (long long)t / 1000,
+			    (long long)(due[i] - T0) / 1000);
+		}
+	}
+	cr_expect_gt(n, 10, "the scenarios did next to nothing: %d actions", n);
+	calendar_use(NULL);
+	calendar_free(cal);
+}
