@@ -68,6 +68,7 @@ static struct {
 	unsigned readies; /* times the link became ready */
 	int attempts, reconnect_now, unauthorized;
 	int settled; /* ready, and the redelivered backlog has come */
+	int closing; /* our Close frame is out: nothing may follow it */
 	unsigned beats_sent, beats_acked, settle_at; /* on this connection */
 	int64_t last_1009_ms;
 	struct loop_timer heartbeat, retry, silence;
@@ -446,6 +447,7 @@ link_receive(struct lws *wsi, const char *in, size_t len)
 		if (clock_mono_ms() - L.last_1009_ms > LINK_STABLE_MS)
 			L.reconnect_now = 1;
 		L.last_1009_ms = clock_mono_ms();
+		L.closing = 1;
 		return -1;
 	}
 	if (!L.rx_skip) {
@@ -571,7 +573,7 @@ link_write(struct lws *wsi)
 static void
 link_flush(void)
 {
-	if (L.wsi == NULL || L.tx == NULL || L.state < LINK_HELLO)
+	if (L.wsi == NULL || L.tx == NULL || L.state < LINK_HELLO || L.closing)
 		return;
 	if (lws_partial_buffered(L.wsi)) {
 		lws_callback_on_writable(L.wsi);
@@ -621,6 +623,7 @@ link_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		    *(unsigned char **)in + len);
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
 		log_info("link: connected to %s", L.url);
+		L.closing = 0;
 		link_mask_seed();
 		if (L.tls && loop_tls_bulk(wsi) < 0)
 			log_warnx("link: reading TLS record by record");
@@ -667,7 +670,9 @@ link_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 }
 
 static const struct lws_protocols link_protocols[] = {
-    {"kefu-link", link_callback, 0, 16384, 0, NULL, 0},
+    /* A turn's frames in one send() up to 256 KB (lws's default is
+     * the rx buffer's size, 16 KB). */
+    {"kefu-link", link_callback, 0, 16384, 0, NULL, 262144},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

@@ -427,9 +427,12 @@ store_row_conv(sqlite3_stmt *st)
  * shop, most of them under load, is known to be new without a read
  * transaction (and its file locks) on the loop's connection.
  */
+static void store_prune_later(void);
+
 static struct {
 	uint64_t *slot; /* 0: empty */
 	size_t cap, n;
+	int whole; /* loaded without an error: a miss means new */
 } K;
 
 static uint64_t
@@ -479,8 +482,8 @@ store_known(const char *id)
 	uint64_t k = store_known_key(id);
 	size_t i;
 
-	if (K.cap == 0)
-		return 0;
+	if (!K.whole)
+		return 1; /* not known to be new: ask the database */
 	for (i = k & (K.cap - 1); K.slot[i] != 0; i = (i + 1) & (K.cap - 1))
 		if (K.slot[i] == k)
 			return 1;
@@ -491,16 +494,25 @@ static void
 store_known_load(void)
 {
 	sqlite3_stmt *st;
+	const char *id;
+	int r;
 
 	free(K.slot);
 	memset(&K, 0, sizeof(K));
 	store_known_grow();
 	if ((st = store_prep("SELECT id FROM conv")) == NULL)
 		return;
-	while (sqlite3_step(st) == SQLITE_ROW)
-		store_known_put(
-		    store_known_key((const char *)sqlite3_column_text(st, 0)));
+	while ((r = sqlite3_step(st)) == SQLITE_ROW)
+		if ((id = (const char *)sqlite3_column_text(st, 0)) != NULL)
+			store_known_put(store_known_key(id));
 	sqlite3_finalize(st);
+	/* A scan cut short would make stored conversations look new and
+	 * their state overwritten: then every lookup asks. */
+	K.whole = r == SQLITE_DONE;
+	if (!K.whole)
+		log_warnx("store: cannot list the conversations in %s (%s); "
+		          "every new one is looked up",
+		    S.path, sqlite3_errstr(r));
 }
 
 struct conv *
@@ -545,6 +557,7 @@ store_restore(void)
 	}
 	S.written = last;
 	store_known_load();
+	store_prune_later();
 	/*
 	 * Those that need attention without a new event (with an agent,
 	 * waiting for one, with a follow-up due, or with a handoff to ask
@@ -873,6 +886,7 @@ void
 store_conversations_keep(int days)
 {
 	S.conv_keep_ms = (int64_t)days * 86400000;
+	store_prune_later();
 }
 
 void
@@ -1166,6 +1180,14 @@ store_prune_cb(void *arg)
 	store_soon();
 }
 
+/* Retention in a minute, whether or not anything else writes by then. */
+static void
+store_prune_later(void)
+{
+	if (S.dir != NULL && S.conv_keep_ms > 0 && S.prune_timer.slot == 0)
+		loop_timer_set(&S.prune_timer, 60000, store_prune_cb, NULL);
+}
+
 static void
 store_failed(const char *why)
 {
@@ -1319,8 +1341,8 @@ store_batch_done(struct store_batch *b)
 	 * asks for a batch by then. */
 	if (S.prune_more || S.purge_before > 0)
 		store_soon();
-	else if (S.conv_keep_ms > 0 && S.prune_timer.slot == 0)
-		loop_timer_set(&S.prune_timer, 60000, store_prune_cb, NULL);
+	else
+		store_prune_later();
 	store_batch_free(b);
 	return r;
 }

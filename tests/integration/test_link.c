@@ -577,8 +577,10 @@ Test(link, replies_queued_together_keep_their_order)
 /*
  * Two events in two TLS records that arrive in one TCP segment, and then
  * nothing (no results, a heartbeat every ten minutes): kefud reads the
- * socket once for both and must answer the second from what it read, not
- * wait for a poll that no new data will bring.
+ * socket once for both (its bulk read) and must answer the second from
+ * what it read, not wait for a poll that no new data will bring.  (That
+ * one read takes them all is measured by tests/bench/cost.py: reads per
+ * message.)
  */
 Test(link, two_records_in_one_segment_are_both_served)
 {

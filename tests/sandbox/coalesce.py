@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """A one-connection platform that sends two events (and the answer to the
 bot's first heartbeat) as TLS records of their own in one TCP segment,
-then nothing more: no results, no heartbeat_ack, a
-heartbeat interval of ten minutes.  A bot that reads one record per poll
-answers the first event and leaves the second in its TLS buffer, waiting
-for a poll that will not come; a bot that serves what it read answers
-both.  Exits 0 once kefud has sent a reply to each message, 1 after
-TIMEOUT seconds without.
+then nothing more: no results, no heartbeat_ack, a heartbeat interval of
+ten minutes.  kefud reads its socket in bulk: one read takes all three
+records, and what it does not serve at once stays in its own buffer,
+where no poll will report it.  A kefud that served one record per read
+and went back to poll would answer the first event only; one that serves
+what it read answers both.  (A bot that reads record by record passes
+too: the kernel keeps the rest and poll() says so.)  Exits 0 once kefud
+has sent a reply to each message, 1 after TIMEOUT seconds without.
 
 Usage: coalesce.py PORT CERT KEY TOKEN_FILE [TIMEOUT]
 """
