@@ -150,7 +150,7 @@ link_queue(char *frame)
 {
 	struct link_tx *t;
 
-	if (frame == NULL || L.wsi == NULL) {
+	if (frame == NULL || L.wsi == NULL || L.closing) {
 		free(frame);
 		return -1;
 	}
@@ -535,6 +535,9 @@ link_write(struct lws *wsi)
 	struct link_tx *t;
 	int n = 0, i;
 
+	/* Our Close is out (or a write failed): nothing may follow. */
+	if (L.closing)
+		return 0;
 	for (t = L.tx; t != NULL && n < LINK_WRITE_BURST; t = t->next, n++)
 		need += FRAME_WS_HEAD + strlen(t->frame);
 	if (n == 0)
@@ -556,6 +559,7 @@ link_write(struct lws *wsi)
 	if (lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_RAW) < (int)len) {
 		free(buf);
 		log_warnx("link: write failed");
+		L.closing = 1;
 		return -1;
 	}
 	free(buf);

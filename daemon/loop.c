@@ -242,6 +242,7 @@ loop_init(const struct loop_hooks *hooks)
 
 struct loop_bulk {
 	int fd;
+	int eof; /* the peer closed its side */
 	size_t off, len;
 	unsigned char buf[LOOP_BULK_SIZE];
 };
@@ -267,8 +268,10 @@ loop_bio_read(BIO *bio, char *out, int outl)
 				BIO_set_retry_read(bio);
 			return -1;
 		}
-		if (n == 0)
+		if (n == 0) {
+			b->eof = 1;
 			return 0;
+		}
 		b->off = 0;
 		b->len = (size_t)n;
 	}
@@ -288,6 +291,10 @@ loop_bio_ctrl(BIO *bio, int cmd, long num, void *ptr)
 	switch (cmd) {
 	case BIO_CTRL_FLUSH:
 		return 1;
+	case BIO_CTRL_EOF:
+		return b != NULL && b->eof && b->len == 0;
+	case BIO_CTRL_PENDING:
+		return b != NULL ? (long)b->len : 0;
 	case BIO_C_GET_FD:
 		/* lws closes the socket it finds with SSL_get_fd(), which
 		 * asks the read side: without an answer it would stay open

@@ -31,6 +31,7 @@
  * store busy) looks again a second later.
  */
 #define TIMERS_RETRY_MS 1000
+#define TIMERS_EVICT_RETRY_MS 60000
 #define TIMERS_DUTY_CHECK_MS 60000 /* an update waiting for duty's end */
 
 static const struct conf_conversations *T;
@@ -297,7 +298,18 @@ timers_next(const struct conv *c, int64_t now)
 int64_t
 timers_due(const struct conv *c, int64_t now)
 {
-	return T == NULL || H == NULL ? 0 : timers_next(c, now);
+	int64_t due;
+
+	if (T == NULL || H == NULL || (due = timers_next(c, now)) == 0)
+		return 0;
+	/* Due, and could not act: again in a while.  Only leaving memory
+	 * (the store failing) waits longer: a disk full for an hour must
+	 * not wake every idle conversation every second. */
+	if (due <= now)
+		due = now +
+		    (timers_at_rest(c) ? TIMERS_EVICT_RETRY_MS
+		                       : TIMERS_RETRY_MS);
+	return due;
 }
 
 /* Returns 0 when c left memory. */
@@ -416,12 +428,10 @@ timers_fire(void *arg)
 		return;
 	if (c->dirty)
 		store_soon();
-	if ((due = timers_next(c, now)) == 0) {
+	if ((due = timers_due(c, now)) == 0) {
 		loop_timer_cancel(&c->timer);
 		return;
 	}
-	if (due <= now) /* due, and could not act: again in a while */
-		due = now + TIMERS_RETRY_MS;
 	loop_timer_set(&c->timer, due - now, timers_fire, c);
 }
 
@@ -474,13 +484,19 @@ timers_arm_all(void)
  */
 static int timers_clock_fd = -1;
 
+/* The latest time there is: only the cancel counts (as systemd does). */
 static int
 timers_clock_arm(int fd)
 {
 	struct itimerspec its;
 
 	memset(&its, 0, sizeof(its));
-	its.it_value.tv_sec = (time_t)INT32_MAX; /* only the cancel counts */
+	its.it_value.tv_sec =
+	    (time_t)(((uint64_t)1 << (sizeof(time_t) * 8 - 1)) - 1);
+	if (timerfd_settime(fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET,
+	        &its, NULL) == 0)
+		return 0;
+	its.it_value.tv_sec = (time_t)INT32_MAX;
 	return timerfd_settime(fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET,
 	    &its, NULL);
 }
@@ -495,18 +511,21 @@ timers_clock_set(int fd, void *arg)
 		timers_clock_fd = -1;
 		return 0;
 	}
-	if (read(fd, &n, sizeof(n)) < 0 && errno == ECANCELED) {
-		log_info("the wall clock was set: service timers worked out "
-		         "again");
-		if (timers_started)
-			timers_arm_all();
+	if (read(fd, &n, sizeof(n)) < 0) {
+		if (errno == ECANCELED) { /* still armed: nothing to redo */
+			log_info("the wall clock was set: service timers "
+			         "worked out again");
+			if (timers_started)
+				timers_arm_all();
+		}
+		return 0;
 	}
-	if (timers_clock_arm(fd) < 0) {
-		log_warn("timerfd");
-		timers_clock_fd = -1;
-		return -1;
-	}
-	return 0;
+	/* It expired: the clock is past the latest time it could be set
+	 * to.  Armed again in the past it would fire on every turn. */
+	log_warnx("service timers: the wall clock reads past the end of "
+	          "time; no longer watching it");
+	timers_clock_fd = -1;
+	return -1;
 }
 
 static void

@@ -23,7 +23,8 @@ void timers_configure(const struct conf_conversations *cv,
 /* Fires what is due at now (wall clock ms) on every conversation: the
  * loop instead fires each conversation's own timer at timers_due(). */
 void timers_run(int64_t now);
-/* When the loop next looks at c (wall clock ms; 0: not until it changes). */
+/* When the loop next looks at c, looked at now (wall clock ms, after
+ * now; 0: not until it changes). */
 int64_t timers_due(const struct conv *c, int64_t now);
 void timers_start(void);
 void timers_stop(void);
