@@ -654,7 +654,8 @@ Test(timers, each_conversation_s_timer_is_due_whenever_a_pass_acts)
 	ho.no_agents_update_ms = S(3600);
 	cv.wait_updates_max = 5;
 	outbox_on_no_agents(event_no_agents);
-	dir = h_tmpdir(); /* a store: idle conversations can leave memory */
+	/* A store (in the calendar's directory): idle conversations can
+	 * leave memory. */
 	cr_assert_eq(store_open(dir, 0), 0, "%s", h_log());
 	clock_set_wall(T0 + night);
 	conv_handoff(conv_insert("c-w"), T0 + night);
