@@ -1,3 +1,4 @@
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +133,97 @@ conv_count_recent(int64_t now)
 	return n;
 }
 
+/*
+ * Line texts are kept once however many conversations hold them: most of
+ * what the bot says is the same few welcomes and answers, and with 10,000
+ * conversations of 20 lines a copy of each in each was most of kefud's
+ * memory.  Each text is counted, and freed with its last line.
+ */
+struct conv_text {
+	struct conv_text *next;
+	uint32_t hash;
+	unsigned refs;
+	char s[];
+};
+
+static struct {
+	struct conv_text **b;
+	size_t cap, n;
+} CT;
+
+static uint32_t
+conv_text_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	while (*s != '\0')
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return h;
+}
+
+static struct conv_text *
+conv_text_head(const char *s)
+{
+	return (struct conv_text *)(void *)(s - offsetof(struct conv_text, s));
+}
+
+static void
+conv_text_grow(void)
+{
+	struct conv_text **b, *t, *next;
+	size_t cap = CT.cap > 0 ? CT.cap * 2 : 1024, i;
+
+	b = xcalloc(cap, sizeof(*b));
+	for (i = 0; i < CT.cap; i++)
+		for (t = CT.b[i]; t != NULL; t = next) {
+			next = t->next;
+			t->next = b[t->hash & (cap - 1)];
+			b[t->hash & (cap - 1)] = t;
+		}
+	free(CT.b);
+	CT.b = b;
+	CT.cap = cap;
+}
+
+static const char *
+conv_text_get(const char *s)
+{
+	uint32_t h = conv_text_hash(s);
+	struct conv_text *t;
+	size_t len;
+
+	if (CT.n >= CT.cap)
+		conv_text_grow();
+	for (t = CT.b[h & (CT.cap - 1)]; t != NULL; t = t->next)
+		if (t->hash == h && strcmp(t->s, s) == 0) {
+			t->refs++;
+			return t->s;
+		}
+	len = strlen(s);
+	t = xcalloc(1, sizeof(*t) + len + 1);
+	memcpy(t->s, s, len + 1);
+	t->hash = h;
+	t->refs = 1;
+	t->next = CT.b[h & (CT.cap - 1)];
+	CT.b[h & (CT.cap - 1)] = t;
+	CT.n++;
+	return t->s;
+}
+
+static void
+conv_text_put(const char *s)
+{
+	struct conv_text *t, **p;
+
+	if (s == NULL || --(t = conv_text_head(s))->refs > 0)
+		return;
+	for (p = &CT.b[t->hash & (CT.cap - 1)]; *p != t; p = &(*p)->next)
+		;
+	*p = t->next;
+	CT.n--;
+	free(t);
+}
+
 static void
 conv_destroy(struct conv *c)
 {
@@ -139,7 +231,7 @@ conv_destroy(struct conv *c)
 
 	loop_timer_cancel(&c->timer);
 	for (i = 0; i < c->hist_len; i++)
-		free(c->hist[(c->hist_head + i) % c->hist_cap].text);
+		conv_text_put(c->hist[(c->hist_head + i) % c->hist_cap].text);
 	free(c->hist);
 	kv_free(&c->store);
 	kv_free(&c->entities);
@@ -308,7 +400,7 @@ conv_resize(struct conv *c)
 		    &c->hist[(c->hist_head + i) % c->hist_cap];
 
 		if (i < drop)
-			free(l->text);
+			conv_text_put(l->text);
 		else
 			n[i - drop] = *l;
 	}
@@ -331,14 +423,14 @@ conv_add_line(struct conv *c, char from, const char *text, int64_t ts)
 		conv_resize(c);
 	if (c->hist_len == c->hist_cap) {
 		l = &c->hist[c->hist_head];
-		free(l->text);
+		conv_text_put(l->text);
 		c->hist_head = (c->hist_head + 1) % c->hist_cap;
 		c->hist_len--;
 	}
 	l = &c->hist[(c->hist_head + c->hist_len++) % c->hist_cap];
 	l->ts = ts;
 	l->from = from;
-	l->text = xstrdup(text);
+	l->text = conv_text_get(text);
 	c->lines++;
 	conv_touch(c);
 }

@@ -26,8 +26,8 @@ enum conv_owner {
 
 struct conv_line {
 	int64_t ts;
-	char from; /* 'c' customer, 'b' bot, 'a' agent */
-	char *text;
+	char from;        /* 'c' customer, 'b' bot, 'a' agent */
+	const char *text; /* shared with other lines (conv.c): never freed */
 };
 
 struct conv {

@@ -194,3 +194,30 @@ Test(conv, history_size_changed_by_a_reload)
 	cr_expect_eq(b->hist_len, 35);
 	cr_expect_str_eq(conv_line(b, 34)->text, "a59");
 }
+
+/* A line said in many conversations is kept once, and outlives any of
+ * them: forgetting one, or its oldest lines leaving the history, leaves
+ * the others' lines as they were (under ASan, any early free shows). */
+Test(conv, a_line_shared_by_conversations_outlives_either)
+{
+	struct conv *a = conv_insert("c-a"), *b = conv_insert("c-b");
+	char line[32];
+	int i;
+
+	conv_add_line(a, 'b', "您好，欢迎光临！", 1);
+	conv_add_line(b, 'b', "您好，欢迎光临！", 2);
+	cr_expect_eq(conv_line(a, 0)->text, conv_line(b, 0)->text,
+	    "the same line is kept twice");
+	conv_forget(a);
+	cr_expect_str_eq(conv_line(b, 0)->text, "您好，欢迎光临！");
+	for (i = 0; i < 25; i++) {
+		snprintf(line, sizeof(line), "第%d句", i);
+		conv_add_line(b, 'c', line, 3 + i);
+	}
+	cr_expect_eq(b->hist_len, 20);
+	cr_expect_str_eq(conv_line(b, 0)->text, "第5句");
+	cr_expect_str_eq(conv_line(b, 19)->text, "第24句");
+	a = conv_insert("c-a");
+	conv_add_line(a, 'c', "第24句", 30);
+	cr_expect_eq(conv_line(a, 0)->text, conv_line(b, 19)->text);
+}
