@@ -151,16 +151,6 @@ static struct {
 	size_t cap, n;
 } CT;
 
-static uint32_t
-conv_text_hash(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	while (*s != '\0')
-		h = (h ^ (uint8_t)*s++) * 16777619u;
-	return h;
-}
-
 static struct conv_text *
 conv_text_head(const char *s)
 {
@@ -188,7 +178,7 @@ conv_text_grow(void)
 static const char *
 conv_text_get(const char *s)
 {
-	uint32_t h = conv_text_hash(s);
+	uint32_t h = conv_hash(s);
 	struct conv_text *t;
 	size_t len;
 
