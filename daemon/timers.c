@@ -231,7 +231,7 @@ timers_pending_due(const struct conv *c, int64_t now)
 {
 	const char *p = kv_get(&c->store, CONV_PENDING);
 	const cJSON *retry;
-	int64_t due = 0, duty, at;
+	int64_t due = 0, at;
 	cJSON *o;
 
 	if (p == NULL || c->waiting_since == 0 || (o = cJSON_Parse(p)) == NULL)
@@ -239,8 +239,7 @@ timers_pending_due(const struct conv *c, int64_t now)
 	retry = cJSON_GetObjectItemCaseSensitive(o, "retry_at");
 	if (cJSON_IsNumber(retry)) {
 		due = (int64_t)retry->valuedouble;
-		duty = calendar_next_duty(now > due ? now : due);
-		due = duty == 0 ? 0 : duty;
+		due = calendar_next_duty(now > due ? now : due); /* 0: never */
 	}
 	/* The update is for off duty only (see timers_pending()): due on
 	 * duty, it waits for the duty to end, looked at once a minute. */
@@ -444,15 +443,23 @@ timers_cap_fire(void *arg)
 		loop_timer_set(&timers_cap_timer, 5000, timers_cap_fire, NULL);
 }
 
+/* c looked at in ms (0: the loop's next turn); the cap's pass too, when
+ * there are more conversations in memory than max_live. */
+static void
+timers_look(struct conv *c, int64_t ms)
+{
+	if (!timers_started || T == NULL || H == NULL)
+		return;
+	loop_timer_set(&c->timer, ms, timers_fire, c);
+	if (conv_count() > (unsigned)T->max_live && timers_cap_timer.slot == 0)
+		loop_timer_set(&timers_cap_timer, 0, timers_cap_fire, NULL);
+}
+
 /* conv_touch() and a conversation new in memory: looked at next turn. */
 static void
 timers_touched(struct conv *c)
 {
-	if (!timers_started || T == NULL || H == NULL)
-		return;
-	loop_timer_set(&c->timer, 0, timers_fire, c);
-	if (conv_count() > (unsigned)T->max_live && timers_cap_timer.slot == 0)
-		loop_timer_set(&timers_cap_timer, 0, timers_cap_fire, NULL);
+	timers_look(c, 0);
 }
 
 /* Every conversation looked at again within the next second, spread
@@ -462,8 +469,7 @@ timers_arm1(struct conv *c, void *arg)
 {
 	unsigned *i = arg;
 
-	if (timers_started && T != NULL && H != NULL)
-		loop_timer_set(&c->timer, (*i)++ % 1000, timers_fire, c);
+	timers_look(c, (*i)++ % 1000);
 }
 
 static void
@@ -472,8 +478,6 @@ timers_arm_all(void)
 	unsigned i = 0;
 
 	conv_foreach(timers_arm1, &i);
-	if (T != NULL && conv_count() > (unsigned)T->max_live)
-		loop_timer_set(&timers_cap_timer, 0, timers_cap_fire, NULL);
 }
 
 /*
