@@ -32,7 +32,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from link import TOP, wait_for  # noqa: E402
+from link import TOP  # noqa: E402
 from load import TEXTS, Kefud, Platform, kefud_conf, setup  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -198,11 +198,11 @@ def show_calls(calls, n):
         "%s %.1f" % (k, v / n) for k, v in top if v / n >= 0.05))
 
 
-def main():
-    args = sys.argv[1:]
-    opt = {"--rate": 500, "--seconds": 10, "--idle-convs": 10000, "--idle-seconds": 10}
-    pos = []
-    i = 0
+def bench_args(opt):
+    """The build directory (the first argument, else TOP/build) and opt
+    with the numbers given for its options ("--name N")."""
+    args, pos, i = sys.argv[1:], [], 0
+    opt = dict(opt)
     while i < len(args):
         if args[i] in opt:
             opt[args[i]] = int(args[i + 1])
@@ -210,7 +210,12 @@ def main():
         else:
             pos.append(args[i])
             i += 1
-    build = os.path.abspath(pos[0] if pos else TOP + "/build")
+    return os.path.abspath(pos[0] if pos else TOP + "/build"), opt
+
+
+def main():
+    build, opt = bench_args({"--rate": 500, "--seconds": 10, "--idle-convs": 10000,
+                             "--idle-seconds": 10})
     rate, secs = opt["--rate"], opt["--seconds"]
     ok = True
     with tempfile.TemporaryDirectory(prefix="kefu-cost-") as tmp:

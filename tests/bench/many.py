@@ -21,8 +21,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cost import threads  # noqa: E402
-from link import TOP  # noqa: E402
+from cost import bench_args, rss_kb, threads  # noqa: E402
 from load import TEXTS, Platform, kefud_conf, setup  # noqa: E402
 
 SHARED = ("certs", "faq.conf", "synonyms.conf", "escalate.conf",
@@ -30,10 +29,7 @@ SHARED = ("certs", "faq.conf", "synonyms.conf", "escalate.conf",
 
 
 def mem_kb(pid):
-    rss = pss = 0
-    for line in open("/proc/%d/status" % pid):
-        if line.startswith("VmRSS:"):
-            rss = int(line.split()[1])
+    rss, pss = rss_kb(pid), 0
     try:
         for line in open("/proc/%d/smaps_rollup" % pid):
             if line.startswith("Pss:"):
@@ -60,18 +56,7 @@ def total(pids):
 
 
 def main():
-    args = sys.argv[1:]
-    opt = {"--instances": 100, "--convs": 1000, "--idle-seconds": 30}
-    pos = []
-    i = 0
-    while i < len(args):
-        if args[i] in opt:
-            opt[args[i]] = int(args[i + 1])
-            i += 2
-        else:
-            pos.append(args[i])
-            i += 1
-    build = os.path.abspath(pos[0] if pos else TOP + "/build")
+    build, opt = bench_args({"--instances": 100, "--convs": 1000, "--idle-seconds": 30})
     n, convs, secs = opt["--instances"], opt["--convs"], opt["--idle-seconds"]
     with tempfile.TemporaryDirectory(prefix="kefu-many-") as tmp:
         setup(tmp, build)
