@@ -47,6 +47,7 @@ static const char *const link_states[] = {"off", "waiting to reconnect",
 
 struct link_tx {
 	char *frame;
+	size_t len;
 	struct link_tx *next;
 };
 
@@ -149,21 +150,23 @@ static int
 link_queue(char *frame)
 {
 	struct link_tx *t;
+	size_t len;
 
 	if (frame == NULL || L.wsi == NULL || L.closing) {
 		free(frame);
 		return -1;
 	}
-	if (strlen(frame) > FRAME_MAX) {
+	if ((len = strlen(frame)) > FRAME_MAX) {
 		log_warnx(
 		    "link: outgoing frame of %zu bytes is over the protocol's %d; not sent",
-		    strlen(frame), FRAME_MAX);
+		    len, FRAME_MAX);
 		free(frame);
 		return -1;
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		fatal("link");
 	t->frame = frame;
+	t->len = len;
 	*L.tx_tail = t;
 	L.tx_tail = &t->next;
 	return 0; /* link_flush() writes it, at the end of the turn */
@@ -539,7 +542,7 @@ link_write(struct lws *wsi)
 	if (L.closing)
 		return 0;
 	for (t = L.tx; t != NULL && n < LINK_WRITE_BURST; t = t->next, n++)
-		need += FRAME_WS_HEAD + strlen(t->frame);
+		need += FRAME_WS_HEAD + t->len;
 	if (n == 0)
 		return 0;
 	link_mask(mask, 4 * (size_t)n);
@@ -548,7 +551,7 @@ link_write(struct lws *wsi)
 	p = buf + LWS_PRE;
 	for (i = 0; i < n; i++) {
 		t = L.tx;
-		p += frame_ws_text(p, t->frame, strlen(t->frame), mask + 4 * i);
+		p += frame_ws_text(p, t->frame, t->len, mask + 4 * i);
 		L.tx = t->next;
 		if (L.tx == NULL)
 			L.tx_tail = &L.tx;

@@ -427,8 +427,6 @@ store_row_conv(sqlite3_stmt *st)
  * shop, most of them under load, is known to be new without a read
  * transaction (and its file locks) on the loop's connection.
  */
-static void store_prune_later(void);
-
 static struct {
 	uint64_t *slot; /* 0: empty */
 	size_t cap, n;
@@ -489,6 +487,8 @@ store_known(const char *id)
 			return 1;
 	return 0;
 }
+
+static void store_prune_later(void);
 
 static void
 store_known_load(void)
